@@ -1,0 +1,27 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+class EnterspeedSyncConfig(AppConfig):
+    name = "enterspeed_sync"
+    label = "enterspeed_sync"
+    verbose_name = _("Enterspeed sync")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from enterspeed_sync import checks  # noqa: F401  (registers the system checks)
+        from enterspeed_sync.signal_handlers import register_signal_handlers
+
+        register_signal_handlers()
+        post_migrate.connect(create_schedules, sender=self)
+
+
+def create_schedules(*, using: str = "default", **kwargs) -> None:
+    from django.apps import apps
+
+    if not apps.is_installed("django_q"):
+        return
+    from enterspeed_sync.schedules import ensure_schedules
+
+    ensure_schedules(using=using)

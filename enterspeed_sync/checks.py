@@ -1,0 +1,182 @@
+"""
+System checks. Ids are listed in docs/checks.md and never reused.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.apps import apps
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
+
+from enterspeed_sync.conf import SETTING_NAME, conf
+
+
+@register(Tags.compatibility)
+def check_settings_shape(app_configs=None, **kwargs):
+    user_settings = getattr(settings, SETTING_NAME, None)
+    if user_settings is not None and not isinstance(user_settings, dict):
+        return [Error(f"{SETTING_NAME} should be a dict.", id="enterspeed_sync.E008")]
+    if unknown := conf.unknown_keys:
+        return [
+            Warning(
+                f"Unknown keys in {SETTING_NAME}: {', '.join(unknown)}.",
+                hint="Check the spelling against the configuration reference in docs/.",
+                id="enterspeed_sync.W001",
+            )
+        ]
+    return []
+
+
+@register(Tags.compatibility)
+def check_api_key(app_configs=None, **kwargs):
+    if not _is_dict_setting() or not conf.ENABLED:
+        return []
+    if not conf.API_KEY:
+        return [
+            Error(
+                f"No Enterspeed API key is configured: set {SETTING_NAME}['API_KEY'].",
+                hint="Use the key of the Enterspeed source that should receive published "
+                "content (it looks like 'source-<guid>'), or set ENABLED to False.",
+                id="enterspeed_sync.E001",
+            )
+        ]
+    if not conf.API_KEY.startswith("source-"):
+        return [
+            Warning(
+                f"{SETTING_NAME}['API_KEY'] does not look like an Enterspeed source key.",
+                hint="Ingest keys start with 'source-'; management API keys do not work here.",
+                id="enterspeed_sync.W002",
+            )
+        ]
+    return []
+
+
+@register(Tags.compatibility)
+def check_base_url(app_configs=None, **kwargs):
+    if not _is_dict_setting():
+        return []
+    url = conf.BASE_URL
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return [
+            Error(
+                f"{SETTING_NAME}['BASE_URL'] should be an http(s) URL with a host, not {url!r}.",
+                hint="The default is https://api.enterspeed.com.",
+                id="enterspeed_sync.E002",
+            )
+        ]
+    return []
+
+
+@register(Tags.compatibility)
+def check_numbers(app_configs=None, **kwargs):
+    if not _is_dict_setting():
+        return []
+    errors = []
+    timeout = conf.TIMEOUT
+    parts = timeout if isinstance(timeout, tuple) else (timeout,)
+    if not (
+        len(parts) in (1, 2)
+        and all(isinstance(p, int | float) and not isinstance(p, bool) and p > 0 for p in parts)
+    ):
+        errors.append(
+            Error(
+                f"{SETTING_NAME}['TIMEOUT'] should be a positive number of seconds or a "
+                f"(connect, read) pair, not {timeout!r}.",
+                id="enterspeed_sync.E006",
+            )
+        )
+    user_settings = getattr(settings, SETTING_NAME, None) or {}
+    for key in ("BATCH_SIZE", "STALE_PROCESSING_MINUTES", "TASK_TIME_BUDGET_SECONDS"):
+        value = user_settings.get(key)
+        if value is not None and (
+            not isinstance(value, int | float) or isinstance(value, bool) or value <= 0
+        ):
+            errors.append(
+                Error(
+                    f"{SETTING_NAME}['{key}'] should be a positive number, not {value!r}.",
+                    id="enterspeed_sync.E007",
+                )
+            )
+    return errors
+
+
+@register(Tags.compatibility)
+def check_job_handlers(app_configs=None, **kwargs):
+    from enterspeed_sync.handlers import load_handler_class
+
+    if not _is_dict_setting():
+        return []
+    errors = []
+    seen_keys: dict[str, str] = {}
+    for path in conf.JOB_HANDLERS:
+        if not isinstance(path, str):
+            errors.append(
+                Error(
+                    f"{SETTING_NAME}['JOB_HANDLERS'] should list dotted paths (strings), "
+                    f"not {path!r}.",
+                    id="enterspeed_sync.E003",
+                )
+            )
+            continue
+        try:
+            handler_class = load_handler_class(path)
+        except ImproperlyConfigured as e:
+            is_import_error = isinstance(e.__cause__, ImportError)
+            errors.append(
+                Error(str(e), id=f"enterspeed_sync.{'E003' if is_import_error else 'E004'}")
+            )
+            continue
+        key = handler_class.key or path
+        if key in seen_keys:
+            errors.append(
+                Warning(
+                    f"{path!r} and {seen_keys[key]!r} in {SETTING_NAME}['JOB_HANDLERS'] share "
+                    f"the key {key!r}.",
+                    hint="Give every handler class its own `key`.",
+                    id="enterspeed_sync.W003",
+                )
+            )
+        seen_keys[key] = path
+    return errors
+
+
+@register(Tags.compatibility)
+def check_django_q_installed(app_configs=None, **kwargs):
+    if not apps.is_installed("django_q"):
+        return [
+            Error(
+                "enterspeed_sync processes jobs with django-q2, but 'django_q' is not in "
+                "INSTALLED_APPS.",
+                hint="Add 'django_q' to INSTALLED_APPS and configure Q_CLUSTER.",
+                id="enterspeed_sync.E005",
+            )
+        ]
+    return []
+
+
+@register(Tags.compatibility)
+def check_sqlite_transaction_mode(app_configs=None, **kwargs):
+    connection = connections["default"]
+    if connection.vendor != "sqlite":
+        return []
+    options = connection.settings_dict.get("OPTIONS", {})
+    if options.get("transaction_mode") in ("IMMEDIATE", "EXCLUSIVE"):
+        return []
+    return [
+        Warning(
+            "SQLite runs without transaction_mode 'IMMEDIATE'; the job queue and the "
+            "django-q2 cluster can then fail with 'database is locked' under load.",
+            hint='Set DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE" '
+            "(and WAL mode), or use PostgreSQL in production.",
+            id="enterspeed_sync.W004",
+        )
+    ]
+
+
+def _is_dict_setting() -> bool:
+    return isinstance(getattr(settings, SETTING_NAME, None) or {}, dict)

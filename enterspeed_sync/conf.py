@@ -1,0 +1,113 @@
+"""
+Settings for enterspeed_sync, read live from one dict in the project's settings::
+
+    ENTERSPEED_SYNC = {
+        "API_KEY": os.environ["ENTERSPEED_API_KEY"],
+        "JOB_HANDLERS": [
+            "myproject.enterspeed.BlogPagePublishHandler",
+            *DEFAULT_JOB_HANDLERS,
+        ],
+    }
+
+Every key is optional except ``API_KEY``; ``DEFAULTS`` below documents the rest. Each
+property reads ``django.conf.settings`` on every access, so ``override_settings`` works in
+tests and nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from enterspeed_sync.client import DEFAULT_BASE_URL, EnterspeedClient
+
+SETTING_NAME = "ENTERSPEED_SYNC"
+
+DEFAULTS: dict[str, Any] = {
+    # Key of the Enterspeed source that receives published content ("source-<guid>").
+    "API_KEY": "",
+    "BASE_URL": DEFAULT_BASE_URL,
+    # Seconds: one number for connect and read, or a (connect, read) pair.
+    "TIMEOUT": (5.0, 30.0),
+    # Dotted paths of handler classes; the first whose can_handle(job) is true wins.
+    # None means enterspeed_sync.handlers.DEFAULT_JOB_HANDLERS.
+    "JOB_HANDLERS": None,
+    # Jobs claimed and processed together by one worker pass.
+    "BATCH_SIZE": 50,
+    # Jobs left in "processing" longer than this are marked failed by the stale-job sweep.
+    "STALE_PROCESSING_MINUTES": 60,
+    # A django-q2 task stops claiming new batches after this many seconds and queues a
+    # follow-up task, so it stays well inside Q_CLUSTER["timeout"].
+    "TASK_TIME_BUDGET_SECONDS": 50,
+    # False stops job creation entirely (signals are ignored); queued jobs stay queued.
+    "ENABLED": True,
+    # Queue a django-q2 task after each commit that created jobs. With False only the
+    # once-a-minute schedule (or `manage.py enterspeed_process`) processes the queue.
+    "PROCESS_ON_COMMIT": True,
+}
+
+
+class Settings:
+    """Typed, live access to ``settings.ENTERSPEED_SYNC``."""
+
+    @property
+    def _user_settings(self) -> dict[str, Any]:
+        return getattr(settings, SETTING_NAME, None) or {}
+
+    def _get(self, key: str) -> Any:
+        return self._user_settings.get(key, DEFAULTS[key])
+
+    @property
+    def unknown_keys(self) -> list[str]:
+        return sorted(set(self._user_settings) - set(DEFAULTS))
+
+    @property
+    def API_KEY(self) -> str:
+        return self._get("API_KEY") or ""
+
+    @property
+    def BASE_URL(self) -> str:
+        return str(self._get("BASE_URL")).rstrip("/")
+
+    @property
+    def TIMEOUT(self) -> float | tuple[float, float]:
+        value = self._get("TIMEOUT")
+        return tuple(value) if isinstance(value, list | tuple) else value
+
+    @property
+    def JOB_HANDLERS(self) -> list[str]:
+        value = self._get("JOB_HANDLERS")
+        if value is None:
+            from enterspeed_sync.handlers import DEFAULT_JOB_HANDLERS
+
+            return list(DEFAULT_JOB_HANDLERS)
+        return list(value)
+
+    @property
+    def BATCH_SIZE(self) -> int:
+        return int(self._get("BATCH_SIZE"))
+
+    @property
+    def STALE_PROCESSING_MINUTES(self) -> int:
+        return int(self._get("STALE_PROCESSING_MINUTES"))
+
+    @property
+    def TASK_TIME_BUDGET_SECONDS(self) -> float:
+        return float(self._get("TASK_TIME_BUDGET_SECONDS"))
+
+    @property
+    def ENABLED(self) -> bool:
+        return bool(self._get("ENABLED"))
+
+    @property
+    def PROCESS_ON_COMMIT(self) -> bool:
+        return bool(self._get("PROCESS_ON_COMMIT"))
+
+
+conf = Settings()
+
+
+def get_client() -> EnterspeedClient:
+    """The ingest client for the configured source. Handlers receive it; never build one."""
+    return EnterspeedClient(api_key=conf.API_KEY, base_url=conf.BASE_URL, timeout=conf.TIMEOUT)

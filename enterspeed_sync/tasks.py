@@ -1,0 +1,27 @@
+"""
+django-q2 entry points. Each task processes whole batches of jobs, never one job per task,
+and keeps no retry state of its own: that lives in the job rows.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from enterspeed_sync import processing
+from enterspeed_sync.conf import conf
+
+logger = logging.getLogger(__name__)
+
+
+def process_pending_jobs() -> dict[str, int | bool]:
+    """Drain the queue within the time budget; queue a follow-up task if jobs are left."""
+    result = processing.process_pending_jobs(max_seconds=conf.TASK_TIME_BUDGET_SECONDS)
+    if not result.drained:
+        from enterspeed_sync.jobs import enqueue_processing
+
+        enqueue_processing()
+    return {"succeeded": result.succeeded, "failed": result.failed, "drained": result.drained}
+
+
+def fail_stale_jobs() -> int:
+    return processing.fail_stale_jobs()

@@ -1,0 +1,87 @@
+import pytest
+from django.core.checks import run_checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+VALID = {"API_KEY": "source-tests", "BASE_URL": "https://api.enterspeed.com"}
+
+
+def check_ids():
+    return sorted({m.id for m in run_checks() if m.id and m.id.startswith("enterspeed_sync.")})
+
+
+def test_valid_settings_pass():
+    with override_settings(ENTERSPEED_SYNC=VALID):
+        assert check_ids() == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ({"API_KEY": ""}, "enterspeed_sync.E001"),
+        ({"BASE_URL": "api.enterspeed.com"}, "enterspeed_sync.E002"),
+        ({"BASE_URL": "ftp://api.enterspeed.com"}, "enterspeed_sync.E002"),
+        ({"JOB_HANDLERS": ["nowhere.Handler"]}, "enterspeed_sync.E003"),
+        ({"JOB_HANDLERS": ["tests.fakes.NotAHandler"]}, "enterspeed_sync.E004"),
+        ({"TIMEOUT": 0}, "enterspeed_sync.E006"),
+        ({"TIMEOUT": (1, 2, 3)}, "enterspeed_sync.E006"),
+        ({"BATCH_SIZE": 0}, "enterspeed_sync.E007"),
+        ({"APIKEY": "x"}, "enterspeed_sync.W001"),
+        ({"API_KEY": "management-123"}, "enterspeed_sync.W002"),
+        (
+            {"JOB_HANDLERS": ["tests.fakes.NeverHandler", "tests.fakes.NeverHandler"]},
+            "enterspeed_sync.W003",
+        ),
+    ],
+)
+def test_each_problem_has_its_id(setting, expected):
+    with override_settings(ENTERSPEED_SYNC={**VALID, **setting}):
+        assert expected in check_ids()
+
+
+def test_settings_must_be_a_dict():
+    with override_settings(ENTERSPEED_SYNC=["API_KEY"]):
+        assert "enterspeed_sync.E008" in check_ids()
+
+
+def test_missing_key_is_fine_when_disabled():
+    with override_settings(ENTERSPEED_SYNC={"API_KEY": "", "ENABLED": False}):
+        assert "enterspeed_sync.E001" not in check_ids()
+
+
+def test_django_q_must_be_installed(monkeypatch):
+    from django.apps import apps
+
+    from enterspeed_sync import checks
+
+    # Re-populating the app registry without django_q is not possible mid-run (Wagtail's
+    # API routers register once), so only the registry's answer is changed.
+    real_is_installed = apps.is_installed
+    monkeypatch.setattr(
+        checks.apps, "is_installed", lambda name: name != "django_q" and real_is_installed(name)
+    )
+    assert [e.id for e in checks.check_django_q_installed()] == ["enterspeed_sync.E005"]
+
+
+def test_sqlite_without_immediate_mode_warns(settings):
+    from django.db import connections
+
+    connection = connections["default"]
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    options = connection.settings_dict["OPTIONS"]
+    saved = dict(options)
+    try:
+        options.pop("transaction_mode", None)
+        assert "enterspeed_sync.W004" in check_ids()
+        options["transaction_mode"] = "IMMEDIATE"
+        assert "enterspeed_sync.W004" not in check_ids()
+    finally:
+        options.clear()
+        options.update(saved)
+
+
+def test_check_command_fails_when_misconfigured():
+    with override_settings(ENTERSPEED_SYNC={"API_KEY": ""}), pytest.raises(SystemCheckError):
+        call_command("check")

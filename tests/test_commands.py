@@ -1,0 +1,105 @@
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from enterspeed_sync.models import EnterspeedJob, JobState
+from enterspeed_sync.schedules import SCHEDULES, ensure_schedules
+
+pytestmark = pytest.mark.django_db
+
+NO_KICK = {"API_KEY": "source-tests", "PROCESS_ON_COMMIT": False}
+
+
+def run(*args):
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_seed_queues_every_live_page_once(site_tree, danish):
+    from enterspeed_sync.jobs import pause_sync
+    from tests.testapp.models import BlogPage
+
+    with pause_sync():
+        site_tree["blog"].add_child(instance=BlogPage(title="Draft", slug="draft", live=False))
+    output = run("enterspeed_seed")
+    live = [site_tree["home"], site_tree["blog"], *site_tree["posts"]]
+    # Wagtail's own welcome page is live too.
+    assert "pages: 6 jobs queued" in output
+    assert {f"page-{p.pk}" for p in live} <= set(
+        EnterspeedJob.objects.values_list("origin_id", flat=True)
+    )
+    run("enterspeed_seed")
+    assert EnterspeedJob.objects.count() == 6
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_seed_a_subtree(site_tree):
+    output = run("enterspeed_seed", "--root", str(site_tree["blog"].pk))
+    assert "pages: 4 jobs queued" in output
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_seed_by_locale(site_tree):
+    assert "pages: 0 jobs queued" in run("enterspeed_seed", "--locale", "da")
+
+
+def test_seed_rejects_an_unknown_root(db):
+    with pytest.raises(CommandError, match="No page with id 999999"):
+        run("enterspeed_seed", "--root", "999999")
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_process_sends_everything_to_the_standin(site_tree, standin):
+    with override_settings(ENTERSPEED_SYNC={**NO_KICK, "BASE_URL": standin.url}):
+        run("enterspeed_seed", "--root", str(site_tree["home"].pk))
+        output = run("enterspeed_process")
+    assert "Processed 5 jobs: 5 succeeded, 0 failed." in output
+    assert set(standin.entities) == {
+        f"page-{p.pk}" for p in [site_tree["home"], site_tree["blog"], *site_tree["posts"]]
+    }
+    assert not EnterspeedJob.objects.exists()
+
+
+def test_process_reports_failures(site_tree, standin):
+    standin.fail_next(422, count=100)
+    with override_settings(ENTERSPEED_SYNC={**NO_KICK, "BASE_URL": standin.url}):
+        run("enterspeed_seed", "--root", str(site_tree["blog"].pk))
+        output = run("enterspeed_process")
+    assert "4 failed" in output
+    assert "4 failed jobs are waiting" in output
+    assert EnterspeedJob.objects.failed().count() == 4
+    assert "HTTP 422" in EnterspeedJob.objects.failed().first().error
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_retry_command(db):
+    for i in range(3):
+        EnterspeedJob.objects.create(
+            entity_type="page",
+            entity_id=str(i),
+            job_type="delete",
+            origin_id=f"page-{i}",
+            state=JobState.FAILED,
+            error="x",
+        )
+    with pytest.raises(CommandError):
+        run("enterspeed_retry")
+    first = EnterspeedJob.objects.order_by("pk").first()
+    assert "Queued 1 failed jobs again." in run("enterspeed_retry", str(first.pk))
+    assert "Queued 2 failed jobs again." in run("enterspeed_retry", "--all")
+    assert EnterspeedJob.objects.pending().count() == 3
+
+
+def test_schedules_exist_after_migrate_and_are_idempotent(db):
+    from django_q.models import Schedule
+
+    assert set(Schedule.objects.values_list("name", flat=True)) >= set(SCHEDULES)
+    ensure_schedules()
+    ensure_schedules()
+    for name, (func, minutes) in SCHEDULES.items():
+        schedule = Schedule.objects.get(name=name)
+        assert (schedule.func, schedule.minutes, schedule.repeats) == (func, minutes, -1)

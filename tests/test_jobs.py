@@ -1,0 +1,103 @@
+import pytest
+from django.db import IntegrityError, transaction
+from django.test import override_settings
+
+from enterspeed_sync.jobs import JobSpec, queue_job, queue_jobs, request_processing
+from enterspeed_sync.models import EnterspeedJob, JobState
+
+pytestmark = pytest.mark.django_db
+
+
+def spec(entity_id="1", job_type="publish", **kwargs):
+    return JobSpec(
+        entity_type="page",
+        entity_id=entity_id,
+        job_type=job_type,
+        origin_id=f"page-{entity_id}",
+        locale=kwargs.pop("locale", "en"),
+        **kwargs,
+    )
+
+
+def test_newest_instruction_replaces_the_pending_one():
+    queue_job(spec(job_type="publish"))
+    queue_job(spec(job_type="delete"))
+    job = EnterspeedJob.objects.get()
+    assert (job.job_type, job.state) == ("delete", "pending")
+
+
+def test_pending_jobs_are_per_entity_locale_and_destination():
+    queue_jobs(
+        [
+            spec("1"),
+            spec("1", locale="da"),
+            spec("1", destination="preview"),
+            spec("12"),
+            spec("112"),
+        ]
+    )
+    assert EnterspeedJob.objects.pending().count() == 5
+
+
+def test_a_pending_job_is_kept_beside_a_processing_and_a_failed_one():
+    queue_job(spec())
+    EnterspeedJob.objects.update(state=JobState.PROCESSING)
+    queue_job(spec())
+    EnterspeedJob.objects.filter(state=JobState.PENDING).update(state=JobState.FAILED)
+    queue_job(spec(job_type="delete"))
+    assert sorted(EnterspeedJob.objects.values_list("state", flat=True)) == [
+        "failed",
+        "pending",
+        "processing",
+    ]
+
+
+def test_the_database_refuses_a_second_pending_or_failed_row():
+    for state in (JobState.PENDING, JobState.FAILED):
+        EnterspeedJob.objects.create(
+            entity_type="page", entity_id="9", job_type="publish", origin_id="page-9", state=state
+        )
+        with pytest.raises(IntegrityError), transaction.atomic():
+            EnterspeedJob.objects.create(
+                entity_type="page",
+                entity_id="9",
+                job_type="delete",
+                origin_id="page-9",
+                state=state,
+            )
+
+
+def test_bulk_queue_coalesces_within_and_across_calls():
+    queue_jobs(spec(str(i)) for i in range(1200))
+    assert queue_jobs([spec("5", job_type="delete"), spec("5", job_type="publish")]) == 2
+    assert EnterspeedJob.objects.count() == 1200
+    assert EnterspeedJob.objects.get(entity_id="5").job_type == "publish"
+
+
+def test_processing_is_requested_once_per_transaction(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        with transaction.atomic():
+            queue_job(spec("1"))
+            queue_job(spec("2"))
+            request_processing()
+    assert len(callbacks) == 1
+
+
+@override_settings(ENTERSPEED_SYNC={"API_KEY": "source-tests", "PROCESS_ON_COMMIT": False})
+def test_processing_on_commit_can_be_turned_off(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        queue_job(spec("1"))
+    assert callbacks == []
+
+
+def test_enqueue_failure_is_logged_not_raised(monkeypatch, caplog):
+    import django_q.tasks
+
+    from enterspeed_sync.jobs import enqueue_processing
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(django_q.tasks, "async_task", broken)
+    enqueue_processing()
+    assert "Could not queue Enterspeed processing" in caplog.text
