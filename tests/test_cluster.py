@@ -16,7 +16,10 @@ from django_q.conf import Conf
 
 from enterspeed_sync.models import EnterspeedJob
 
-pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -212,7 +212,7 @@ def test_processing_drains_the_queue_in_batches():
     assert not EnterspeedJob.objects.exists()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @override_settings(ENTERSPEED_SYNC=NO_KICK)
 def test_two_concurrent_workers_never_process_the_same_job():
     if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith("file:"):

@@ -1,0 +1,286 @@
+"""
+A small client for Enterspeed's Ingest API v2. It imports no Django, so it can be used and
+tested on its own::
+
+    client = EnterspeedClient(api_key="source-…")
+    client.save("page-12", {"type": "blogPage", "properties": {"title": "Hello"}})
+    client.delete("page-12")
+
+Every failure raises an ``EnterspeedError`` that says whether retrying may help.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from enterspeed_sync import __version__
+
+DEFAULT_BASE_URL = "https://api.enterspeed.com"
+INGEST_PATH = "/ingest/v2"
+MAX_BODY_IN_ERROR = 4000
+#: Enterspeed's own integrations test a key by ingesting ``{}`` under a probe id: a 422
+#: (validation failed) means the key was accepted.
+CONNECTION_TEST_ORIGIN_ID = "enterspeed-sync-connection-test"
+
+Timeout = float | tuple[float, float]
+
+
+class EnterspeedError(Exception):
+    """Base error: ``message`` for people, ``retryable`` for the job runner."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, retryable: bool | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if retryable is not None:
+            self.retryable = retryable
+
+
+class EnterspeedConnectionError(EnterspeedError):
+    """Enterspeed could not be reached, or did not answer in time. Worth retrying."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+class EnterspeedHTTPError(EnterspeedError):
+    """Enterspeed answered with an error status."""
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        message: str,
+        error_code: str | None = None,
+        errors: dict[str, Any] | None = None,
+        body: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.error_code = error_code
+        self.errors = errors or {}
+        self.body = body[:MAX_BODY_IN_ERROR]
+        self.retry_after = retry_after
+        super().__init__(message, retryable=is_retryable_status(status))
+
+    @property
+    def is_auth_error(self) -> bool:
+        return self.status in (401, 403)
+
+    def __str__(self) -> str:
+        if self.status == 401:
+            lead = "Enterspeed refused the API key"
+        elif self.status == 403:
+            lead = "The API key has no ingest access"
+        elif self.status == 429:
+            lead = "Enterspeed is rate limiting requests"
+        elif self.status >= 500:
+            lead = "Enterspeed had a server error"
+        else:
+            lead = "Enterspeed rejected the request"
+        code = f", {self.error_code}" if self.error_code else ""
+        text = f"{lead} (HTTP {self.status}{code}): {self.message}"
+        details = "; ".join(
+            f"{key}: {', '.join(map(str, value)) if isinstance(value, list) else value}"
+            for key, value in self.errors.items()
+        )
+        if details:
+            text = f"{text.rstrip('.')}. {details}"
+        if self.retry_after is not None:
+            text += f" (retry after {self.retry_after:g} s)"
+        return text
+
+    def __repr__(self) -> str:
+        return f"EnterspeedHTTPError(status={self.status}, error_code={self.error_code!r})"
+
+
+def is_retryable_status(status: int) -> bool:
+    """The contract: 400/401/403/404/413/422 are final; 429, 5xx and surprises are not."""
+    return status not in (400, 401, 403, 404, 413, 422)
+
+
+@dataclass(frozen=True)
+class IngestResponse:
+    status: int
+    message: str
+    already_gone: bool = False
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConnectionTestResult:
+    ok: bool
+    status: int | None
+    message: str
+
+
+class EnterspeedClient:
+    """Sends source entities to one Enterspeed source (one API key)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: Timeout = (5.0, 30.0),
+        session: requests.Session | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        self.api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self.user_agent = user_agent or (
+            f"enterspeed-sync/{__version__} python-requests/{requests.__version__}"
+        )
+
+    def __repr__(self) -> str:
+        return f"EnterspeedClient(base_url={self.base_url!r})"
+
+    def __enter__(self) -> EnterspeedClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def save(
+        self, origin_id: str, entity: Mapping[str, Any], *, force_type: bool = False
+    ) -> IngestResponse:
+        """Create or update the entity ``origin_id``. ``force_type`` changes its type
+        (destructive on Enterspeed's side: only as an explicit admin action)."""
+        headers = {"X-Enterspeed-Force-Type": "true"} if force_type else {}
+        response = self._request("POST", origin_id, body=entity, headers=headers)
+        return self._result(response)
+
+    def delete(self, origin_id: str) -> IngestResponse:
+        """Delete the entity ``origin_id``. An entity that is already gone is a success."""
+        try:
+            response = self._request("DELETE", origin_id)
+        except EnterspeedHTTPError as e:
+            if e.status == 404:
+                return IngestResponse(status=404, message=e.message, already_gone=True)
+            raise
+        return self._result(response)
+
+    def test_connection(self) -> ConnectionTestResult:
+        """Check the URL and key without storing anything. Never raises."""
+        try:
+            response = self._request("POST", CONNECTION_TEST_ORIGIN_ID, body={})
+        except EnterspeedHTTPError as e:
+            if e.status == 422:
+                return ConnectionTestResult(True, 422, "Connected: Enterspeed accepted the key.")
+            return ConnectionTestResult(False, e.status, str(e))
+        except EnterspeedError as e:
+            return ConnectionTestResult(False, None, str(e))
+        return ConnectionTestResult(
+            True, response.status_code, "Connected: Enterspeed accepted the key."
+        )
+
+    def url_for(self, origin_id: str) -> str:
+        return f"{self.base_url}{INGEST_PATH}/{quote(origin_id, safe='')}"
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "X-Api-Key": self.api_key,
+            "Accept": "application/json",
+            "User-Agent": self.user_agent,
+            "X-Enterspeed-System": f"enterspeed-sync/{__version__}",
+        }
+
+    def _request(
+        self,
+        method: str,
+        origin_id: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        all_headers = {**self._headers(), **(headers or {})}
+        data = None
+        if body is not None:
+            # Bytes, so requests sends a fixed Content-Length: Enterspeed refuses chunked bodies.
+            data = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            data = data.encode("utf-8")
+            all_headers["Content-Type"] = "application/json"
+        url = self.url_for(origin_id)
+        try:
+            response = self.session.request(
+                method, url, data=data, headers=all_headers, timeout=self.timeout
+            )
+        except requests.Timeout as e:
+            raise EnterspeedConnectionError(
+                f"Enterspeed at {self.base_url} did not answer within {self._timeout_text()}: {e}",
+                timed_out=True,
+            ) from e
+        except requests.RequestException as e:
+            raise EnterspeedConnectionError(
+                f"Could not reach Enterspeed at {self.base_url}: {type(e).__name__}: {e}"
+            ) from e
+        if response.status_code >= 300:
+            raise self._http_error(response)
+        return response
+
+    def _timeout_text(self) -> str:
+        if isinstance(self.timeout, tuple):
+            return f"{self.timeout[0]:g} s (connect) / {self.timeout[1]:g} s (read)"
+        return f"{self.timeout:g} s"
+
+    @staticmethod
+    def _json(response: requests.Response) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {"data": data}
+
+    def _result(self, response: requests.Response) -> IngestResponse:
+        data = self._json(response)
+        return IngestResponse(
+            status=response.status_code, message=str(data.get("message", "")), data=data
+        )
+
+    def _http_error(self, response: requests.Response) -> EnterspeedHTTPError:
+        data = self._json(response)
+        message = data.get("message") or data.get("title") or response.reason or "no message"
+        errors = data.get("errors")
+        return EnterspeedHTTPError(
+            status=response.status_code,
+            message=str(message),
+            error_code=data.get("errorCode") or data.get("code"),
+            errors=errors if isinstance(errors, dict) else {},
+            body=response.text,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from now (it may be seconds or an HTTP date); never < 0."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
