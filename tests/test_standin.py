@@ -1,0 +1,199 @@
+"""The ingest stand-in follows the contract, exercised by the real client over loopback."""
+
+import json
+
+import pytest
+import requests
+
+from enterspeed_sync.client import EnterspeedClient, EnterspeedConnectionError, EnterspeedHTTPError
+from enterspeed_sync.testing import IngestStandIn, validate_entity
+
+KEY = "source-standin-tests"
+
+
+@pytest.fixture
+def server():
+    with IngestStandIn(api_keys=[KEY, "source-preview"], max_body_bytes=2000) as standin:
+        yield standin
+
+
+@pytest.fixture
+def client(server):
+    with EnterspeedClient(api_key=KEY, base_url=server.url, timeout=2) as client:
+        yield client
+
+
+def entity(**overrides):
+    return {
+        "type": "blogPage",
+        "url": "https://example.com/a/",
+        "properties": {"title": "A"},
+    } | overrides
+
+
+def test_save_update_and_delete(server, client):
+    client.save("page-1", entity())
+    client.save("page-1", entity(properties={"title": "B"}))
+    assert server.entities == {"page-1": entity(properties={"title": "B"})}
+    assert client.delete("page-1").already_gone is False
+    assert client.delete("page-1").already_gone is True
+    assert server.entities == {}
+    assert [r.status for r in server.requests] == [200, 200, 200, 404]
+
+
+@pytest.mark.parametrize(
+    ("body", "error_key"),
+    [
+        ({"properties": {}}, "type"),
+        (entity(url="example.com/a"), "url"),
+        (entity(redirects="https://example.com/old"), "redirects"),
+        (entity(originParentId=12), "originParentId"),
+        (entity(properties=[]), "properties"),
+        (entity(properties={"1st": 1}), "properties.1st"),
+        (entity(properties={"__": 1}), "properties.__"),
+        (entity(properties={"a-b": 1}), "properties.a-b"),
+        (entity(colour="red"), "colour"),
+    ],
+)
+def test_validation_errors(client, body, error_key):
+    with pytest.raises(EnterspeedHTTPError) as info:
+        client.save("page-1", body)
+    assert info.value.status == 422
+    assert info.value.error_code == "s-1001"
+    assert error_key in info.value.errors
+
+
+def test_too_many_properties():
+    errors = validate_entity(entity(properties={f"p{i}": i for i in range(6)}), max_properties=5)
+    assert "properties" in errors
+
+
+def test_relative_url_and_redirects_are_fine(client, server):
+    client.save("page-1", entity(url="/a/", redirects=["/old/"], originParentId="page-0"))
+    assert server.entities["page-1"]["redirects"] == ["/old/"]
+
+
+def test_unknown_key_is_refused(server):
+    client = EnterspeedClient(api_key="source-wrong", base_url=server.url)
+    with pytest.raises(EnterspeedHTTPError) as info:
+        client.save("page-1", entity())
+    assert info.value.status == 401
+    assert not client.test_connection().ok
+
+
+def test_connection_test_accepts_a_good_key(client):
+    result = client.test_connection()
+    assert (result.ok, result.status) == (True, 422)
+
+
+def test_too_large_body(client):
+    with pytest.raises(EnterspeedHTTPError) as info:
+        client.save("page-1", entity(properties={"body": "x" * 3000}))
+    assert (info.value.status, info.value.error_code) == (413, "s-1007")
+
+
+def test_type_cannot_change_unless_forced(client, server):
+    client.save("page-1", entity())
+    with pytest.raises(EnterspeedHTTPError, match="Type cannot be changed"):
+        client.save("page-1", entity(type="newsPage"))
+    client.save("page-1", entity(type="newsPage"), force_type=True)
+    assert server.entities["page-1"]["type"] == "newsPage"
+
+
+def test_chunked_bodies_are_refused(server):
+    def body():
+        yield b'{"type": "x"}'
+
+    response = requests.post(
+        f"{server.url}/ingest/v2/page-1",
+        data=body(),
+        headers={"X-Api-Key": KEY, "Content-Type": "application/json"},
+        timeout=5,
+    )
+    assert response.status_code == 400
+    assert "Chunked" in response.json()["message"]
+
+
+def test_wrong_content_type_is_refused(server):
+    response = requests.post(
+        f"{server.url}/ingest/v2/page-1",
+        data=b"type=x",
+        headers={"X-Api-Key": KEY, "Content-Type": "application/x-www-form-urlencoded"},
+        timeout=5,
+    )
+    assert response.status_code == 400
+
+
+def test_injected_failures(client, server):
+    server.fail_next(429, retry_after=7)
+    server.fail_next(503, origin_id="page-2", count=2)
+    with pytest.raises(EnterspeedHTTPError) as info:
+        client.save("page-1", entity())
+    assert (info.value.status, info.value.retry_after) == (429, 7)
+    client.save("page-1", entity())
+    for _ in range(2):
+        with pytest.raises(EnterspeedHTTPError, match="HTTP 503"):
+            client.save("page-2", entity())
+    client.save("page-2", entity())
+    assert set(server.entities) == {"page-1", "page-2"}
+
+
+def test_latency_beyond_the_client_timeout(server):
+    server.latency = 0.5
+    client = EnterspeedClient(api_key=KEY, base_url=server.url, timeout=0.2)
+    with pytest.raises(EnterspeedConnectionError) as info:
+        client.save("page-1", entity())
+    assert info.value.timed_out
+
+
+def test_outage(client, server):
+    server.outage(True)
+    with pytest.raises(EnterspeedConnectionError):
+        client.save("page-1", entity())
+    server.outage(False)
+    client.save("page-1", entity())
+    assert "page-1" in server.entities
+
+
+def test_each_key_is_its_own_source(server, client):
+    preview = EnterspeedClient(api_key="source-preview", base_url=server.url)
+    client.save("page-1", entity())
+    preview.save("page-1", entity(properties={"title": "Draft"}))
+    assert server.entities["page-1"]["properties"]["title"] == "A"
+    assert server.entities_for("source-preview")["page-1"]["properties"]["title"] == "Draft"
+
+
+def test_bulk_endpoints(server):
+    headers = {"X-Api-Key": KEY, "Content-Type": "application/json"}
+    body = [entity(originId="page-1"), entity(originId="page-2", type=""), {"type": "x"}]
+    response = requests.post(f"{server.url}/ingest/v2", json=body, headers=headers, timeout=5)
+    data = response.json()
+    assert response.status_code == 200
+    assert data["changedSourceEntities"] == ["page-1"]
+    assert set(data["errors"]) == {"page-2", "entities[2]"}
+    response = requests.delete(
+        f"{server.url}/ingest/v2",
+        json={"originIds": ["page-1", "page-9"]},
+        headers=headers,
+        timeout=5,
+    )
+    assert response.json()["deletedSourceEntities"] == ["page-1"]
+    assert response.json()["notFoundSourceEntities"] == ["page-9"]
+
+
+def test_bulk_can_be_unavailable():
+    with IngestStandIn(api_keys=[KEY], bulk_enabled=False) as server:
+        response = requests.post(
+            f"{server.url}/ingest/v2", json=[], headers={"X-Api-Key": KEY}, timeout=5
+        )
+    assert response.status_code == 400
+    assert "Bulk ingest not available" in response.json()["message"]
+
+
+def test_overview_page_escapes_content(client, server):
+    client.save("page-1", entity(properties={"title": "<script>alert(1)</script>"}))
+    page = requests.get(server.url + "/", timeout=5).text
+    assert "&lt;script&gt;" in page and "<script>alert" not in page
+    data = requests.get(server.url + "/_standin/entities", timeout=5).json()
+    assert KEY not in json.dumps(data)
+    assert any("page-1" in source for source in data.values())
