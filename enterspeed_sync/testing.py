@@ -144,7 +144,7 @@ class IngestStandIn:
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="IngestStandIn", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="IngestStandIn", daemon=True
         )
         self._thread.start()
         return self
@@ -282,6 +282,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the recorded requests are the log
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (OSError, ValueError):
+            # The client gave up (its timeout ran out during `latency`) or the server is
+            # closing; neither is an error of the stand-in.
+            self.close_connection = True
 
     # Routing --------------------------------------------------------------------------
 
