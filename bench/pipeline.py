@@ -97,7 +97,8 @@ def run(args, standin, call_command) -> None:
     seconds = time.perf_counter() - started
     print(
         f"process: {processed.succeeded} sent, {processed.failed} failed in {seconds:.2f} s "
-        f"({processed.processed / seconds:,.1f} jobs/s, stand-in latency {args.latency * 1000:.0f} ms)"
+        f"({processed.processed / seconds:,.1f} jobs/s, "
+        f"stand-in latency {args.latency * 1000:.0f} ms)"
     )
     assert not EnterspeedJob.objects.exists() or processed.failed
     print(f"stand-in holds {len(standin.entities)} entities")
