@@ -88,9 +88,8 @@ def run(args, standin, call_command) -> None:
     started = time.perf_counter()
     result = seed()
     seconds = time.perf_counter() - started
-    print(
-        f"seed: queued {result.total} jobs in {seconds:.2f} s ({result.total / seconds:,.0f} jobs/s)"
-    )
+    rate = result.total / seconds
+    print(f"seed: queued {result.total} jobs in {seconds:.2f} s ({rate:,.0f} jobs/s)")
 
     started = time.perf_counter()
     processed = process_pending_jobs()
