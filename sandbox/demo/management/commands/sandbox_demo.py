@@ -53,6 +53,8 @@ class Command(BaseCommand):
             self.step(f"Sending to Enterspeed at {settings.ENTERSPEED_SYNC['BASE_URL']}")
 
         cluster = self.start_cluster()
+        # Stop the cluster on SIGTERM too, not only on Ctrl-C: it runs in its own session.
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
         try:
             self.step("Seeding: queueing every live page")
             call_command("enterspeed_seed", stdout=self.stdout)
