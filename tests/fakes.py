@@ -49,3 +49,13 @@ class NeverHandler(BaseJobHandler):
 
 class NotAHandler:
     pass
+
+
+class ExplodingHandler(BaseJobHandler):
+    key = "exploding"
+
+    def can_handle(self, job):
+        return True
+
+    def handle(self, job, client):
+        raise ZeroDivisionError("a bug in a project's handler")
