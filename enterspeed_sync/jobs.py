@@ -20,6 +20,7 @@ from django.utils import timezone
 from wagtail.models import Locale
 
 from enterspeed_sync.conf import conf
+from enterspeed_sync.mapping import page_origin_id
 from enterspeed_sync.models import Destination, EnterspeedJob, EntityType, JobState, JobType
 
 logger = logging.getLogger(__name__)
@@ -184,8 +185,6 @@ def enqueue_processing() -> None:
 
 
 def page_job_spec(page_id, locale: str, job_type: str, content_type_id=None) -> JobSpec:
-    from enterspeed_sync.mapping import page_origin_id
-
     return JobSpec(
         entity_type=EntityType.PAGE,
         entity_id=str(page_id),

@@ -9,6 +9,7 @@ import logging
 
 from enterspeed_sync import processing
 from enterspeed_sync.conf import conf
+from enterspeed_sync.jobs import enqueue_processing
 
 logger = logging.getLogger(__name__)
 
@@ -17,8 +18,6 @@ def process_pending_jobs() -> dict[str, int | bool]:
     """Drain the queue within the time budget; queue a follow-up task if jobs are left."""
     result = processing.process_pending_jobs(max_seconds=conf.TASK_TIME_BUDGET_SECONDS)
     if not result.drained:
-        from enterspeed_sync.jobs import enqueue_processing
-
         enqueue_processing()
     return {"succeeded": result.succeeded, "failed": result.failed, "drained": result.drained}
 

@@ -1,0 +1,45 @@
+import pytest
+from django.test import override_settings
+
+from enterspeed_sync import tasks
+from enterspeed_sync.jobs import JobSpec, queue_jobs
+from enterspeed_sync.models import EnterspeedJob
+
+pytestmark = pytest.mark.django_db
+
+
+def delete_jobs(count):
+    return (
+        JobSpec(entity_type="page", entity_id=str(i), job_type="delete", origin_id=f"page-{i}")
+        for i in range(count)
+    )
+
+
+def test_a_task_that_runs_out_of_time_queues_a_follow_up(standin, monkeypatch):
+    follow_ups = []
+    monkeypatch.setattr(tasks, "enqueue_processing", lambda: follow_ups.append(1))
+    sync = {
+        "API_KEY": "source-tests",
+        "BASE_URL": standin.url,
+        "PROCESS_ON_COMMIT": False,
+        "BATCH_SIZE": 2,
+        "TASK_TIME_BUDGET_SECONDS": 0.000001,
+    }
+    with override_settings(ENTERSPEED_SYNC=sync):
+        queue_jobs(delete_jobs(5))
+        result = tasks.process_pending_jobs()
+    assert result == {"succeeded": 2, "failed": 0, "drained": False}
+    assert follow_ups == [1]
+    assert EnterspeedJob.objects.pending().count() == 3
+
+
+def test_a_task_with_time_left_drains_the_queue(standin, monkeypatch):
+    follow_ups = []
+    monkeypatch.setattr(tasks, "enqueue_processing", lambda: follow_ups.append(1))
+    sync = {"API_KEY": "source-tests", "BASE_URL": standin.url, "PROCESS_ON_COMMIT": False}
+    with override_settings(ENTERSPEED_SYNC={**sync, "BATCH_SIZE": 2}):
+        queue_jobs(delete_jobs(5))
+        result = tasks.process_pending_jobs()
+    assert result == {"succeeded": 5, "failed": 0, "drained": True}
+    assert follow_ups == []
+    assert [r.status for r in standin.requests] == [404] * 5  # already gone = success
