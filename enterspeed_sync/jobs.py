@@ -199,17 +199,19 @@ def queue_page_job(page, job_type: str) -> None:
     queue_job(page_job_spec(page.pk, page.locale.language_code, job_type, page.content_type_id))
 
 
-def queue_live_subtree_publish(page, *, inclusive: bool = True) -> int:
+def queue_live_subtree_publish(page) -> int:
     """
     Publish jobs for ``page`` and every live descendant: a move or slug change rewrites
     their URLs in bulk, and they get no signal of their own.
     """
+    return queue_page_publishes(page.get_descendants(inclusive=True).live())
+
+
+def queue_page_publishes(pages) -> int:
+    """Publish jobs for every page of a queryset, read in chunks. Returns the count."""
     locales = dict(Locale.objects.values_list("pk", "language_code"))
-    rows = (
-        page.get_descendants(inclusive=inclusive)
-        .live()
-        .values_list("pk", "locale_id", "content_type_id")
-        .iterator(chunk_size=BULK_CHUNK_SIZE)
+    rows = pages.values_list("pk", "locale_id", "content_type_id").iterator(
+        chunk_size=BULK_CHUNK_SIZE
     )
     return queue_jobs(
         page_job_spec(pk, locales.get(locale_id, ""), JobType.PUBLISH, content_type_id)

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wagtail.models import Locale
-
-from enterspeed_sync.jobs import BULK_CHUNK_SIZE, page_job_spec, queue_jobs
+from enterspeed_sync.jobs import queue_page_publishes
 from enterspeed_sync.mapping import get_base_page_model
-from enterspeed_sync.models import JobType
 
 
 @dataclass
@@ -31,12 +28,7 @@ def seed_pages(*, root_page=None, locales: list[str] | None = None) -> int:
         pages = pages.descendant_of(root_page, inclusive=True)
     if locales:
         pages = pages.filter(locale__language_code__in=locales)
-    locale_codes = dict(Locale.objects.values_list("pk", "language_code"))
-    rows = pages.order_by("path").values_list("pk", "locale_id", "content_type_id")
-    return queue_jobs(
-        page_job_spec(pk, locale_codes.get(locale_id, ""), JobType.PUBLISH, content_type_id)
-        for pk, locale_id, content_type_id in rows.iterator(chunk_size=BULK_CHUNK_SIZE)
-    )
+    return queue_page_publishes(pages.order_by("path"))
 
 
 def seed(**options) -> SeedResult:

@@ -85,9 +85,8 @@ class Command(BaseCommand):
         self.stdout.write(self.style.MIGRATE_HEADING(f"» {message}"))
 
     def start_cluster(self):
-        log_path = Path(settings.MEDIA_ROOT).parent / "qcluster.log"
-        if "SANDBOX_MEDIA_ROOT" not in os.environ:
-            log_path = Path(settings.SANDBOX_DIR) / "qcluster.log"
+        # Beside the database: sandbox/qcluster.log, or the folder SANDBOX_DB_PATH names.
+        log_path = Path(settings.DATABASES["default"]["NAME"]).parent / "qcluster.log"
         self.step(f"Starting a django-q2 cluster (log: {log_path})")
         log = log_path.open("ab")
         process = subprocess.Popen(
