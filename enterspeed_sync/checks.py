@@ -146,6 +146,101 @@ def check_job_handlers(app_configs=None, **kwargs):
 
 
 @register(Tags.compatibility)
+def check_mapping_classes(app_configs=None, **kwargs):
+    from enterspeed_sync.guards import BaseGuard
+    from enterspeed_sync.loading import load_class
+    from enterspeed_sync.mapping import BaseBlockConverter, BaseFieldConverter, BaseMapper
+
+    if not _is_dict_setting():
+        return []
+    listed = [
+        *(("FIELD_CONVERTERS", path, BaseFieldConverter) for path in conf.FIELD_CONVERTERS),
+        *(("BLOCK_CONVERTERS", path, BaseBlockConverter) for path in conf.BLOCK_CONVERTERS),
+        *(("GUARDS", path, BaseGuard) for path in conf.GUARDS),
+        *(("MAPPERS", path, BaseMapper) for path in conf.MAPPERS.values()),
+    ]
+    errors = []
+    for setting, path, base_class in listed:
+        try:
+            load_class(str(path), base_class, setting)
+        except ImproperlyConfigured as e:
+            errors.append(Error(str(e), id="enterspeed_sync.E009"))
+    return errors
+
+
+@register(Tags.compatibility)
+def check_mapping_settings(app_configs=None, **kwargs):
+    from enterspeed_sync.mapping import get_synced_snippet_models
+
+    if not _is_dict_setting():
+        return []
+    warnings = []
+    if conf.UNKNOWN_FIELDS not in ("skip", "fail"):
+        warnings.append(
+            Warning(
+                f"{SETTING_NAME}['UNKNOWN_FIELDS'] should be 'skip' or 'fail', not "
+                f"{conf.UNKNOWN_FIELDS!r}; unknown fields are skipped.",
+                id="enterspeed_sync.W005",
+            )
+        )
+    for label in conf.MAPPERS:
+        try:
+            apps.get_model(label)
+        except (LookupError, ValueError):
+            warnings.append(
+                Warning(
+                    f"{SETTING_NAME}['MAPPERS'] names {label!r}, which is not an installed "
+                    "model.",
+                    hint="Use 'app_label.ModelName', e.g. 'blog.BlogPage'.",
+                    id="enterspeed_sync.W006",
+                )
+            )
+    if conf.SNIPPET_MODELS is not None:
+        synced = {model._meta.label_lower for model in get_synced_snippet_models()}
+        for label in conf.SNIPPET_MODELS:
+            if label.lower() not in synced:
+                warnings.append(
+                    Warning(
+                        f"{SETTING_NAME}['SNIPPET_MODELS'] names {label!r}, which is not a "
+                        "registered snippet model; it does not sync.",
+                        hint="Register it with wagtail.snippets.models.register_snippet.",
+                        id="enterspeed_sync.W007",
+                    )
+                )
+    media_base_url = conf.MEDIA_BASE_URL
+    if media_base_url and urlsplit(media_base_url).scheme not in ("http", "https"):
+        warnings.append(
+            Warning(
+                f"{SETTING_NAME}['MEDIA_BASE_URL'] should be an absolute http(s) URL, not "
+                f"{media_base_url!r}.",
+                id="enterspeed_sync.W008",
+            )
+        )
+    warnings += _check_renditions()
+    return warnings
+
+
+def _check_renditions():
+    from wagtail.images.exceptions import InvalidFilterSpecError
+    from wagtail.images.models import Filter
+
+    warnings = []
+    for name, spec in conf.IMAGE_RENDITIONS.items():
+        try:
+            Filter(spec=spec).operations  # noqa: B018  (parsing is the check)
+        except InvalidFilterSpecError as e:
+            warnings.append(
+                Warning(
+                    f"{SETTING_NAME}['IMAGE_RENDITIONS'][{name!r}] is not a valid filter spec: "
+                    f"{e}",
+                    hint="Use a Wagtail filter spec such as 'fill-300x200' or 'width-800'.",
+                    id="enterspeed_sync.W009",
+                )
+            )
+    return warnings
+
+
+@register(Tags.compatibility)
 def check_django_q_installed(app_configs=None, **kwargs):
     if not apps.is_installed("django_q"):
         return [

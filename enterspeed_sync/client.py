@@ -126,6 +126,14 @@ class ConnectionTestResult:
     message: str
 
 
+def encode_body(body: Any) -> bytes:
+    """
+    The exact bytes sent for ``body``: compact UTF-8 JSON. Bytes, so requests sends a fixed
+    Content-Length (Enterspeed refuses chunked bodies); NaN and infinity are refused.
+    """
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
 class EnterspeedClient:
     """Sends source entities to one Enterspeed source (one API key)."""
 
@@ -213,9 +221,7 @@ class EnterspeedClient:
         all_headers = {**self._headers(), **(headers or {})}
         data = None
         if body is not None:
-            # Bytes, so requests sends a fixed Content-Length: Enterspeed refuses chunked bodies.
-            data = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-            data = data.encode("utf-8")
+            data = encode_body(body)
             all_headers["Content-Type"] = "application/json"
         url = self.url_for(origin_id)
         try:

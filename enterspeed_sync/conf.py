@@ -45,6 +45,30 @@ DEFAULTS: dict[str, Any] = {
     # Queue a django-q2 task after each commit that created jobs. With False only the
     # once-a-minute schedule (or `manage.py enterspeed_process`) processes the queue.
     "PROCESS_ON_COMMIT": True,
+    # Mapping (docs/mapping.md). Dotted paths of field/block converters tried before the
+    # built-in ones; the first whose can_convert() is true wins.
+    "FIELD_CONVERTERS": [],
+    "BLOCK_CONVERTERS": [],
+    # {"app_label.ModelName": "dotted.path.MapperClass"}; covers subclasses too.
+    "MAPPERS": {},
+    # Dotted paths of guard classes; None means enterspeed_sync.guards.DEFAULT_GUARDS.
+    "GUARDS": None,
+    # A model field no converter knows: "skip" it (logged once) or "fail" the job.
+    "UNKNOWN_FIELDS": "skip",
+    # Absolute URL media URLs are made absolute against (a CDN, say); "" means the site's.
+    "MEDIA_BASE_URL": "",
+    # Image renditions sent with every image entity: {"name": "filter spec"}.
+    "IMAGE_RENDITIONS": {},
+    # Images and documents as entities of their own.
+    "SYNC_IMAGES": True,
+    "SYNC_DOCUMENTS": True,
+    # Snippet models that sync, as "app_label.ModelName"; None means every registered one.
+    "SNIPPET_MODELS": None,
+    # Re-send the pages and snippets that reference an image, document or snippet that changed.
+    "REINGEST_REFERRERS": True,
+    # Pre-flight limits (the contract's): bytes per request and properties per entity.
+    "MAX_PAYLOAD_BYTES": 1_048_576,
+    "MAX_PROPERTIES": 5000,
 }
 
 
@@ -103,6 +127,65 @@ class Settings:
     @property
     def PROCESS_ON_COMMIT(self) -> bool:
         return bool(self._get("PROCESS_ON_COMMIT"))
+
+
+    @property
+    def FIELD_CONVERTERS(self) -> list[str]:
+        return list(self._get("FIELD_CONVERTERS") or [])
+
+    @property
+    def BLOCK_CONVERTERS(self) -> list[str]:
+        return list(self._get("BLOCK_CONVERTERS") or [])
+
+    @property
+    def MAPPERS(self) -> dict[str, str]:
+        return dict(self._get("MAPPERS") or {})
+
+    @property
+    def GUARDS(self) -> list[str]:
+        value = self._get("GUARDS")
+        if value is None:
+            from enterspeed_sync.guards import DEFAULT_GUARDS
+
+            return list(DEFAULT_GUARDS)
+        return list(value)
+
+    @property
+    def UNKNOWN_FIELDS(self) -> str:
+        return str(self._get("UNKNOWN_FIELDS"))
+
+    @property
+    def MEDIA_BASE_URL(self) -> str:
+        return str(self._get("MEDIA_BASE_URL") or "").rstrip("/")
+
+    @property
+    def IMAGE_RENDITIONS(self) -> dict[str, str]:
+        return dict(self._get("IMAGE_RENDITIONS") or {})
+
+    @property
+    def SYNC_IMAGES(self) -> bool:
+        return bool(self._get("SYNC_IMAGES"))
+
+    @property
+    def SYNC_DOCUMENTS(self) -> bool:
+        return bool(self._get("SYNC_DOCUMENTS"))
+
+    @property
+    def SNIPPET_MODELS(self) -> list[str] | None:
+        value = self._get("SNIPPET_MODELS")
+        return None if value is None else list(value)
+
+    @property
+    def REINGEST_REFERRERS(self) -> bool:
+        return bool(self._get("REINGEST_REFERRERS"))
+
+    @property
+    def MAX_PAYLOAD_BYTES(self) -> int:
+        return int(self._get("MAX_PAYLOAD_BYTES"))
+
+    @property
+    def MAX_PROPERTIES(self) -> int:
+        return int(self._get("MAX_PROPERTIES"))
 
 
 conf = Settings()

@@ -15,12 +15,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 
-from django.db import IntegrityError, transaction
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
-from wagtail.models import Locale
+from wagtail.models import AbstractPage, DraftStateMixin, Locale, TranslatableMixin
 
 from enterspeed_sync.conf import conf
-from enterspeed_sync.mapping import page_origin_id
+from enterspeed_sync.mapping import (
+    get_base_page_model,
+    get_entity_type,
+    get_locale_code,
+    get_synced_snippet_models,
+    origin_id_for,
+    page_origin_id,
+)
 from enterspeed_sync.models import Destination, EnterspeedJob, EntityType, JobState, JobType
 
 logger = logging.getLogger(__name__)
@@ -217,3 +225,101 @@ def queue_page_publishes(pages) -> int:
         page_job_spec(pk, locales.get(locale_id, ""), JobType.PUBLISH, content_type_id)
         for pk, locale_id, content_type_id in rows
     )
+
+
+# Any object ------------------------------------------------------------------------------
+
+
+def job_spec_for(obj: models.Model, job_type: str) -> JobSpec | None:
+    """The job for one page, image, document or snippet; None when its model does not sync."""
+    entity_type = get_entity_type(obj)
+    if entity_type is None:
+        return None
+    content_type_id = ContentType.objects.get_for_model(obj).pk
+    return _object_job_spec(
+        type(obj), entity_type, obj.pk, get_locale_code(obj), job_type, content_type_id
+    )
+
+
+def _object_job_spec(model, entity_type, pk, locale, job_type, content_type_id) -> JobSpec:
+    origin_id = origin_id_for(model, pk)
+    return JobSpec(
+        entity_type=entity_type,
+        # Snippet pks are only unique per model, so their key is the origin id.
+        entity_id=origin_id if entity_type == EntityType.SNIPPET else str(pk),
+        job_type=job_type,
+        origin_id=origin_id,
+        locale=locale,
+        content_type_id=content_type_id,
+    )
+
+
+def queue_object_job(obj: models.Model, job_type: str) -> bool:
+    """Queue a job for ``obj`` if its model syncs. Returns whether a job was queued."""
+    spec = job_spec_for(obj, job_type)
+    if spec is not None:
+        queue_job(spec)
+    return spec is not None
+
+
+def queue_object_publishes(queryset: models.QuerySet) -> int:
+    """Publish jobs for every object of a queryset of images, documents or snippets."""
+    model = queryset.model
+    entity_type = get_entity_type(model)
+    if entity_type is None:
+        return 0
+    if issubclass(model, DraftStateMixin):
+        queryset = queryset.filter(live=True)
+    content_type_id = ContentType.objects.get_for_model(model).pk
+    fields = ["pk", "locale__language_code"] if issubclass(model, TranslatableMixin) else ["pk"]
+    rows = queryset.order_by("pk").values_list(*fields).iterator(chunk_size=BULK_CHUNK_SIZE)
+    return queue_jobs(
+        _object_job_spec(
+            model, entity_type, pk, locale[0] if locale else "", JobType.PUBLISH, content_type_id
+        )
+        for pk, *locale in rows
+    )
+
+
+def queue_translation_publishes(obj: models.Model) -> int:
+    """
+    Re-send the other published translations of ``obj``: each lists its translations'
+    origin ids, and that list changes when a translation is published, unpublished or deleted.
+    """
+    if not isinstance(obj, TranslatableMixin):
+        return 0
+    model = get_base_page_model() if isinstance(obj, AbstractPage) else type(obj)
+    others = model._default_manager.filter(translation_key=obj.translation_key).exclude(pk=obj.pk)
+    if isinstance(obj, AbstractPage):
+        return queue_page_publishes(others.live())
+    return queue_object_publishes(others)
+
+
+def queue_referrer_publishes(obj: models.Model) -> int:
+    """
+    Re-send the pages and snippets that reference ``obj`` (Wagtail's reference index), since
+    their entities carry its title and URL.
+    """
+    from wagtail.models import ReferenceIndex
+
+    if not conf.REINGEST_REFERRERS:
+        return 0
+    page_model = get_base_page_model()
+    page_ids: set[str] = set()
+    by_model: dict[type[models.Model], set[str]] = {}
+    synced = {model._meta.concrete_model for model in get_synced_snippet_models()}
+    references = ReferenceIndex.get_references_to(obj).select_related("content_type")
+    for ref in references.only("content_type", "object_id").iterator():
+        model = ref.content_type.model_class()
+        if model is None:
+            continue
+        if issubclass(model, page_model):
+            page_ids.add(ref.object_id)
+        elif model._meta.concrete_model in synced:
+            by_model.setdefault(model, set()).add(ref.object_id)
+    count = 0
+    if page_ids:
+        count += queue_page_publishes(page_model.objects.live().filter(pk__in=page_ids))
+    for model, ids in by_model.items():
+        count += queue_object_publishes(model._default_manager.filter(pk__in=ids))
+    return count

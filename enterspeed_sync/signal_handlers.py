@@ -3,20 +3,43 @@ Receivers that turn Wagtail content changes into job rows.
 
 They run inside the editor's request, so none of them may raise: a failure to write a job
 is logged and rolled back to a savepoint, and the editor's change goes through.
+
+==========================  =============================================================
+Change                      Jobs
+==========================  =============================================================
+page published              publish it; re-send its live translations
+page unpublished / deleted  delete it; re-send its live translations
+page moved / slug changed   publish it and every live descendant (their URLs changed)
+image / document saved      publish it; re-send what references it
+image / document deleted    delete it; re-send what referenced it
+snippet with draft state    published → publish, unpublished → delete (like pages)
+other snippet               saved → publish, deleted → delete
+==========================  =============================================================
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+from functools import cache
 
-import swapper
+from django.core.signals import setting_changed
 from django.db import transaction
-from django.db.models.signals import post_delete
-from wagtail.signals import page_published, page_slug_changed, page_unpublished, post_page_move
+from django.db.models.signals import post_delete, post_save, pre_delete
+from django.dispatch import receiver
+from wagtail.models import AbstractPage, DraftStateMixin
+from wagtail.signals import (
+    page_published,
+    page_slug_changed,
+    page_unpublished,
+    post_page_move,
+    published,
+    unpublished,
+)
 
 from enterspeed_sync import jobs
-from enterspeed_sync.models import JobType
+from enterspeed_sync.mapping import get_base_page_model, get_entity_type
+from enterspeed_sync.models import EntityType, JobType
 
 logger = logging.getLogger(__name__)
 
@@ -42,17 +65,36 @@ def never_raise(receiver):
     return wrapper
 
 
+@cache
+def _non_page_entity_type(model: type) -> str | None:
+    """The entity type of an image, document or synced snippet model, else None (cached)."""
+    if issubclass(model, AbstractPage):
+        return None
+    return get_entity_type(model)
+
+
+@receiver(setting_changed)
+def _clear_entity_type_cache(*, setting: str, **kwargs) -> None:
+    if setting == "ENTERSPEED_SYNC":
+        _non_page_entity_type.cache_clear()
+
+
+# Pages -----------------------------------------------------------------------------------
+
+
 @never_raise
 def queue_publish_on_page_published(sender, instance, **kwargs):
     # A scheduled publish fires page_published with live=False (wagtail#13959); the real
     # go-live fires it again from publish_scheduled.
     if instance.live:
         jobs.queue_page_job(instance, JobType.PUBLISH)
+        jobs.queue_translation_publishes(instance)
 
 
 @never_raise
 def queue_delete_on_page_unpublished(sender, instance, **kwargs):
     jobs.queue_page_job(instance, JobType.DELETE)
+    jobs.queue_translation_publishes(instance)
 
 
 @never_raise
@@ -60,6 +102,7 @@ def queue_delete_on_page_deleted(sender, instance, **kwargs):
     # Sent once per page of a deleted tree; the row is gone, so everything the job needs
     # is taken from the instance now.
     jobs.queue_page_job(instance, JobType.DELETE)
+    jobs.queue_translation_publishes(instance)
 
 
 @never_raise
@@ -73,8 +116,70 @@ def queue_subtree_on_slug_changed(sender, instance, **kwargs):
     jobs.queue_live_subtree_publish(instance)
 
 
+# Images, documents and snippets ----------------------------------------------------------
+
+
+def for_synced_objects(receiver):
+    """
+    Like ``never_raise``, for receivers that listen to every model: senders that are not an
+    image, document or synced snippet model return at once, before any savepoint.
+    """
+    guarded = never_raise(receiver)
+
+    @functools.wraps(receiver)
+    def wrapper(sender, **kwargs):
+        if _non_page_entity_type(sender) is not None:
+            guarded(sender, **kwargs)
+
+    return wrapper
+
+
+def _publishes_on_save(sender) -> bool:
+    # Snippets with draft state publish through `published`, like pages; a save is a draft.
+    return not (
+        _non_page_entity_type(sender) == EntityType.SNIPPET and issubclass(sender, DraftStateMixin)
+    )
+
+
+def _queue_publish(instance) -> None:
+    jobs.queue_object_job(instance, JobType.PUBLISH)
+    jobs.queue_translation_publishes(instance)
+    jobs.queue_referrer_publishes(instance)
+
+
+@for_synced_objects
+def queue_publish_on_save(sender, instance, **kwargs):
+    if _publishes_on_save(sender):
+        _queue_publish(instance)
+
+
+@for_synced_objects
+def queue_publish_on_published(sender, instance, **kwargs):
+    if instance.live:
+        _queue_publish(instance)
+
+
+@for_synced_objects
+def queue_delete_on_unpublished(sender, instance, **kwargs):
+    jobs.queue_object_job(instance, JobType.DELETE)
+    jobs.queue_translation_publishes(instance)
+    jobs.queue_referrer_publishes(instance)
+
+
+@for_synced_objects
+def queue_referrers_before_delete(sender, instance, **kwargs):
+    # Before the delete: on_delete=SET_NULL rewrites the referrers without a signal of theirs.
+    jobs.queue_referrer_publishes(instance)
+
+
+@for_synced_objects
+def queue_delete_on_delete(sender, instance, **kwargs):
+    jobs.queue_object_job(instance, JobType.DELETE)
+    jobs.queue_translation_publishes(instance)
+
+
 def register_signal_handlers() -> None:
-    page_model = swapper.load_model("wagtailcore", "Page")
+    page_model = get_base_page_model()
     page_published.connect(queue_publish_on_page_published, dispatch_uid="enterspeed_publish")
     page_unpublished.connect(queue_delete_on_page_unpublished, dispatch_uid="enterspeed_unpublish")
     post_delete.connect(
@@ -82,3 +187,10 @@ def register_signal_handlers() -> None:
     )
     post_page_move.connect(queue_subtree_on_page_moved, dispatch_uid="enterspeed_page_move")
     page_slug_changed.connect(queue_subtree_on_slug_changed, dispatch_uid="enterspeed_slug")
+    # Snippet models may be registered after apps are ready (wagtail_hooks), so these
+    # receivers listen to every model and pick ours by sender (cached per model).
+    post_save.connect(queue_publish_on_save, dispatch_uid="enterspeed_object_save")
+    pre_delete.connect(queue_referrers_before_delete, dispatch_uid="enterspeed_object_pre_delete")
+    post_delete.connect(queue_delete_on_delete, dispatch_uid="enterspeed_object_delete")
+    published.connect(queue_publish_on_published, dispatch_uid="enterspeed_object_published")
+    unpublished.connect(queue_delete_on_unpublished, dispatch_uid="enterspeed_object_unpublished")

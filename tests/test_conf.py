@@ -2,7 +2,10 @@ from django.test import override_settings
 
 from enterspeed_sync.conf import DEFAULTS, conf, get_client
 from enterspeed_sync.handlers import DEFAULT_JOB_HANDLERS, get_handlers
-from enterspeed_sync.handlers.pages import PageDeleteHandler, PagePublishHandler
+from enterspeed_sync.handlers.base import DeleteHandler
+from enterspeed_sync.handlers.media import DocumentPublishHandler, ImagePublishHandler
+from enterspeed_sync.handlers.pages import PagePublishHandler
+from enterspeed_sync.handlers.snippets import SnippetPublishHandler
 
 
 def test_defaults_apply_when_a_key_is_missing():
@@ -26,7 +29,13 @@ def test_settings_are_read_live():
 def test_default_handlers_in_order():
     with override_settings(ENTERSPEED_SYNC={"API_KEY": "source-x"}):
         handlers = get_handlers()
-    assert [type(h) for h in handlers] == [PagePublishHandler, PageDeleteHandler]
+    assert [type(h) for h in handlers] == [
+        PagePublishHandler,
+        ImagePublishHandler,
+        DocumentPublishHandler,
+        SnippetPublishHandler,
+        DeleteHandler,
+    ]
 
 
 def test_handler_list_follows_setting_changes():
@@ -35,7 +44,7 @@ def test_handler_list_follows_setting_changes():
     with override_settings(
         ENTERSPEED_SYNC={"JOB_HANDLERS": ["tests.fakes.NeverHandler", *DEFAULT_JOB_HANDLERS]}
     ):
-        assert [h.key for h in get_handlers()] == ["never", "page_publish", "page_delete"]
+        assert [h.key for h in get_handlers()][:3] == ["never", "page_publish", "image_publish"]
 
 
 def test_client_is_built_from_settings():

@@ -179,4 +179,10 @@ def test_translated_page_jobs_carry_their_locale(site_tree, danish):
         blog_da.save_revision().publish()
         post_da = post.copy_for_translation(danish)
     post_da.save_revision().publish()
-    assert job_summary() == [(f"page-{post_da.pk}", "publish", "pending", "da")]
+    # The English post is sent again: its list of live translations now has the Danish one.
+    assert job_summary() == sorted(
+        [
+            (f"page-{post_da.pk}", "publish", "pending", "da"),
+            (f"page-{post.pk}", "publish", "pending", "en"),
+        ]
+    )

@@ -1,14 +1,9 @@
 from __future__ import annotations
 
-from functools import cache
 from typing import TYPE_CHECKING
 
-from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
-from django.dispatch import receiver
-from django.utils.module_loading import import_string
-
 from enterspeed_sync.handlers.base import BaseJobHandler
+from enterspeed_sync.loading import load_class, load_instances
 
 if TYPE_CHECKING:
     from enterspeed_sync.models import EnterspeedJob
@@ -19,36 +14,23 @@ __all__ = ["DEFAULT_JOB_HANDLERS", "BaseJobHandler", "find_handler", "get_handle
 #: handlers in front of them: ``[MyBlogPageHandler, *DEFAULT_JOB_HANDLERS]``.
 DEFAULT_JOB_HANDLERS: list[str] = [
     "enterspeed_sync.handlers.pages.PagePublishHandler",
-    "enterspeed_sync.handlers.pages.PageDeleteHandler",
+    "enterspeed_sync.handlers.media.ImagePublishHandler",
+    "enterspeed_sync.handlers.media.DocumentPublishHandler",
+    "enterspeed_sync.handlers.snippets.SnippetPublishHandler",
+    "enterspeed_sync.handlers.base.DeleteHandler",
 ]
 
 
 def load_handler_class(path: str) -> type[BaseJobHandler]:
     """Import one ``JOB_HANDLERS`` entry, with an error that names the entry and the setting."""
-    try:
-        handler_class = import_string(path)
-    except ImportError as e:
-        raise ImproperlyConfigured(
-            f"Could not import {path!r} listed in ENTERSPEED_SYNC['JOB_HANDLERS']: {e}"
-        ) from e
-    if not (isinstance(handler_class, type) and issubclass(handler_class, BaseJobHandler)):
-        raise ImproperlyConfigured(
-            f"{path!r} listed in ENTERSPEED_SYNC['JOB_HANDLERS'] is not a subclass of "
-            "enterspeed_sync.handlers.BaseJobHandler."
-        )
-    return handler_class
-
-
-@cache
-def _get_handlers(paths: tuple[str, ...]) -> tuple[BaseJobHandler, ...]:
-    return tuple(load_handler_class(path)() for path in paths)
+    return load_class(path, BaseJobHandler, "JOB_HANDLERS")
 
 
 def get_handlers() -> tuple[BaseJobHandler, ...]:
     """The configured handlers, in order, instantiated once per list of paths."""
     from enterspeed_sync.conf import conf
 
-    return _get_handlers(tuple(conf.JOB_HANDLERS))
+    return load_instances(tuple(conf.JOB_HANDLERS), BaseJobHandler, "JOB_HANDLERS")
 
 
 def find_handler(
@@ -59,9 +41,3 @@ def find_handler(
         if handler.can_handle(job):
             return handler
     return None
-
-
-@receiver(setting_changed)
-def _clear_handler_cache(*, setting: str, **kwargs) -> None:
-    if setting == "ENTERSPEED_SYNC":
-        _get_handlers.cache_clear()

@@ -1,10 +1,22 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from enterspeed_sync.exceptions import EntityValidationError
+from enterspeed_sync.guards import find_veto
+from enterspeed_sync.mapping import BaseMapper, get_mapper
+from enterspeed_sync.models import JobType
+from enterspeed_sync.validation import find_problems
 
 if TYPE_CHECKING:
+    from django.db import models
+
     from enterspeed_sync.client import EnterspeedClient
     from enterspeed_sync.models import EnterspeedJob
+
+logger = logging.getLogger(__name__)
 
 
 class BaseJobHandler:
@@ -26,3 +38,79 @@ class BaseJobHandler:
 
     def handle(self, job: EnterspeedJob, client: EnterspeedClient) -> None:
         raise NotImplementedError
+
+
+@dataclass
+class Plan:
+    """What a publish job sends if it runs now: ``save`` the entity, or ``delete`` it."""
+
+    action: Literal["save", "delete"]
+    origin_id: str
+    entity: dict[str, Any] | None = None
+    #: Why a publish job deletes: the object is gone, not live, or a guard vetoed it.
+    reason: str = ""
+    #: Pre-flight validation problems, ``{field path: message}``; the entity is not sent.
+    problems: dict[str, str] = field(default_factory=dict)
+    obj: models.Model | None = field(default=None, repr=False)
+
+
+class BasePublishHandler(BaseJobHandler):
+    """
+    Publish jobs of one entity type: load the object as it is *now*, map it, run the guards
+    and the pre-flight validation, and save it. An object that is gone, not live, or vetoed
+    by a guard is deleted from Enterspeed instead, so a late or retried job never
+    resurrects or keeps stale content.
+    """
+
+    #: The ``EnterspeedJob.entity_type`` this handler publishes.
+    entity_type: str = ""
+
+    def can_handle(self, job: EnterspeedJob) -> bool:
+        return job.entity_type == self.entity_type and job.job_type == JobType.PUBLISH
+
+    def handle(self, job: EnterspeedJob, client: EnterspeedClient) -> None:
+        plan = self.plan(job)
+        if plan.action == "delete":
+            logger.info("Deleting %s from Enterspeed: %s", plan.origin_id, plan.reason)
+            client.delete(plan.origin_id)
+            return
+        if plan.problems:
+            raise EntityValidationError(plan.origin_id, plan.problems)
+        client.save(plan.origin_id, plan.entity)
+
+    def plan(self, job: EnterspeedJob) -> Plan:
+        """Decide what to send, without sending it (``enterspeed_inspect`` shows this)."""
+        obj = self.get_object(job)
+        if obj is None:
+            return Plan("delete", job.origin_id, reason="It no longer exists.")
+        if not self.is_published(obj):
+            return Plan("delete", job.origin_id, reason="It is not published.", obj=obj)
+        mapper = self.get_mapper(obj)
+        if veto := find_veto(obj, mapper):
+            return Plan("delete", job.origin_id, reason=str(veto), obj=obj)
+        entity = mapper.to_entity()
+        problems = find_problems(entity)
+        return Plan("save", job.origin_id, entity=entity, problems=problems, obj=obj)
+
+    def get_object(self, job: EnterspeedJob) -> models.Model | None:
+        """The object the job is about, or None when it was deleted."""
+        raise NotImplementedError
+
+    def is_published(self, obj: models.Model) -> bool:
+        """Whether ``obj`` belongs in the published source (draft-state objects must be live)."""
+        return getattr(obj, "live", True)
+
+    def get_mapper(self, obj: models.Model) -> BaseMapper:
+        return get_mapper(obj)
+
+
+class DeleteHandler(BaseJobHandler):
+    """Removes any entity from Enterspeed (unpublished, deleted, or no longer synced)."""
+
+    key = "delete"
+
+    def can_handle(self, job: EnterspeedJob) -> bool:
+        return job.job_type == JobType.DELETE
+
+    def handle(self, job: EnterspeedJob, client: EnterspeedClient) -> None:
+        client.delete(job.origin_id)

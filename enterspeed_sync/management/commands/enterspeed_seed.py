@@ -1,31 +1,49 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from enterspeed_sync.mapping import get_base_page_model
-from enterspeed_sync.seeding import seed
+from enterspeed_sync.seeding import SEED_KINDS, seed
 
 
 class Command(BaseCommand):
-    help = "Queue a publish job for every live page, so Enterspeed gets the whole site."
+    help = (
+        "Queue a publish job for every live page, image, document and snippet, so Enterspeed "
+        "gets the whole site."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
+            "--kind",
+            action="append",
+            dest="kinds",
+            choices=SEED_KINDS,
+            help="Only this kind of entity (repeatable; default: all kinds, or pages with --root).",
+        )
+        parser.add_argument(
             "--root", type=int, metavar="PAGE_ID", help="Only this page and its descendants."
+        )
+        parser.add_argument(
+            "--no-descendants",
+            action="store_false",
+            dest="descendants",
+            help="With --root: only the page itself.",
         )
         parser.add_argument(
             "--locale",
             action="append",
             dest="locales",
             metavar="CODE",
-            help="Only pages in this locale (repeatable).",
+            help="Only pages and translatable snippets in this locale (repeatable).",
         )
 
-    def handle(self, *args, root=None, locales=None, **options):
+    def handle(self, *args, kinds=None, root=None, descendants=True, locales=None, **options):
         root_page = None
         if root is not None:
             root_page = get_base_page_model().objects.filter(pk=root).first()
             if root_page is None:
                 raise CommandError(f"No page with id {root}.")
-        result = seed(root_page=root_page, locales=locales)
+        if not kinds:
+            kinds = ["pages"] if root_page is not None else SEED_KINDS
+        result = seed(kinds=kinds, root_page=root_page, locales=locales, descendants=descendants)
         for kind, count in result.counts.items():
             self.stdout.write(f"{kind}: {count} jobs queued")
         self.stdout.write(self.style.SUCCESS(f"Seeded {result.total} jobs."))

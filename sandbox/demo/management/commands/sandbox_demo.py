@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from enterspeed_sync.mapping import get_base_page_model
+from enterspeed_sync.mapping.identity import get_image_model
 from enterspeed_sync.models import EnterspeedJob
 
 WAIT_SECONDS = 120
@@ -133,9 +134,10 @@ class Command(BaseCommand):
             )
             return False
         live_pages = get_base_page_model().objects.live().filter(depth__gt=1).count()
+        expected = live_pages + get_image_model().objects.count()
         if standin is None:
             self.stdout.write(
-                self.style.SUCCESS(f"All {live_pages} pages sent in {seconds:.1f} s.")
+                self.style.SUCCESS(f"All {expected} entities sent in {seconds:.1f} s.")
             )
             return True
         entities = standin.entities
@@ -143,12 +145,13 @@ class Command(BaseCommand):
         for entity in entities.values():
             by_type[entity["type"]] = by_type.get(entity["type"], 0) + 1
         summary = ", ".join(f"{count} {kind}" for kind, count in sorted(by_type.items()))
-        if len(entities) < live_pages:
-            self.stderr.write(f"Only {len(entities)} of {live_pages} live pages arrived.")
+        if len(entities) < expected:
+            self.stderr.write(f"Only {len(entities)} of {expected} entities arrived.")
             return False
         self.stdout.write(
             self.style.SUCCESS(
-                f"All {live_pages} live pages arrived in {seconds:.1f} s ({summary})."
+                f"All {live_pages} live pages and {expected - live_pages} images arrived in "
+                f"{seconds:.1f} s ({summary})."
             )
         )
         return True

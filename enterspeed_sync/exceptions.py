@@ -1,0 +1,24 @@
+"""Errors raised while turning content into Enterspeed entities. Client errors live in client.py."""
+
+from __future__ import annotations
+
+
+class EnterspeedSyncError(Exception):
+    """Base class for errors raised by enterspeed_sync itself (not by the HTTP client)."""
+
+
+class MappingError(EnterspeedSyncError):
+    """An object cannot be turned into an entity, e.g. a field no converter knows."""
+
+
+class EntityValidationError(EnterspeedSyncError):
+    """
+    An entity breaks the ingest contract (property names, property count, payload size).
+    Raised before any request is made; ``problems`` maps a field path to what is wrong.
+    """
+
+    def __init__(self, origin_id: str, problems: dict[str, str]) -> None:
+        self.origin_id = origin_id
+        self.problems = problems
+        details = "; ".join(f"{path or 'entity'}: {message}" for path, message in problems.items())
+        super().__init__(f"Entity {origin_id} was not sent, it breaks the ingest contract: {details}")

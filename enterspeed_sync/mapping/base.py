@@ -1,0 +1,301 @@
+"""
+``BaseMapper``: one object → one Enterspeed source entity. The page, image, document and
+snippet mappers subclass it; so can you (see ``ENTERSPEED_SYNC["MAPPERS"]``).
+
+What goes into ``properties``, first match wins:
+
+1. the model's ``get_enterspeed_properties(mapper)`` method, when it has one;
+2. the names in the model's ``enterspeed_fields``;
+3. the names in the model's ``api_fields`` (Wagtail's API configuration);
+4. every field the model adds (concrete fields, many-to-many fields, tags and
+   ``ParentalKey`` children), leaving out Wagtail's bookkeeping.
+
+A ``meta`` property (ids, locale, translations, dates) is always added.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from contextlib import nullcontext
+from functools import cached_property
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.test import RequestFactory
+from django.utils import translation
+from modelcluster.models import get_all_child_relations
+from wagtail.blocks import StreamValue
+from wagtail.models import Site, TranslatableMixin
+from wagtail.rich_text import RichText, expand_db_html
+
+from enterspeed_sync.conf import conf
+from enterspeed_sync.exceptions import MappingError
+from enterspeed_sync.loading import load_instances
+from enterspeed_sync.mapping.blocks import BaseBlockConverter
+from enterspeed_sync.mapping.fields import BaseFieldConverter
+from enterspeed_sync.mapping.identity import get_origin_id
+from enterspeed_sync.mapping.references import reference_for
+from enterspeed_sync.mapping.values import absolutize_html, lower_camel, to_json_value
+
+logger = logging.getLogger(__name__)
+
+# (model label, field name) pairs already reported as unknown in this process.
+_reported_unknown_fields: set[tuple[str, str]] = set()
+
+
+class BaseMapper:
+    """Maps ``obj`` to an entity. Override a ``get_*`` method to change one part of it."""
+
+    #: Dotted paths of field converters tried before the configured ones, for this mapper only.
+    field_converters: Sequence[str] = ()
+    #: Field names never sent as properties.
+    excluded_fields: frozenset[str] = frozenset()
+
+    def __init__(self, obj: models.Model) -> None:
+        self.obj = obj
+
+    # The entity --------------------------------------------------------------------------
+
+    def origin_id(self) -> str:
+        return get_origin_id(self.obj)
+
+    def to_entity(self) -> dict[str, Any]:
+        """The entity body for ``POST /ingest/v2/{originId}``."""
+        with self.language():
+            entity: dict[str, Any] = {"type": self.get_type()}
+            if url := self.get_url():
+                entity["url"] = url
+            if redirects := self.get_redirects():
+                entity["redirects"] = redirects
+            if parent_id := self.get_origin_parent_id():
+                entity["originParentId"] = parent_id
+            entity["properties"] = self.get_properties()
+        return entity
+
+    def get_type(self) -> str:
+        if explicit := getattr(self.obj, "enterspeed_type", None):
+            return str(explicit)
+        return lower_camel(type(self.obj).__name__)
+
+    def get_url(self) -> str | None:
+        return None
+
+    def get_redirects(self) -> list[str]:
+        return []
+
+    def get_origin_parent_id(self) -> str | None:
+        return None
+
+    def get_properties(self) -> dict[str, Any]:
+        custom = getattr(self.obj, "get_enterspeed_properties", None)
+        if callable(custom):
+            properties = dict(custom(self))
+        else:
+            properties = {**self.get_base_properties(), **self.get_field_properties()}
+        properties.setdefault("meta", self.get_meta())
+        return {str(name): to_json_value(value) for name, value in properties.items()}
+
+    def get_base_properties(self) -> dict[str, Any]:
+        """Properties every object of this kind has (a page's title, an image's size…)."""
+        return {}
+
+    def get_meta(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {"pk": self.obj.pk, "content_type": self.obj._meta.label_lower}
+        if isinstance(self.obj, TranslatableMixin):
+            meta.update(
+                locale=self.obj.locale.language_code,
+                translation_key=self.obj.translation_key,
+                translations=self.get_translation_origin_ids(),
+            )
+        return meta
+
+    def get_translation_origin_ids(self) -> list[str]:
+        """Origin ids of the object's translations that are in Enterspeed, sorted."""
+        translations = self.obj.get_translations()
+        if hasattr(translations, "live"):
+            translations = translations.live()
+        return sorted((get_origin_id(obj) for obj in translations), key=_natural_key)
+
+    # Choosing fields ---------------------------------------------------------------------
+
+    def get_property_names(self) -> list[str] | None:
+        """Names from ``enterspeed_fields`` or ``api_fields``; None means every field."""
+        model = type(self.obj)
+        names = getattr(model, "enterspeed_fields", None)
+        if names is None:
+            names = getattr(model, "api_fields", None)
+        if names is None:
+            return None
+        return [getattr(name, "name", name) for name in names]
+
+    def get_default_fields(self) -> list[Any]:
+        """Every field the model adds: concrete, many-to-many (tags too) and child relations."""
+        opts = self.obj._meta
+        excluded = set(self.excluded_fields)
+        fields = [
+            field
+            for field in [*opts.concrete_fields, *opts.many_to_many]
+            if field.name not in excluded
+            and not field.primary_key
+            and not (isinstance(field, models.OneToOneField) and field.remote_field.parent_link)
+        ]
+        fields += [
+            relation
+            for relation in get_all_child_relations(type(self.obj))
+            if relation.name not in excluded and relation.get_accessor_name() not in excluded
+        ]
+        return fields
+
+    def get_field_properties(self) -> dict[str, Any]:
+        names = self.get_property_names()
+        properties: dict[str, Any] = {}
+        if names is None:
+            for field in self.get_default_fields():
+                self._add_field(properties, self.obj, field)
+            return properties
+        for name in names:
+            field = self._find_field(name)
+            if field is not None:
+                self._add_field(properties, self.obj, field)
+            else:
+                value = getattr(self.obj, name)
+                properties[name] = self.convert_value(value() if callable(value) else value)
+        return properties
+
+    def _find_field(self, name: str) -> Any:
+        try:
+            field = self.obj._meta.get_field(name)
+        except FieldDoesNotExist:
+            for relation in get_all_child_relations(type(self.obj)):
+                if relation.get_accessor_name() == name:
+                    return relation
+            return None
+        return field
+
+    def _add_field(self, properties: dict[str, Any], obj: models.Model, field: Any) -> None:
+        converter = self.find_field_converter(field)
+        name = field.get_accessor_name() if isinstance(field, models.ForeignObjectRel) else field.name
+        if converter is None:
+            self.report_unknown_field(obj, field)
+            return
+        properties[name] = converter.convert(obj, field, self)
+
+    # Converting values -------------------------------------------------------------------
+
+    @cached_property
+    def _field_converters(self) -> tuple[BaseFieldConverter, ...]:
+        from enterspeed_sync.mapping.fields import DEFAULT_FIELD_CONVERTERS
+
+        own = load_instances(tuple(self.field_converters), BaseFieldConverter, "MAPPERS")
+        configured = load_instances(
+            (*conf.FIELD_CONVERTERS, *DEFAULT_FIELD_CONVERTERS),
+            BaseFieldConverter,
+            "FIELD_CONVERTERS",
+        )
+        return own + configured
+
+    @cached_property
+    def _block_converters(self) -> tuple[BaseBlockConverter, ...]:
+        from enterspeed_sync.mapping.blocks import DEFAULT_BLOCK_CONVERTERS
+
+        return load_instances(
+            (*conf.BLOCK_CONVERTERS, *DEFAULT_BLOCK_CONVERTERS),
+            BaseBlockConverter,
+            "BLOCK_CONVERTERS",
+        )
+
+    def find_field_converter(self, field: Any) -> BaseFieldConverter | None:
+        for converter in self._field_converters:
+            if converter.can_convert(field):
+                return converter
+        return None
+
+    def convert_block(self, block: Any, value: Any) -> Any:
+        for converter in self._block_converters:
+            if converter.can_convert(block):
+                return converter.convert(block, value, self)
+        raise MappingError(f"No block converter can convert {type(block).__name__} blocks.")
+
+    def convert_child(self, child: models.Model, *, parental_key: models.Field) -> dict[str, Any]:
+        """One ``ParentalKey`` child (an inline panel row) as an object of its fields."""
+        properties: dict[str, Any] = {}
+        opts = child._meta
+        for field in [*opts.concrete_fields, *opts.many_to_many]:
+            if field.primary_key or field.name in (parental_key.name, "sort_order"):
+                continue
+            self._add_field(properties, child, field)
+        return properties
+
+    def convert_value(self, value: Any) -> Any:
+        """Any attribute's value: models become references, rich text and streams convert."""
+        if isinstance(value, models.Model):
+            return self.reference_for(value)
+        if isinstance(value, models.Manager | models.QuerySet):
+            return [self.convert_value(item) for item in value.all()]
+        if isinstance(value, RichText):
+            return self.expand_rich_text(value.source)
+        if isinstance(value, StreamValue):
+            return self.convert_block(value.stream_block, value)
+        if isinstance(value, list | tuple):
+            return [self.convert_value(item) for item in value]
+        if isinstance(value, dict):
+            return {str(key): self.convert_value(item) for key, item in value.items()}
+        return to_json_value(value)
+
+    def reference_for(self, obj: models.Model) -> dict[str, Any]:
+        return reference_for(obj, self.media_base_url)
+
+    def expand_rich_text(self, html: str) -> str:
+        """Expand page links, documents and images, and make every URL absolute."""
+        return absolutize_html(expand_db_html(html), self.base_url)
+
+    def report_unknown_field(self, obj: models.Model, field: Any) -> None:
+        label = obj._meta.label
+        message = (
+            f"No field converter knows {label}.{field.name} ({type(field).__name__}). Add one "
+            "to ENTERSPEED_SYNC['FIELD_CONVERTERS'], or leave the field out with "
+            "enterspeed_fields."
+        )
+        if conf.UNKNOWN_FIELDS == "fail":
+            raise MappingError(message)
+        if (label, field.name) not in _reported_unknown_fields:
+            _reported_unknown_fields.add((label, field.name))
+            logger.warning("%s It is skipped.", message)
+
+    # Context -----------------------------------------------------------------------------
+
+    @cached_property
+    def base_url(self) -> str:
+        """The root URL relative links in this object's content are made absolute against."""
+        site = Site.objects.filter(is_default_site=True).first()
+        if site is not None:
+            return site.root_url
+        return getattr(settings, "WAGTAILADMIN_BASE_URL", "") or "http://localhost"
+
+    @cached_property
+    def media_base_url(self) -> str:
+        return conf.MEDIA_BASE_URL or self.base_url
+
+    @cached_property
+    def api_context(self) -> dict[str, Any]:
+        """The context blocks' ``get_api_representation`` gets: a request, as in the v2 API."""
+        host = self.base_url.split("://", 1)[-1].split("/", 1)[0] or "localhost"
+        request = RequestFactory(SERVER_NAME=host.split(":")[0]).get(
+            "/", {"rich_text_format": "html"}
+        )
+        return {"request": request}
+
+    def language(self):
+        """Map a translatable object in its own language, so ``.localized`` links match it."""
+        if isinstance(self.obj, TranslatableMixin):
+            return translation.override(self.obj.locale.language_code)
+        return nullcontext()
+
+
+def _natural_key(origin_id: str) -> tuple[str, int, str]:
+    # "page-9" before "page-10".
+    prefix, _, pk = origin_id.rpartition("-")
+    return (prefix, len(pk), pk)

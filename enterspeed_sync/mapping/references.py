@@ -1,0 +1,69 @@
+"""
+References from one entity to another: the origin id Enterspeed resolves, plus the few fields
+a schema needs without resolving it (title and URL).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from wagtail.models import AbstractPage, TranslatableMixin
+
+from enterspeed_sync.mapping.identity import (
+    document_origin_id,
+    get_document_model,
+    get_image_model,
+    image_origin_id,
+    page_origin_id,
+    snippet_origin_id,
+)
+from enterspeed_sync.mapping.values import absolute_url
+
+
+def page_reference(page: AbstractPage) -> dict[str, Any]:
+    # .localized: the translation in the language being mapped (mappers activate the
+    # object's language), as Wagtail's own rich text links do.
+    page = page.localized
+    return {"id": page_origin_id(page.pk), "title": page.title, "url": page.get_full_url()}
+
+
+def image_reference(image, media_base_url: str) -> dict[str, Any]:
+    return {
+        "id": image_origin_id(image.pk),
+        "title": image.title,
+        "url": absolute_url(image.file.url, media_base_url),
+        "alt": getattr(image, "default_alt_text", image.title),
+        "width": image.width,
+        "height": image.height,
+    }
+
+
+def document_reference(document, media_base_url: str) -> dict[str, Any]:
+    return {
+        "id": document_origin_id(document.pk),
+        "title": document.title,
+        "url": absolute_url(document.file.url, media_base_url),
+    }
+
+
+def snippet_reference(obj: models.Model) -> dict[str, Any]:
+    if isinstance(obj, TranslatableMixin):
+        obj = obj.localized
+    return {"id": snippet_origin_id(obj, obj.pk), "title": str(obj)}
+
+
+def reference_for(obj: models.Model, media_base_url: str) -> dict[str, Any]:
+    """A reference to any model instance: pages, images, documents and snippets get origin ids."""
+    from enterspeed_sync.mapping.identity import get_synced_snippet_models
+
+    if isinstance(obj, AbstractPage):
+        return page_reference(obj)
+    if isinstance(obj, get_image_model()):
+        return image_reference(obj, media_base_url)
+    if isinstance(obj, get_document_model()):
+        return document_reference(obj, media_base_url)
+    if type(obj) in get_synced_snippet_models():
+        return snippet_reference(obj)
+    # Any other model (a user, a plain lookup table): no entity to point at.
+    return {"pk": obj.pk, "title": str(obj)}
