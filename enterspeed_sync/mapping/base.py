@@ -27,6 +27,7 @@ from django.db import models
 from django.test import RequestFactory
 from django.utils import translation
 from modelcluster.models import get_all_child_relations
+from taggit.models import ItemBase
 from wagtail.blocks import StreamValue
 from wagtail.models import Site, TranslatableMixin
 from wagtail.rich_text import RichText, expand_db_html
@@ -145,7 +146,10 @@ class BaseMapper:
         fields += [
             relation
             for relation in get_all_child_relations(type(self.obj))
-            if relation.name not in excluded and relation.get_accessor_name() not in excluded
+            if relation.name not in excluded
+            and relation.get_accessor_name() not in excluded
+            # A tag field's through model: the tags field itself sends the names.
+            and not issubclass(relation.related_model, ItemBase)
         ]
         return fields
 

@@ -111,12 +111,15 @@ class TypedTableBlockConverter(BaseBlockConverter):
         return {
             "caption": getattr(value, "caption", ""),
             "columns": [{"type": col["block"].name, "heading": col["heading"]} for col in columns],
+            # The shape of Wagtail's API representation: [{"values": [cell, …]}, …].
             "rows": [
-                [
-                    mapper.convert_block(col["block"], cell)
-                    for col, cell in zip(columns, row["values"], strict=False)
-                ]
-                for row in value.rows
+                {
+                    "values": [
+                        mapper.convert_block(col["block"], cell)
+                        for col, cell in zip(columns, row["values"], strict=False)
+                    ]
+                }
+                for row in value.row_data
             ],
         }
 
