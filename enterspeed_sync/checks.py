@@ -189,8 +189,7 @@ def check_mapping_settings(app_configs=None, **kwargs):
         except (LookupError, ValueError):
             warnings.append(
                 Warning(
-                    f"{SETTING_NAME}['MAPPERS'] names {label!r}, which is not an installed "
-                    "model.",
+                    f"{SETTING_NAME}['MAPPERS'] names {label!r}, which is not an installed model.",
                     hint="Use 'app_label.ModelName', e.g. 'blog.BlogPage'.",
                     id="enterspeed_sync.W006",
                 )
@@ -231,8 +230,7 @@ def _check_renditions():
         except InvalidFilterSpecError as e:
             warnings.append(
                 Warning(
-                    f"{SETTING_NAME}['IMAGE_RENDITIONS'][{name!r}] is not a valid filter spec: "
-                    f"{e}",
+                    f"{SETTING_NAME}['IMAGE_RENDITIONS'][{name!r}] is not a valid filter spec: {e}",
                     hint="Use a Wagtail filter spec such as 'fill-300x200' or 'width-800'.",
                     id="enterspeed_sync.W009",
                 )

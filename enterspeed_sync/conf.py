@@ -128,7 +128,6 @@ class Settings:
     def PROCESS_ON_COMMIT(self) -> bool:
         return bool(self._get("PROCESS_ON_COMMIT"))
 
-
     @property
     def FIELD_CONVERTERS(self) -> list[str]:
         return list(self._get("FIELD_CONVERTERS") or [])

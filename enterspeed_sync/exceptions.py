@@ -21,4 +21,6 @@ class EntityValidationError(EnterspeedSyncError):
         self.origin_id = origin_id
         self.problems = problems
         details = "; ".join(f"{path or 'entity'}: {message}" for path, message in problems.items())
-        super().__init__(f"Entity {origin_id} was not sent, it breaks the ingest contract: {details}")
+        super().__init__(
+            f"Entity {origin_id} was not sent, it breaks the ingest contract: {details}"
+        )

@@ -13,10 +13,14 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from itertools import islice
+from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.signals import setting_changed
 from django.db import IntegrityError, models, transaction
+from django.dispatch import receiver
 from django.utils import timezone
 from wagtail.models import AbstractPage, DraftStateMixin, Locale, TranslatableMixin
 
@@ -308,18 +312,47 @@ def queue_referrer_publishes(obj: models.Model) -> int:
     page_ids: set[str] = set()
     by_model: dict[type[models.Model], set[str]] = {}
     synced = {model._meta.concrete_model for model in get_synced_snippet_models()}
-    references = ReferenceIndex.get_references_to(obj).select_related("content_type")
-    for ref in references.only("content_type", "object_id").iterator():
-        model = ref.content_type.model_class()
+    referrers = [
+        (ref.content_type.model_class(), ref.object_id)
+        for ref in ReferenceIndex.get_references_to(obj)
+        .select_related("content_type")
+        .only("content_type", "object_id")
+    ]
+    # Wagtail's reference index leaves out many-to-many fields; look those up directly.
+    for model, field in _many_to_many_fields_to(type(obj)):
+        ids = model._default_manager.filter(**{field.name: obj}).values_list("pk", flat=True)
+        referrers += [(model, str(pk)) for pk in ids]
+    for model, object_id in referrers:
         if model is None:
             continue
         if issubclass(model, page_model):
-            page_ids.add(ref.object_id)
+            page_ids.add(object_id)
         elif model._meta.concrete_model in synced:
-            by_model.setdefault(model, set()).add(ref.object_id)
+            by_model.setdefault(model, set()).add(object_id)
     count = 0
     if page_ids:
         count += queue_page_publishes(page_model.objects.live().filter(pk__in=page_ids))
     for model, ids in by_model.items():
         count += queue_object_publishes(model._default_manager.filter(pk__in=ids))
     return count
+
+
+@cache
+def _many_to_many_fields_to(target: type[models.Model]) -> list[tuple[type[models.Model], Any]]:
+    """(model, field) for every many-to-many field of a page or snippet model to ``target``."""
+    from django.apps import apps
+
+    concrete = target._meta.concrete_model
+    return [
+        (model, field)
+        for model in apps.get_models()
+        if get_entity_type(model) in (EntityType.PAGE, EntityType.SNIPPET)
+        for field in model._meta.local_many_to_many
+        if field.related_model is not None and field.related_model._meta.concrete_model is concrete
+    ]
+
+
+@receiver(setting_changed)
+def _clear_many_to_many_cache(*, setting: str, **kwargs) -> None:
+    if setting == "ENTERSPEED_SYNC":  # SNIPPET_MODELS decides which models count
+        _many_to_many_fields_to.cache_clear()

@@ -192,6 +192,11 @@ class IngestStandIn:
             time.sleep(0.05)
         return predicate(self)
 
+    def clear_requests(self) -> None:
+        """Forget the recorded requests; the sources keep their entities."""
+        with self._lock:
+            self._requests.clear()
+
     def reset(self) -> None:
         with self._lock:
             for source in self._sources.values():

@@ -43,6 +43,8 @@ def build_content_site() -> dict:
 
 def _build() -> dict:
     root = Page.objects.get(depth=1)
+    # Wagtail's "Welcome to your new Wagtail site!" page; this site has its own home.
+    Page.objects.filter(depth=2, slug="home").delete()
     english = Locale.objects.get(language_code="en")
     danish, _ = Locale.objects.get_or_create(language_code="da")
     collection = Collection.get_first_root_node().add_child(
@@ -175,9 +177,7 @@ def _build() -> dict:
         body="Shown through api_fields",
         internal_note="Never sent",
     )
-    custom_page = add(
-        app.CustomPropertiesPage, 8006, title="Custom", slug="custom", rating=3
-    )
+    custom_page = add(app.CustomPropertiesPage, 8006, title="Custom", slug="custom", rating=3)
 
     # Translations share the translation key; made by hand for fixed pks.
     home_da = root.add_child(
@@ -281,8 +281,6 @@ def _stream_data() -> list[dict]:
 def _freeze_dates(objects: dict) -> None:
     """Publish dates and upload times are 'now'; pin them so entities are reproducible."""
     page_ids = [obj.pk for obj in objects.values() if isinstance(obj, Page)]
-    Page.objects.filter(pk__in=page_ids).update(
-        first_published_at=MOMENT, last_published_at=MOMENT
-    )
+    Page.objects.filter(pk__in=page_ids).update(first_published_at=MOMENT, last_published_at=MOMENT)
     get_image_model().objects.filter(pk=objects["image"].pk).update(created_at=MOMENT)
     get_document_model().objects.filter(pk=objects["document"].pk).update(created_at=MOMENT)

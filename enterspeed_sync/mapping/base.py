@@ -181,7 +181,9 @@ class BaseMapper:
 
     def _add_field(self, properties: dict[str, Any], obj: models.Model, field: Any) -> None:
         converter = self.find_field_converter(field)
-        name = field.get_accessor_name() if isinstance(field, models.ForeignObjectRel) else field.name
+        name = (
+            field.get_accessor_name() if isinstance(field, models.ForeignObjectRel) else field.name
+        )
         if converter is None:
             self.report_unknown_field(obj, field)
             return

@@ -150,7 +150,10 @@ class ChooserBlockConverter(BaseBlockConverter):
     def can_convert(self, block):
         return isinstance(
             block,
-            blocks.PageChooserBlock | ImageChooserBlock | DocumentChooserBlock | SnippetChooserBlock,
+            blocks.PageChooserBlock
+            | ImageChooserBlock
+            | DocumentChooserBlock
+            | SnippetChooserBlock,
         )
 
     def convert(self, block, value, mapper):

@@ -49,7 +49,7 @@ def to_json_value(value: Any) -> Any:
 
 
 def absolute_url(url: str, base_url: str) -> str:
-    """``/media/x.jpg`` → ``https://cdn.example.com/media/x.jpg``; absolute URLs stay as they are."""
+    """``/media/x.jpg`` → ``https://cdn.example.com/media/x.jpg``; absolute URLs stay as-is."""
     if url.startswith(("http://", "https://", "//")):
         return url
     return base_url.rstrip("/") + "/" + url.lstrip("/")
