@@ -33,6 +33,15 @@ def test_valid_settings_pass():
             {"JOB_HANDLERS": ["tests.fakes.NeverHandler", "tests.fakes.NeverHandler"]},
             "enterspeed_sync.W003",
         ),
+        ({"FIELD_CONVERTERS": ["nowhere.Converter"]}, "enterspeed_sync.E009"),
+        ({"BLOCK_CONVERTERS": ["tests.fakes.NeverHandler"]}, "enterspeed_sync.E009"),
+        ({"GUARDS": ["tests.fakes.NeverHandler"]}, "enterspeed_sync.E009"),
+        ({"MAPPERS": {"testapp.BlogPage": "nowhere.Mapper"}}, "enterspeed_sync.E009"),
+        ({"UNKNOWN_FIELDS": "ignore"}, "enterspeed_sync.W005"),
+        ({"MAPPERS": {"blog.Nope": "enterspeed_sync.mapping.PageMapper"}}, "enterspeed_sync.W006"),
+        ({"SNIPPET_MODELS": ["testapp.Supplier"]}, "enterspeed_sync.W007"),
+        ({"MEDIA_BASE_URL": "cdn.example.com"}, "enterspeed_sync.W008"),
+        ({"IMAGE_RENDITIONS": {"thumb": "squash-10"}}, "enterspeed_sync.W009"),
     ],
 )
 def test_each_problem_has_its_id(setting, expected):

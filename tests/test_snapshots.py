@@ -7,6 +7,7 @@ After an intended change: ENTERSPEED_UPDATE_SNAPSHOTS=1 .venv/bin/python -m test
 """
 
 import json
+import re
 import os
 from pathlib import Path
 
@@ -65,3 +66,12 @@ def test_entity_matches_snapshot(content_site, name):
         if not UPDATE:
             pytest.fail(f"Wrote the missing snapshot {path.name}; check it and run again.")
     assert json.loads(path.read_text()) == entity
+
+
+def test_docs_show_the_snapshots():
+    """docs/mapping.md shows every snapshot, unchanged."""
+    docs = (Path(__file__).parents[1] / "docs" / "mapping.md").read_text()
+    shown = dict(re.findall(r"<!-- snapshot: (\w+) -->\n```json\n(.*?)\n```", docs, re.S))
+    assert set(shown) == set(CASES)
+    for name, text in shown.items():
+        assert json.loads(text) == json.loads((SNAPSHOTS / f"{name}.json").read_text()), name
