@@ -7,8 +7,8 @@ After an intended change: ENTERSPEED_UPDATE_SNAPSHOTS=1 .venv/bin/python -m test
 """
 
 import json
-import re
 import os
+import re
 from pathlib import Path
 
 import pytest
