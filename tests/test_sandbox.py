@@ -41,5 +41,8 @@ def test_sandbox_demo_syncs_every_page(tmp_path):
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert "All 18 live pages and 3 images arrived" in output
-    assert "(2 articleIndexPage, 12 articlePage, 2 contactPage, 2 homePage, 3 image)" in output
+    assert "All 18 live pages and 5 images and snippets arrived" in output
+    assert (
+        "(2 articleIndexPage, 12 articlePage, 2 contactPage, 2 homePage, 3 image, 2 siteMessage)"
+        in output
+    )

@@ -5,7 +5,8 @@ from wagtail import blocks
 from wagtail.admin.panels import FieldPanel
 from wagtail.fields import RichTextField, StreamField
 from wagtail.images.blocks import ImageChooserBlock
-from wagtail.models import Page
+from wagtail.models import Page, TranslatableMixin
+from wagtail.snippets.models import register_snippet
 
 
 class HomePage(Page):
@@ -68,3 +69,19 @@ class ContactPage(Page):
     content_panels = [*Page.content_panels, FieldPanel("email"), FieldPanel("phone")]
     parent_page_types = ["demo.HomePage"]
     subpage_types = []
+
+
+@register_snippet
+class SiteMessage(TranslatableMixin, models.Model):
+    """A translatable snippet (Umbraco's dictionary items): synced as `demo.sitemessage-{pk}`."""
+
+    key = models.SlugField(help_text="How the front end finds this message, e.g. 'footer'.")
+    text = models.CharField(max_length=250)
+
+    panels = [FieldPanel("key"), FieldPanel("text")]
+
+    class Meta(TranslatableMixin.Meta):
+        pass
+
+    def __str__(self):
+        return f"{self.key}: {self.text}"

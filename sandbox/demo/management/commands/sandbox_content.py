@@ -13,7 +13,7 @@ from wagtail.images import get_image_model
 from wagtail.models import Locale, Page, Site
 
 from enterspeed_sync.jobs import pause_sync
-from sandbox.demo.models import ArticleIndexPage, ArticlePage, ContactPage, HomePage
+from sandbox.demo.models import ArticleIndexPage, ArticlePage, ContactPage, HomePage, SiteMessage
 
 ARTICLES = [
     ("Why headless", "A front end that only reads JSON is fast and easy to replace."),
@@ -105,6 +105,16 @@ class Command(BaseCommand):
             translation = page.specific.copy_for_translation(danish)
             translation.title = f"{page.title} (da)"
             translation.save_revision().publish()
+
+        footer = SiteMessage.objects.create(
+            key="footer", text="Content synced to Enterspeed", locale=english
+        )
+        SiteMessage.objects.create(
+            key="footer",
+            text="Indhold synkroniseret til Enterspeed",
+            locale=danish,
+            translation_key=footer.translation_key,
+        )
         return True
 
     def make_image(self, name: str, colour: str):

@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from enterspeed_sync.mapping import get_base_page_model
 from enterspeed_sync.mapping.identity import get_image_model
 from enterspeed_sync.models import EnterspeedJob
+from sandbox.demo.models import SiteMessage
 
 WAIT_SECONDS = 120
 
@@ -134,7 +135,8 @@ class Command(BaseCommand):
             )
             return False
         live_pages = get_base_page_model().objects.live().filter(depth__gt=1).count()
-        expected = live_pages + get_image_model().objects.count()
+        others = get_image_model().objects.count() + SiteMessage.objects.count()
+        expected = live_pages + others
         if standin is None:
             self.stdout.write(
                 self.style.SUCCESS(f"All {expected} entities sent in {seconds:.1f} s.")
@@ -150,7 +152,7 @@ class Command(BaseCommand):
             return False
         self.stdout.write(
             self.style.SUCCESS(
-                f"All {live_pages} live pages and {expected - live_pages} images arrived in "
+                f"All {live_pages} live pages and {others} images and snippets arrived in "
                 f"{seconds:.1f} s ({summary})."
             )
         )
