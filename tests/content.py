@@ -146,6 +146,7 @@ def _build() -> dict:
             '<a linktype="document" id="7101">the brochure</a> and '
             '<a href="/contact/">contact us</a>.</p>'
             '<embed embedtype="image" id="7001" format="fullwidth" alt="Harbour"/>'
+            f'<embed embedtype="media" url="{EMBED_URL}"/>'
         ),
         checksum=b"\x00\x01",
     )

@@ -15,7 +15,13 @@ from enterspeed_sync.exceptions import MappingError
 from enterspeed_sync.guards import BaseGuard
 from enterspeed_sync.inspection import inspect_origin_id
 from enterspeed_sync.jobs import pause_sync, queue_page_job
-from enterspeed_sync.mapping import BaseBlockConverter, BaseFieldConverter, PageMapper, get_mapper
+from enterspeed_sync.mapping import (
+    BaseBlockConverter,
+    BaseFieldConverter,
+    PageMapper,
+    base,
+    get_mapper,
+)
 from enterspeed_sync.models import EnterspeedJob, JobType
 from enterspeed_sync.processing import process_pending_jobs
 from tests.content import build_content_site
@@ -80,9 +86,12 @@ def fields_page_properties():
     return get_mapper(FieldsPage.objects.get(pk=8002)).to_entity()["properties"]
 
 
-def test_field_converter_from_settings_goes_first(content_site):
+def test_field_converter_from_settings_goes_first(content_site, caplog):
+    base._reported_unknown_fields.clear()
     assert fields_page_properties()["day"] == "2026-11-22"
     assert "checksum" not in fields_page_properties()  # no converter knows BinaryField
+    unknown = [r for r in caplog.records if "FieldsPage.checksum" in r.getMessage()]
+    assert len(unknown) == 1  # reported once, not on every mapping
     with settings_with(FIELD_CONVERTERS=[f"{__name__}.DayParts", f"{__name__}.HexBinary"]):
         properties = fields_page_properties()
     assert properties["day"] == {"year": 2026, "month": 11}

@@ -29,7 +29,7 @@ from django.utils import translation
 from modelcluster.models import get_all_child_relations
 from taggit.models import ItemBase
 from wagtail.blocks import StreamValue
-from wagtail.models import Site, TranslatableMixin
+from wagtail.models import DraftStateMixin, Site, TranslatableMixin
 from wagtail.rich_text import RichText, expand_db_html
 
 from enterspeed_sync.conf import conf
@@ -116,8 +116,8 @@ class BaseMapper:
     def get_translation_origin_ids(self) -> list[str]:
         """Origin ids of the object's translations that are in Enterspeed, sorted."""
         translations = self.obj.get_translations()
-        if hasattr(translations, "live"):
-            translations = translations.live()
+        if isinstance(self.obj, DraftStateMixin):
+            translations = translations.filter(live=True)
         return sorted((get_origin_id(obj) for obj in translations), key=_natural_key)
 
     # Choosing fields ---------------------------------------------------------------------
