@@ -221,14 +221,17 @@ def queue_live_subtree_publish(page) -> int:
 
 def queue_page_publishes(pages) -> int:
     """Publish jobs for every page of a queryset, read in chunks. Returns the count."""
+    return queue_jobs(page_publish_specs(pages))
+
+
+def page_publish_specs(pages) -> Iterator[JobSpec]:
+    """Publish job specs for every page of a queryset, read in chunks of ids."""
     locales = dict(Locale.objects.values_list("pk", "language_code"))
     rows = pages.values_list("pk", "locale_id", "content_type_id").iterator(
         chunk_size=BULK_CHUNK_SIZE
     )
-    return queue_jobs(
-        page_job_spec(pk, locales.get(locale_id, ""), JobType.PUBLISH, content_type_id)
-        for pk, locale_id, content_type_id in rows
-    )
+    for pk, locale_id, content_type_id in rows:
+        yield page_job_spec(pk, locales.get(locale_id, ""), JobType.PUBLISH, content_type_id)
 
 
 # Any object ------------------------------------------------------------------------------
@@ -268,21 +271,24 @@ def queue_object_job(obj: models.Model, job_type: str) -> bool:
 
 def queue_object_publishes(queryset: models.QuerySet) -> int:
     """Publish jobs for every object of a queryset of images, documents or snippets."""
+    return queue_jobs(object_publish_specs(queryset))
+
+
+def object_publish_specs(queryset: models.QuerySet) -> Iterator[JobSpec]:
+    """Publish job specs for the published objects of a queryset (images, documents, snippets)."""
     model = queryset.model
     entity_type = get_entity_type(model)
     if entity_type is None:
-        return 0
+        return
     if issubclass(model, DraftStateMixin):
         queryset = queryset.filter(live=True)
     content_type_id = ContentType.objects.get_for_model(model).pk
     fields = ["pk", "locale__language_code"] if issubclass(model, TranslatableMixin) else ["pk"]
     rows = queryset.order_by("pk").values_list(*fields).iterator(chunk_size=BULK_CHUNK_SIZE)
-    return queue_jobs(
-        _object_job_spec(
+    for pk, *locale in rows:
+        yield _object_job_spec(
             model, entity_type, pk, locale[0] if locale else "", JobType.PUBLISH, content_type_id
         )
-        for pk, *locale in rows
-    )
 
 
 def queue_translation_publishes(obj: models.Model) -> int:

@@ -6,13 +6,13 @@ Safe to run again: jobs coalesce per entity.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from wagtail.models import TranslatableMixin
 
 from enterspeed_sync.conf import conf
-from enterspeed_sync.jobs import queue_object_publishes, queue_page_publishes
+from enterspeed_sync.jobs import JobSpec, object_publish_specs, page_publish_specs, queue_jobs
 from enterspeed_sync.mapping import get_base_page_model, get_synced_snippet_models
 from enterspeed_sync.mapping.identity import get_document_model, get_image_model
 
@@ -29,11 +29,10 @@ class SeedResult:
         return sum(self.counts.values())
 
 
-def seed_pages(*, root_page=None, locales: list[str] | None = None, descendants=True) -> int:
+def page_specs(*, root_page=None, locales=None, descendants=True) -> Iterator[JobSpec]:
     """
-    Queue publish jobs for every live page (``root_page`` and, with ``descendants``, the
-    pages below it), optionally only in the given locales. The tree root (depth 1) is not
-    content. Returns the number of jobs queued.
+    Publish specs for every live page (``root_page`` and, with ``descendants``, the pages
+    below it), optionally only in the given locales. The tree root (depth 1) is not content.
     """
     pages = get_base_page_model().objects.live().filter(depth__gt=1)
     if root_page is not None:
@@ -43,28 +42,45 @@ def seed_pages(*, root_page=None, locales: list[str] | None = None, descendants=
             pages = pages.filter(pk=root_page.pk)
     if locales:
         pages = pages.filter(locale__language_code__in=locales)
-    return queue_page_publishes(pages.order_by("path"))
+    return page_publish_specs(pages.order_by("path"))
 
 
-def seed_images() -> int:
-    return queue_object_publishes(get_image_model().objects.all()) if conf.SYNC_IMAGES else 0
+def image_specs() -> Iterator[JobSpec]:
+    return object_publish_specs(get_image_model().objects.all()) if conf.SYNC_IMAGES else iter(())
 
 
-def seed_documents() -> int:
+def document_specs() -> Iterator[JobSpec]:
     if not conf.SYNC_DOCUMENTS:
-        return 0
-    return queue_object_publishes(get_document_model().objects.all())
+        return iter(())
+    return object_publish_specs(get_document_model().objects.all())
 
 
-def seed_snippets(*, locales: list[str] | None = None) -> int:
+def snippet_specs(*, locales=None) -> Iterator[JobSpec]:
     """Every live object of every synced snippet model (translatable ones in ``locales``)."""
-    count = 0
     for model in get_synced_snippet_models():
         objects = model._default_manager.all()
         if locales and issubclass(model, TranslatableMixin):
             objects = objects.filter(locale__language_code__in=locales)
-        count += queue_object_publishes(objects)
-    return count
+        yield from object_publish_specs(objects)
+
+
+def published_specs(
+    *, kinds: Iterable[str] = SEED_KINDS, root_page=None, locales=None, descendants=True
+) -> Iterator[tuple[str, JobSpec]]:
+    """``(kind, spec)`` for everything of ``kinds`` that belongs in Enterspeed, lazily."""
+    kinds = set(kinds)
+    if unknown := kinds - set(SEED_KINDS):
+        raise ValueError(f"Unknown seed kinds {sorted(unknown)}; choose from {SEED_KINDS}.")
+    sources = {
+        "pages": lambda: page_specs(root_page=root_page, locales=locales, descendants=descendants),
+        "images": image_specs,
+        "documents": document_specs,
+        "snippets": lambda: snippet_specs(locales=locales),
+    }
+    for kind in SEED_KINDS:
+        if kind in kinds:
+            for spec in sources[kind]():
+                yield kind, spec
 
 
 def seed(
@@ -78,18 +94,16 @@ def seed(
     Queue everything of the given ``kinds`` (see ``SEED_KINDS``). ``root_page`` and
     ``descendants`` narrow pages; ``locales`` narrows pages and translatable snippets.
     """
-    kinds = set(kinds)
-    if unknown := kinds - set(SEED_KINDS):
-        raise ValueError(f"Unknown seed kinds {sorted(unknown)}; choose from {SEED_KINDS}.")
-    result = SeedResult()
-    if "pages" in kinds:
-        result.counts["pages"] = seed_pages(
-            root_page=root_page, locales=locales, descendants=descendants
-        )
-    if "images" in kinds:
-        result.counts["images"] = seed_images()
-    if "documents" in kinds:
-        result.counts["documents"] = seed_documents()
-    if "snippets" in kinds:
-        result.counts["snippets"] = seed_snippets(locales=locales)
+    kinds = list(kinds)
+    specs = published_specs(
+        kinds=kinds, root_page=root_page, locales=locales, descendants=descendants
+    )
+    result = SeedResult(counts=dict.fromkeys((k for k in SEED_KINDS if k in kinds), 0))
+
+    def counted():
+        for kind, spec in specs:
+            result.counts[kind] += 1
+            yield spec
+
+    queue_jobs(counted())
     return result
