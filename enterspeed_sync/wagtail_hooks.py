@@ -125,5 +125,7 @@ def page_header_buttons(page, user, view_name, next_url=None):
         )
     if permissions.can_view(user):
         state = get_page_sync_state(page)
-        icon = {"failed": "warning", "queued": "time", "synced": "success"}.get(state.state, "info-circle")
+        icon = {"failed": "warning", "queued": "time", "synced": "success"}.get(
+            state.state, "info-circle"
+        )
         yield Button(state.label, url=state.url or None, icon_name=icon, priority=81)

@@ -80,7 +80,9 @@ class StatusView(EnterspeedPermissionMixin, View):
     """The counts and seed results as an HTML fragment, fetched again while work runs."""
 
     def get(self, request):
-        return TemplateResponse(request, "enterspeed_sync/includes/status.html", status_context(request))
+        return TemplateResponse(
+            request, "enterspeed_sync/includes/status.html", status_context(request)
+        )
 
 
 class TestConnectionView(EnterspeedPermissionMixin, View):
@@ -93,7 +95,9 @@ class TestConnectionView(EnterspeedPermissionMixin, View):
         if result.ok:
             messages.success(request, result.message)
         else:
-            messages.error(request, _t("Connection test failed: %(message)s") % {"message": result.message})
+            messages.error(
+                request, _t("Connection test failed: %(message)s") % {"message": result.message}
+            )
         return redirect("enterspeed_sync:dashboard")
 
 

@@ -62,9 +62,7 @@ class JobFilterSet(WagtailFilterSet):
     )
     entity_type = django_filters.ChoiceFilter(label=_("Entity kind"), choices=EntityType.choices)
     locale = django_filters.CharFilter(label=_("Locale"), lookup_expr="iexact")
-    destination = django_filters.ChoiceFilter(
-        label=_("Destination"), choices=Destination.choices
-    )
+    destination = django_filters.ChoiceFilter(label=_("Destination"), choices=Destination.choices)
     updated_at = django_filters.DateFromToRangeFilter(
         label=_("Last change"), widget=DateRangePickerWidget
     )
@@ -108,7 +106,11 @@ class EditLinkColumn(Column):
 
     def get_cell_context_data(self, instance, parent_context):
         context = super().get_cell_context_data(instance, parent_context)
-        context["edit_url"] = get_edit_url(instance, parent_context["request"].user)
+        obj = get_edited_object(instance)
+        context["exists"] = obj is not None
+        context["edit_url"] = (
+            AdminURLFinder(parent_context["request"].user).get_edit_url(obj) if obj else None
+        )
         return context
 
 
@@ -143,7 +145,9 @@ class JobIndexView(EnterspeedPermissionMixin, IndexView):
             return queryset
         query = self.search_query
         return queryset.filter(
-            Q(entity_id__icontains=query) | Q(origin_id__icontains=query) | Q(error__icontains=query)
+            Q(entity_id__icontains=query)
+            | Q(origin_id__icontains=query)
+            | Q(error__icontains=query)
         )
 
     @cached_property
@@ -308,8 +312,9 @@ class JobActionView(EnterspeedPermissionMixin, View):
                 messages.success(request, _t("%(job)s is queued again.") % {"job": job.origin_id})
             else:
                 messages.warning(
-                    request, _t("%(job)s was not queued: it is not failed, or a newer job "
-                    "supersedes it.") % {"job": job.origin_id}
+                    request,
+                    _t("%(job)s was not queued: it is not failed, or a newer job supersedes it.")
+                    % {"job": job.origin_id},
                 )
             return redirect(_next_url(request, reverse("enterspeed_sync:jobs")))
         delete_jobs(request, [job])
