@@ -6,6 +6,7 @@ from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 from django.views import View
@@ -35,6 +36,7 @@ def seeds_in_session(request) -> list[dict]:
         seeds.append(
             {
                 **entry,
+                "queued_at": parse_datetime(entry.get("queued_at") or ""),
                 "finished": finished,
                 "success": success,
                 "counts": counts,
@@ -63,7 +65,7 @@ class DashboardView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Templa
     template_name = "enterspeed_sync/dashboard.html"
     page_title = _("Enterspeed")
     header_icon = "cogs"
-    breadcrumbs_items = BREADCRUMBS[:1]
+    breadcrumbs_items = [BREADCRUMBS[0], {"url": "", "label": _("Enterspeed")}]
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
