@@ -268,6 +268,8 @@ def test_seed_a_subtree_without_descendants_in_one_locale(admin_client, site_tre
 def test_seed_rejects_an_invalid_form(admin_client):
     response = admin_client.post(reverse("enterspeed_sync:seed"), {"kinds": ["nonsense"]})
     assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode()
+    assert response.context["seed_form"].errors
     assert not EnterspeedJob.objects.exists()
 
 
@@ -496,3 +498,15 @@ def test_sync_now_allowed_for_a_page_publisher(client, django_user_model, site_t
         )
     assert response.status_code == 302
     assert EnterspeedJob.objects.pending().count() == 1
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_actions_show_in_wagtails_audit_log_report(admin_client, on_commit):
+    failed_job(1)
+    job = failed_job(2)
+    admin_client.post(reverse("enterspeed_sync:jobs_bulk"), {"id": [job.pk], "action": "delete"})
+    admin_client.post(reverse("enterspeed_sync:jobs_all", args=["delete"]))
+    response = admin_client.get(reverse("wagtailadmin_reports:site_history"))
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "Enterspeed: delete all failed" in content or "Deleted all failed Enterspeed jobs" in content

@@ -112,8 +112,9 @@ class SeedView(EnterspeedPermissionMixin, View):
         form = SeedForm(request.POST)
         if not form.is_valid():
             messages.validation_error(request, _t("The seed could not be started."), form)
-            view = DashboardView.as_view()
-            response = view(request, seed_form=form)
+            dashboard = DashboardView()
+            dashboard.setup(request)
+            response = dashboard.get(request, seed_form=form)
             response.status_code = 400
             return response
         data = form.cleaned_data
