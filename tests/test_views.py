@@ -509,4 +509,34 @@ def test_actions_show_in_wagtails_audit_log_report(admin_client, on_commit):
     response = admin_client.get(reverse("wagtailadmin_reports:site_history"))
     content = response.content.decode()
     assert response.status_code == 200
-    assert "Enterspeed: delete all failed" in content or "Deleted all failed Enterspeed jobs" in content
+    assert (
+        "Enterspeed: delete all failed" in content
+        or "Deleted all failed Enterspeed jobs" in content
+    )
+
+
+def test_check_w020_negative_save_limit():
+    from enterspeed_sync.checks import check_task_results_saved
+
+    with override_settings(Q_CLUSTER={"save_limit": -1}):
+        assert [e.id for e in check_task_results_saved()] == ["enterspeed_sync.W020"]
+    with override_settings(Q_CLUSTER={"save_limit": 0}):
+        assert check_task_results_saved() == []
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_a_seed_without_result_stops_counting_as_running(admin_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    session = admin_client.session
+    queued = timezone.now() - timedelta(minutes=30)
+    session["enterspeed_sync_seeds"] = [
+        {"task": "enterspeed_sync.seed.gone", "scope": "Pages", "queued_at": queued.isoformat()}
+    ]
+    session.save()
+    response = admin_client.get(DASHBOARD)
+    assert response.context["seeds"][0]["lost"] is True
+    assert response.context["refreshing"] is False
+    assert "is the cluster running" in response.content.decode()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -23,6 +25,7 @@ from enterspeed_sync.views.base import BREADCRUMBS, EnterspeedPermissionMixin, l
 #: The seeds started in this browser session that the dashboard reports on.
 SESSION_KEY = "enterspeed_sync_seeds"
 MAX_SEEDS_SHOWN = 5
+RESULT_WAIT = timedelta(minutes=10)
 
 
 def seeds_in_session(request) -> list[dict]:
@@ -30,13 +33,17 @@ def seeds_in_session(request) -> list[dict]:
     seeds = []
     for entry in request.session.get(SESSION_KEY, []):
         finished, success, result = admin_tasks.get_task_result(entry["task"])
+        queued_at = parse_datetime(entry.get("queued_at") or "")
+        # No result long after queuing: the cluster is down, or results are not kept.
+        lost = not finished and queued_at is not None and timezone.now() - queued_at > RESULT_WAIT
         counts = []
         if finished and success and isinstance(result, dict):
             counts = [(KIND_LABELS.get(kind, kind), n) for kind, n in result.items()]
         seeds.append(
             {
                 **entry,
-                "queued_at": parse_datetime(entry.get("queued_at") or ""),
+                "queued_at": queued_at,
+                "lost": lost,
                 "finished": finished,
                 "success": success,
                 "counts": counts,
@@ -50,7 +57,7 @@ def seeds_in_session(request) -> list[dict]:
 def status_context(request) -> dict:
     counts = admin_status.get_queue_counts()
     seeds = seeds_in_session(request)
-    running = any(not seed["finished"] for seed in seeds)
+    running = any(not seed["finished"] and not seed["lost"] for seed in seeds)
     return {
         "counts": counts,
         "seeds": seeds,
