@@ -10,9 +10,11 @@ runs as root; otherwise these tests are skipped with the reason.
 import os
 import re
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from django.urls import reverse
 
 from enterspeed_sync.models import EnterspeedJob, JobState
@@ -33,8 +35,16 @@ def chromium_path() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def browser():
+@pytest.fixture
+def admin_user(transactional_db, django_user_model):
+    return django_user_model.objects.create_superuser("admin", "admin@example.com", "pw")
+
+
+@pytest.fixture
+def browser(admin_user, live_server, monkeypatch):
+    # Function-scoped on purpose: while Playwright's event loop runs in this thread,
+    # Django's connections are looked up per async context, so the test database's
+    # serialized-rollback teardown must run after Playwright has stopped.
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     executable = chromium_path()
     if executable is None:
@@ -42,9 +52,9 @@ def browser():
             "BROWSER TESTS SKIPPED: no Chromium found (apt-get install chromium, or set "
             "ENTERSPEED_TEST_CHROMIUM). `python -m tests` installs it when run as root."
         )
-    # Playwright's sync API runs an event loop in this thread; the ORM calls of the test
-    # itself are still plain synchronous code.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    # Playwright's sync API runs an event loop in this thread; Django must not mistake the
+    # test's own (synchronous) code for async code. The test queries through in_thread().
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=executable, args=["--no-sandbox", "--disable-dev-shm-usage"]
@@ -54,8 +64,7 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live_server, django_user_model):
-    django_user_model.objects.create_superuser("admin", "admin@example.com", "pw")
+def page(live_server, django_user_model, browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
     context.set_default_timeout(15000)
     page = context.new_page()
@@ -68,6 +77,22 @@ def page(browser, live_server, django_user_model):
     context.close()
 
 
+def in_thread(func):
+    """Run an ORM query in a plain thread (no event loop there), closing its connection."""
+    result = {}
+
+    def run():
+        try:
+            result["value"] = func()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return result["value"]
+
+
 def screenshot(page, name: str) -> None:
     folder = os.environ.get("ENTERSPEED_SCREENSHOTS")
     if folder:
@@ -75,7 +100,7 @@ def screenshot(page, name: str) -> None:
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
-def test_seed_a_scope_watch_counts_reach_zero_then_retry_a_failed_job(page, site_tree, standin):
+def test_seed_a_scope_watch_counts_reach_zero_then_retry_a_failed_job(site_tree, standin, page):
     from playwright.sync_api import expect
 
     blog = site_tree["blog"]
@@ -110,7 +135,7 @@ def test_seed_a_scope_watch_counts_reach_zero_then_retry_a_failed_job(page, site
     screenshot(page, "admin-page-actions")
     page.click("text=Sync to Enterspeed now")
     expect(page.locator(".messages")).to_contain_text("queued for Enterspeed")
-    assert EnterspeedJob.objects.filter(state=JobState.FAILED).count() == 1
+    assert in_thread(lambda: EnterspeedJob.objects.filter(state=JobState.FAILED).count()) == 1
 
     # The homepage tile links to the failed jobs.
     page.goto(reverse("wagtailadmin_home"))
@@ -127,5 +152,5 @@ def test_seed_a_scope_watch_counts_reach_zero_then_retry_a_failed_job(page, site
     screenshot(page, "admin-job-inspect")
     page.click("button:has-text('Retry')")
     expect(page.locator(".messages")).to_contain_text("queued again")
-    assert not EnterspeedJob.objects.exists()
+    assert not in_thread(EnterspeedJob.objects.exists)
     assert f"page-{post.pk}" in standin.entities
