@@ -540,3 +540,31 @@ def test_a_seed_without_result_stops_counting_as_running(admin_client):
     assert response.context["seeds"][0]["lost"] is True
     assert response.context["refreshing"] is False
     assert "is the cluster running" in response.content.decode()
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_the_seed_request_only_queues_a_task(
+    admin_client, site_tree, django_capture_on_commit_callbacks
+):
+    """No job is written inside the request: one task is queued after commit."""
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = admin_client.post(reverse("enterspeed_sync:seed"), {"kinds": ["pages"]})
+    assert response.status_code == 302
+    assert not EnterspeedJob.objects.exists()
+    assert len(callbacks) == 1
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_jobs_list_looks_objects_up_per_model_not_per_row(
+    admin_client, site_tree, django_assert_max_num_queries
+):
+    for post in site_tree["posts"]:
+        failed_job(post.pk)
+    admin_client.get(JOBS)  # warm caches (content types, site root paths)
+    with django_assert_max_num_queries(40) as captured:
+        admin_client.get(JOBS)
+    few = len(captured)
+    for i in range(100, 140):
+        failed_job(i)
+    with django_assert_max_num_queries(few + 5):
+        admin_client.get(JOBS)

@@ -53,6 +53,29 @@ def get_edit_url(job: EnterspeedJob, user) -> str | None:
     return AdminURLFinder(user).get_edit_url(obj)
 
 
+def attach_edited_objects(jobs: list[EnterspeedJob]) -> None:
+    """Look up the objects of a page of jobs with one query per model (for the edit links)."""
+    wanted: dict[type, dict[str, list[EnterspeedJob]]] = {}
+    for job in jobs:
+        job._edited_object = None
+        try:
+            model, pk = get_object_for_origin_id(job.origin_id)
+        except LookupError:
+            continue
+        wanted.setdefault(model, {}).setdefault(str(pk), []).append(job)
+    for model, by_pk in wanted.items():
+        pk_field = model._meta.pk
+        pks = []
+        for pk in by_pk:
+            try:
+                pks.append(pk_field.to_python(pk))
+            except Exception:  # noqa: BLE001, S112 - an id that cannot be a pk names nothing
+                continue
+        for obj in model._default_manager.filter(pk__in=pks):
+            for job in by_pk.get(str(obj.pk), []):
+                job._edited_object = obj
+
+
 class JobFilterSet(WagtailFilterSet):
     state = django_filters.ChoiceFilter(
         label=_("State"),
@@ -106,7 +129,9 @@ class EditLinkColumn(Column):
 
     def get_cell_context_data(self, instance, parent_context):
         context = super().get_cell_context_data(instance, parent_context)
-        obj = get_edited_object(instance)
+        obj = getattr(instance, "_edited_object", None)
+        if not hasattr(instance, "_edited_object"):
+            obj = get_edited_object(instance)
         context["exists"] = obj is not None
         context["edit_url"] = (
             AdminURLFinder(parent_context["request"].user).get_edit_url(obj) if obj else None
@@ -185,6 +210,12 @@ class JobIndexView(EnterspeedPermissionMixin, IndexView):
 
     def get_base_queryset(self):
         return EnterspeedJob.objects.defer("lease_token")
+
+    def paginate_queryset(self, queryset, page_size):
+        paginator, page, object_list, is_paginated = super().paginate_queryset(queryset, page_size)
+        object_list = list(object_list)
+        attach_edited_objects(object_list)
+        return paginator, page, object_list, is_paginated
 
     @cached_property
     def header_buttons(self):
