@@ -154,3 +154,7 @@ def test_seed_a_scope_watch_counts_reach_zero_then_retry_a_failed_job(site_tree,
     expect(page.locator(".messages")).to_contain_text("queued again")
     assert not in_thread(EnterspeedJob.objects.exists)
     assert f"page-{post.pk}" in standin.entities
+    # The confirmation before clearing the pending queue.
+    page.goto(reverse("enterspeed_sync:clear_pending"))
+    expect(page.locator("main")).to_contain_text("Delete all 0 pending jobs?")
+    screenshot(page, "admin-clear-pending")
