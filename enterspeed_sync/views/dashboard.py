@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _t
@@ -166,7 +167,7 @@ class ClearPendingView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Tem
     template_name = "enterspeed_sync/confirm.html"
     page_title = _("Clear pending queue")
     header_icon = "bin"
-    breadcrumbs_items = BREADCRUMBS
+    breadcrumbs_items = [*BREADCRUMBS, {"url": "", "label": _("Clear pending queue")}]
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -178,7 +179,8 @@ class ClearPendingView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Tem
             )
             % {"count": count},
             confirm_label=_t("Yes, clear the queue"),
-            cancel_url=self.request.GET.get("next") or "",
+            cancel_url=reverse("enterspeed_sync:dashboard"),
+            destructive=True,
         )
         return context
 
