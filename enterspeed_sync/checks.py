@@ -273,3 +273,20 @@ def check_sqlite_transaction_mode(app_configs=None, **kwargs):
 
 def _is_dict_setting() -> bool:
     return isinstance(getattr(settings, SETTING_NAME, None) or {}, dict)
+
+
+@register(Tags.compatibility)
+def check_task_results_saved(app_configs=None, **kwargs):
+    """The admin dashboard reads a seed's result from django-q2's saved task results."""
+    q_cluster = getattr(settings, "Q_CLUSTER", None) or {}
+    save_limit = q_cluster.get("save_limit", 250) if isinstance(q_cluster, dict) else 250
+    if isinstance(save_limit, int) and save_limit < 0:
+        return [
+            Warning(
+                "Q_CLUSTER['save_limit'] is negative, so django-q2 keeps no successful task "
+                "results and the Enterspeed dashboard cannot show what a seed queued.",
+                hint="Use save_limit 0 (keep all) or a positive number such as 250.",
+                id="enterspeed_sync.W020",
+            )
+        ]
+    return []

@@ -101,6 +101,11 @@ class EnterspeedJob(models.Model):
     class Meta:
         verbose_name = _("Enterspeed job")
         verbose_name_plural = _("Enterspeed jobs")
+        # The admin area (docs/admin.md): viewing it is Django's "view" permission.
+        permissions = [
+            ("seed_enterspeedjob", _("Can seed Enterspeed")),
+            ("manage_enterspeedjob", _("Can retry and delete Enterspeed jobs")),
+        ]
         ordering = ["created_at", "pk"]
         constraints = [
             models.UniqueConstraint(

@@ -16,6 +16,10 @@ Environment:
   without it, a PostgreSQL that cannot be started fails the run.
 - ``ENTERSPEED_TEST_SQLITE_DIR``: scratch folder (SQLite files, media); by default a new
   temporary folder per run, removed afterwards.
+- ``ENTERSPEED_TEST_CHROMIUM``: the Chromium the browser tests drive
+  (tests/test_admin_browser.py). Without it Debian's ``/usr/bin/chromium`` is used, and
+  installed with ``apt-get install chromium`` when missing and running as root; when it
+  cannot be provided the browser tests are skipped, and the run says so loudly.
 
 The exit status is 0 only when every run passed; pytest's "no tests collected" (5) fails.
 """
@@ -323,6 +327,50 @@ def tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+# --- Chromium for the browser tests -----------------------------------------------------
+
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser")
+
+
+def find_chromium() -> str | None:
+    configured = os.environ.get("ENTERSPEED_TEST_CHROMIUM")
+    if configured and is_executable(Path(configured)):
+        return configured
+    for name in CHROMIUM_CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def ensure_chromium() -> None:
+    """
+    Find Chromium for the browser tests, installing Debian's package when we may; export
+    its path as ENTERSPEED_TEST_CHROMIUM. Never fails the run: without Chromium the browser
+    tests skip themselves, and we say so here.
+    """
+    chromium = find_chromium()
+    if chromium is None and can_install():
+        say("Chromium not found; installing Debian's 'chromium' package for the browser tests ...")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        try:
+            run_checked(["apt-get", "update", "-qq"], env=env)
+            run_checked(
+                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"], env=env
+            )
+        except SetupError as error:
+            say(f"WARNING: could not install Chromium: {error}")
+        chromium = find_chromium()
+    if chromium is None:
+        say(
+            "\n" + "!" * 78 + "\nWARNING: no Chromium, so the BROWSER TESTS WILL BE SKIPPED. "
+            "Install Debian's 'chromium'\npackage (or run as root so that it is installed), "
+            "or set ENTERSPEED_TEST_CHROMIUM.\n" + "!" * 78
+        )
+        return
+    os.environ["ENTERSPEED_TEST_CHROMIUM"] = chromium
+
+
 # --- the throwaway server ----------------------------------------------------------------
 
 
@@ -464,6 +512,10 @@ def summary(outcomes: list[Outcome], interrupted: bool) -> None:
 def main(argv: list[str]) -> int:
     run_sqlite, run_postgres, pytest_args = parse_args(argv)
     signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        ensure_chromium()
+    except KeyboardInterrupt:
+        return 130
     runs = [("SQLite", sqlite_run)] if run_sqlite else []
     runs += [("PostgreSQL", postgres_run)] if run_postgres else []
     outcomes: list[Outcome] = []

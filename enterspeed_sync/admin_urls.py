@@ -1,0 +1,32 @@
+"""URLs of the Enterspeed admin area, under /admin/enterspeed/ (namespace enterspeed_sync)."""
+
+from django.urls import path, re_path
+
+from enterspeed_sync.views import dashboard, jobs, pages
+
+app_name = "enterspeed_sync"
+
+urlpatterns = [
+    path("", dashboard.DashboardView.as_view(), name="dashboard"),
+    path("status/", dashboard.StatusView.as_view(), name="status"),
+    path("test-connection/", dashboard.TestConnectionView.as_view(), name="test_connection"),
+    path("seed/", dashboard.SeedView.as_view(), name="seed"),
+    path("clear-pending/", dashboard.ClearPendingView.as_view(), name="clear_pending"),
+    path("jobs/", jobs.JobIndexView.as_view(), name="jobs"),
+    path(
+        "jobs/results/",
+        jobs.JobIndexView.as_view(results_only=True),
+        name="jobs_results",
+    ),
+    path("jobs/bulk/", jobs.BulkJobActionView.as_view(), name="jobs_bulk"),
+    re_path(
+        r"^jobs/all/(?P<action>retry|delete)/$", jobs.AllFailedJobsView.as_view(), name="jobs_all"
+    ),
+    path("jobs/<int:pk>/", jobs.JobInspectView.as_view(), name="job"),
+    re_path(
+        r"^jobs/(?P<pk>[0-9]+)/(?P<action>retry|delete)/$",
+        jobs.JobActionView.as_view(),
+        name="job_action",
+    ),
+    path("pages/<int:page_id>/sync/", pages.SyncPageView.as_view(), name="sync_page"),
+]

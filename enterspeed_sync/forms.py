@@ -1,0 +1,75 @@
+"""Forms of the admin area."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+from wagtail.admin.widgets import AdminPageChooser
+from wagtail.models import Locale
+
+from enterspeed_sync.seeding import SEED_KINDS
+
+KIND_LABELS = {
+    "pages": _("Pages"),
+    "images": _("Images"),
+    "documents": _("Documents"),
+    "snippets": _("Snippets"),
+}
+
+
+class SeedForm(forms.Form):
+    kinds = forms.MultipleChoiceField(
+        label=_("Include"),
+        choices=[(kind, KIND_LABELS[kind]) for kind in SEED_KINDS],
+        initial=list(SEED_KINDS),
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("The kinds of entity to send."),
+    )
+    root_page = forms.IntegerField(
+        label=_("Page subtree"),
+        required=False,
+        widget=AdminPageChooser(can_choose_root=False),
+        help_text=_("Only this page (and, below, its descendants). Empty: every page."),
+    )
+    descendants = forms.BooleanField(
+        label=_("Include descendants"),
+        required=False,
+        initial=True,
+        help_text=_("With a page chosen: also every live page below it."),
+    )
+    locales = forms.MultipleChoiceField(
+        label=_("Locales"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Only pages and translatable snippets in these locales. None: all."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["locales"].choices = [
+            (locale.language_code, locale.get_display_name() or locale.language_code)
+            for locale in Locale.objects.order_by("language_code")
+        ]
+
+    def clean_root_page(self):
+        from enterspeed_sync.mapping import get_base_page_model
+
+        page_id = self.cleaned_data.get("root_page")
+        if page_id is None:
+            return None
+        if not get_base_page_model().objects.filter(pk=page_id).exists():
+            raise forms.ValidationError(_("Choose a page that exists."))
+        return page_id
+
+    def describe(self) -> str:
+        data = self.cleaned_data
+        parts = [", ".join(str(KIND_LABELS[kind]) for kind in data["kinds"])]
+        if data.get("root_page"):
+            from wagtail.models import Page
+
+            page = Page.objects.get(pk=data["root_page"])
+            scope = _("under “%(title)s”") if data["descendants"] else _("only “%(title)s”")
+            parts.append(str(scope % {"title": page.get_admin_display_title()}))
+        if data.get("locales"):
+            parts.append(", ".join(data["locales"]))
+        return "; ".join(parts)

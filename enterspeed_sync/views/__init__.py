@@ -1,0 +1,1 @@
+"""Views of the Enterspeed area in the Wagtail admin (routes: enterspeed_sync/admin_urls.py)."""

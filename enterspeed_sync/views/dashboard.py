@@ -1,0 +1,192 @@
+"""The dashboard: counts, destinations, connection test, seed and clearing the queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _t
+from django.utils.translation import gettext_lazy as _
+from django.views import View
+from django.views.generic import TemplateView
+from wagtail.admin import messages
+from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
+
+from enterspeed_sync import admin_status, admin_tasks, permissions
+from enterspeed_sync.conf import get_client
+from enterspeed_sync.forms import KIND_LABELS, SeedForm
+from enterspeed_sync.models import EnterspeedJob
+from enterspeed_sync.views.base import BREADCRUMBS, EnterspeedPermissionMixin, log_queue_action
+
+#: The seeds started in this browser session that the dashboard reports on.
+SESSION_KEY = "enterspeed_sync_seeds"
+MAX_SEEDS_SHOWN = 5
+RESULT_WAIT = timedelta(minutes=10)
+
+
+def seeds_in_session(request) -> list[dict]:
+    """The recent seeds of this session, with their outcome once their task finished."""
+    seeds = []
+    for entry in request.session.get(SESSION_KEY, []):
+        finished, success, result = admin_tasks.get_task_result(entry["task"])
+        queued_at = parse_datetime(entry.get("queued_at") or "")
+        # No result long after queuing: the cluster is down, or results are not kept.
+        lost = not finished and queued_at is not None and timezone.now() - queued_at > RESULT_WAIT
+        counts = []
+        if finished and success and isinstance(result, dict):
+            counts = [(KIND_LABELS.get(kind, kind), n) for kind, n in result.items()]
+        seeds.append(
+            {
+                **entry,
+                "queued_at": queued_at,
+                "lost": lost,
+                "finished": finished,
+                "success": success,
+                "counts": counts,
+                "total": sum(n for _kind, n in counts),
+                "error": result if finished and not success else "",
+            }
+        )
+    return seeds
+
+
+def status_context(request) -> dict:
+    counts = admin_status.get_queue_counts()
+    seeds = seeds_in_session(request)
+    running = any(not seed["finished"] and not seed["lost"] for seed in seeds)
+    return {
+        "counts": counts,
+        "seeds": seeds,
+        # The page refreshes the counts while anything is still on its way.
+        "refreshing": running or counts.active > 0,
+        "notices": admin_status.get_notices(),
+        "can_manage": permissions.can_manage(request.user),
+    }
+
+
+class DashboardView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, TemplateView):
+    template_name = "enterspeed_sync/dashboard.html"
+    page_title = _("Enterspeed")
+    header_icon = "cogs"
+    breadcrumbs_items = [BREADCRUMBS[0], {"url": "", "label": _("Enterspeed")}]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(status_context(self.request))
+        context.update(
+            destinations=admin_status.get_destinations(),
+            can_seed=permissions.can_seed(self.request.user),
+            seed_form=kwargs.get("seed_form") or SeedForm(),
+        )
+        return context
+
+
+class StatusView(EnterspeedPermissionMixin, View):
+    """The counts and seed results as an HTML fragment, fetched again while work runs."""
+
+    def get(self, request):
+        return TemplateResponse(
+            request, "enterspeed_sync/includes/status.html", status_context(request)
+        )
+
+
+class TestConnectionView(EnterspeedPermissionMixin, View):
+    def post(self, request):
+        if not admin_status.get_destinations():
+            messages.error(request, _t("No API key is configured, so there is nothing to test."))
+            return redirect("enterspeed_sync:dashboard")
+        with get_client() as client:
+            result = client.test_connection()
+        if result.ok:
+            messages.success(request, result.message)
+        else:
+            messages.error(
+                request, _t("Connection test failed: %(message)s") % {"message": result.message}
+            )
+        return redirect("enterspeed_sync:dashboard")
+
+
+class SeedView(EnterspeedPermissionMixin, View):
+    """POST only: queue one background task that queues the jobs; returns at once."""
+
+    permission_test = staticmethod(permissions.can_seed)
+
+    def post(self, request):
+        form = SeedForm(request.POST)
+        if not form.is_valid():
+            messages.validation_error(request, _t("The seed could not be started."), form)
+            dashboard = DashboardView()
+            dashboard.setup(request)
+            response = dashboard.get(request, seed_form=form)
+            response.status_code = 400
+            return response
+        data = form.cleaned_data
+        task_name = admin_tasks.new_task_name("seed")
+        scope = form.describe()
+        with transaction.atomic():
+            log_queue_action(
+                "enterspeed_sync.seed",
+                request.user,
+                {
+                    "kinds": data["kinds"],
+                    "root_page": data["root_page"],
+                    "descendants": data["descendants"],
+                    "locales": data["locales"],
+                },
+            )
+            admin_tasks.queue_on_commit(
+                admin_tasks.SEED_TASK,
+                task_name,
+                kinds=list(data["kinds"]),
+                root_page_id=data["root_page"],
+                locales=list(data["locales"]),
+                descendants=bool(data["descendants"]),
+            )
+        seeds = request.session.get(SESSION_KEY, [])
+        seeds.insert(
+            0, {"task": task_name, "scope": scope, "queued_at": timezone.now().isoformat()}
+        )
+        request.session[SESSION_KEY] = seeds[:MAX_SEEDS_SHOWN]
+        messages.success(
+            request,
+            _t("Seed queued (%(scope)s). The counts below update as the jobs are sent.")
+            % {"scope": scope},
+        )
+        return redirect("enterspeed_sync:dashboard")
+
+
+class ClearPendingView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, TemplateView):
+    """GET asks for confirmation; POST deletes every pending job in one statement."""
+
+    permission_test = staticmethod(permissions.can_manage)
+    template_name = "enterspeed_sync/confirm.html"
+    page_title = _("Clear pending queue")
+    header_icon = "bin"
+    breadcrumbs_items = [*BREADCRUMBS, {"url": "", "label": _("Clear pending queue")}]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        count = EnterspeedJob.objects.pending().count()
+        context.update(
+            message=_t(
+                "Delete all %(count)s pending jobs? Their changes will not reach Enterspeed "
+                "until the content is published again or seeded."
+            )
+            % {"count": count},
+            confirm_label=_t("Yes, clear the queue"),
+            cancel_url=reverse("enterspeed_sync:dashboard"),
+            destructive=True,
+        )
+        return context
+
+    def post(self, request):
+        with transaction.atomic():
+            deleted, _rows = EnterspeedJob.objects.pending().delete()
+            log_queue_action("enterspeed_sync.clear_pending", request.user, {"count": deleted})
+        messages.success(request, _t("%(count)d pending jobs deleted.") % {"count": deleted})
+        return redirect("enterspeed_sync:dashboard")

@@ -1,0 +1,444 @@
+"""The jobs list (failed jobs by default), the inspect view, retry and delete."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db import transaction
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils.functional import cached_property
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _t
+from django.utils.translation import gettext_lazy as _
+from django.views import View
+from django.views.generic import TemplateView
+from wagtail.admin import messages
+from wagtail.admin.admin_url_finder import AdminURLFinder
+from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
+from wagtail.admin.ui.tables import BaseColumn, Column, DateColumn, StatusTagColumn, TitleColumn
+from wagtail.admin.views.generic import IndexView
+from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
+from wagtail.admin.widgets import HeaderButton
+
+from enterspeed_sync import admin_status, admin_tasks, permissions
+from enterspeed_sync.mapping import get_object_for_origin_id
+from enterspeed_sync.models import Destination, EnterspeedJob, EntityType, JobState
+from enterspeed_sync.views.base import (
+    BREADCRUMBS,
+    EnterspeedPermissionMixin,
+    log_job_action,
+    log_queue_action,
+)
+
+#: Retrying more failed jobs than this runs as a background task, not in the request.
+INLINE_RETRY_LIMIT = 200
+
+ALL_STATES = "all"
+
+
+def get_edited_object(job: EnterspeedJob):
+    """The page, image, document or snippet of a job, or None when it no longer exists."""
+    try:
+        model, pk = get_object_for_origin_id(job.origin_id)
+    except LookupError:
+        return None
+    return model._default_manager.filter(pk=pk).first()
+
+
+def get_edit_url(job: EnterspeedJob, user) -> str | None:
+    obj = get_edited_object(job)
+    if obj is None:
+        return None
+    return AdminURLFinder(user).get_edit_url(obj)
+
+
+def attach_edited_objects(jobs: list[EnterspeedJob]) -> None:
+    """Look up the objects of a page of jobs with one query per model (for the edit links)."""
+    wanted: dict[type, dict[str, list[EnterspeedJob]]] = {}
+    for job in jobs:
+        job._edited_object = None
+        try:
+            model, pk = get_object_for_origin_id(job.origin_id)
+        except LookupError:
+            continue
+        wanted.setdefault(model, {}).setdefault(str(pk), []).append(job)
+    for model, by_pk in wanted.items():
+        pk_field = model._meta.pk
+        pks = []
+        for pk in by_pk:
+            try:
+                pks.append(pk_field.to_python(pk))
+            except Exception:  # noqa: BLE001, S112 - an id that cannot be a pk names nothing
+                continue
+        for obj in model._default_manager.filter(pk__in=pks):
+            for job in by_pk.get(str(obj.pk), []):
+                job._edited_object = obj
+
+
+class JobFilterSet(WagtailFilterSet):
+    state = django_filters.ChoiceFilter(
+        label=_("State"),
+        choices=[*JobState.choices, (ALL_STATES, _("All states"))],
+        empty_label=None,
+        method="filter_state",
+    )
+    entity_type = django_filters.ChoiceFilter(label=_("Entity kind"), choices=EntityType.choices)
+    locale = django_filters.CharFilter(label=_("Locale"), lookup_expr="iexact")
+    destination = django_filters.ChoiceFilter(label=_("Destination"), choices=Destination.choices)
+    updated_at = django_filters.DateFromToRangeFilter(
+        label=_("Last change"), widget=DateRangePickerWidget
+    )
+
+    class Meta:
+        model = EnterspeedJob
+        fields = ["state", "entity_type", "locale", "destination", "updated_at"]
+
+    def __init__(self, data=None, *args, **kwargs):
+        # Failed jobs by default: the list is where problems are dealt with.
+        data = data.copy() if data is not None else None
+        if data is not None and not data.get("state"):
+            data["state"] = JobState.FAILED
+        super().__init__(data, *args, **kwargs)
+        self.form.fields["state"].initial = JobState.FAILED
+
+    def filter_state(self, queryset, name, value):
+        if not value or value == ALL_STATES:
+            return queryset
+        return queryset.filter(state=value)
+
+
+class CheckboxColumn(BaseColumn):
+    """A checkbox per row, belonging to the bulk form above the table (``form=`` attribute)."""
+
+    header_template_name = "enterspeed_sync/tables/checkbox_header.html"
+    cell_template_name = "enterspeed_sync/tables/checkbox_cell.html"
+
+
+class ErrorColumn(Column):
+    cell_template_name = "enterspeed_sync/tables/error_cell.html"
+
+
+class EditLinkColumn(Column):
+    """A link to the object in Wagtail's editor, where it still exists and the user may edit."""
+
+    cell_template_name = "enterspeed_sync/tables/edit_link_cell.html"
+
+    def get_value(self, instance):
+        return instance.origin_id
+
+    def get_cell_context_data(self, instance, parent_context):
+        context = super().get_cell_context_data(instance, parent_context)
+        obj = getattr(instance, "_edited_object", None)
+        if not hasattr(instance, "_edited_object"):
+            obj = get_edited_object(instance)
+        context["exists"] = obj is not None
+        context["edit_url"] = (
+            AdminURLFinder(parent_context["request"].user).get_edit_url(obj) if obj else None
+        )
+        return context
+
+
+STATE_TAG_CLASSES = {
+    JobState.FAILED: "w-status--label",
+    JobState.PENDING: "",
+    JobState.PROCESSING: "w-status--primary",
+}
+
+
+class JobIndexView(EnterspeedPermissionMixin, IndexView):
+    model = EnterspeedJob
+    template_name = "enterspeed_sync/jobs/index.html"
+    results_template_name = "enterspeed_sync/jobs/index_results.html"
+    index_url_name = "enterspeed_sync:jobs"
+    index_results_url_name = "enterspeed_sync:jobs_results"
+    inspect_url_name = "enterspeed_sync:job"
+    filterset_class = JobFilterSet
+    search_fields = ["entity_id", "origin_id", "error"]
+    is_searchable = True
+    default_ordering = "-updated_at"
+    paginate_by = 50
+    page_title = _("Enterspeed jobs")
+    header_icon = "list-ul"
+    permission_policy = None
+
+    def get_breadcrumbs_items(self):
+        return [*BREADCRUMBS, {"url": "", "label": _("Jobs")}]
+
+    def search_queryset(self, queryset):
+        if not self.is_searching:
+            return queryset
+        query = self.search_query
+        return queryset.filter(
+            Q(entity_id__icontains=query)
+            | Q(origin_id__icontains=query)
+            | Q(error__icontains=query)
+        )
+
+    @cached_property
+    def can_manage(self):
+        return permissions.can_manage(self.request.user)
+
+    @cached_property
+    def columns(self):
+        columns = [
+            TitleColumn(
+                "origin_id",
+                label=_("Origin id"),
+                url_name="enterspeed_sync:job",
+                sort_key="origin_id",
+            ),
+            EditLinkColumn("edit", label=_("In Wagtail")),
+            Column("entity_type", label=_("Kind"), accessor="get_entity_type_display"),
+            Column("job_type", label=_("Job"), accessor="get_job_type_display"),
+            Column("locale", label=_("Locale"), sort_key="locale"),
+            Column("destination", label=_("Destination"), accessor="get_destination_display"),
+            StatusTagColumn(
+                "state",
+                label=_("State"),
+                accessor="get_state_display",
+                primary=lambda job: job.state == JobState.PROCESSING,
+                sort_key="state",
+            ),
+            Column("attempts", label=_("Attempts"), sort_key="attempts"),
+            ErrorColumn("error", label=_("Error")),
+            DateColumn("updated_at", label=_("Last change"), sort_key="updated_at"),
+        ]
+        if self.can_manage:
+            columns.insert(0, CheckboxColumn("select", label=_("Select")))
+        return columns
+
+    def get_base_queryset(self):
+        return EnterspeedJob.objects.defer("lease_token")
+
+    def paginate_queryset(self, queryset, page_size):
+        paginator, page, object_list, is_paginated = super().paginate_queryset(queryset, page_size)
+        object_list = list(object_list)
+        attach_edited_objects(object_list)
+        return paginator, page, object_list, is_paginated
+
+    @cached_property
+    def header_buttons(self):
+        buttons = []
+        if self.can_manage:
+            buttons.append(
+                HeaderButton(
+                    _("Retry all failed"),
+                    url=reverse("enterspeed_sync:jobs_all", args=["retry"]),
+                    icon_name="rotate",
+                )
+            )
+            buttons.append(
+                HeaderButton(
+                    _("Delete all failed"),
+                    url=reverse("enterspeed_sync:jobs_all", args=["delete"]),
+                    icon_name="bin",
+                )
+            )
+        return buttons
+
+    @cached_property
+    def header_more_buttons(self):
+        return []
+
+    def get_list_buttons(self, instance):
+        return []
+
+    def get_context_data(self, *args, **kwargs):
+        context = super().get_context_data(*args, **kwargs)
+        context["can_manage"] = self.can_manage
+        context["bulk_url"] = reverse("enterspeed_sync:jobs_bulk")
+        context["next_url"] = self.request.get_full_path()
+        return context
+
+
+class JobInspectView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, TemplateView):
+    template_name = "enterspeed_sync/jobs/inspect.html"
+    header_icon = "info-circle"
+
+    def setup(self, request, *args, **kwargs):
+        super().setup(request, *args, **kwargs)
+        self.job = get_object_or_404(EnterspeedJob, pk=kwargs["pk"])
+
+    def get_page_title(self):
+        return self.job.origin_id
+
+    def get_breadcrumbs_items(self):
+        return [
+            *BREADCRUMBS,
+            {"url": reverse("enterspeed_sync:jobs"), "label": _("Jobs")},
+            {"url": "", "label": self.job.origin_id},
+        ]
+
+    def get_inspection(self):
+        """What would be sent now; a mapping error is shown, as it would fail the job."""
+        from enterspeed_sync.inspection import inspect_origin_id
+
+        try:
+            return inspect_origin_id(self.job.origin_id), ""
+        except LookupError as exc:
+            return None, str(exc)
+        except Exception as exc:  # noqa: BLE001 - any mapping error is what the admin must see
+            return None, f"{type(exc).__name__}: {exc}"
+
+    def get_context_data(self, **kwargs):
+        import json
+
+        context = super().get_context_data(**kwargs)
+        inspection, inspection_error = self.get_inspection()
+        context.update(
+            job=self.job,
+            error=admin_status.parse_error(self.job.error),
+            edit_url=get_edit_url(self.job, self.request.user),
+            inspection=inspection,
+            inspection_error=inspection_error,
+            entity_json=(
+                json.dumps(inspection.entity, indent=2, ensure_ascii=False, default=str)
+                if inspection and inspection.entity is not None
+                else ""
+            ),
+            can_manage=permissions.can_manage(self.request.user),
+        )
+        return context
+
+
+def _next_url(request, default: str) -> str:
+    url = request.POST.get("next") or request.GET.get("next") or ""
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return default
+
+
+def retry_jobs(request, jobs: list[EnterspeedJob]) -> int:
+    from enterspeed_sync.processing import retry_failed_jobs
+
+    failed = [job for job in jobs if job.state == JobState.FAILED]
+    if not failed:
+        return 0
+    with transaction.atomic():
+        for job in failed:
+            log_job_action(job, "enterspeed_sync.retry", request.user)
+        return retry_failed_jobs([job.pk for job in failed])
+
+
+def delete_jobs(request, jobs: list[EnterspeedJob]) -> int:
+    with transaction.atomic():
+        for job in jobs:
+            log_job_action(job, "wagtail.delete", request.user, deleted=True)
+        deleted, _rows = EnterspeedJob.objects.filter(pk__in=[job.pk for job in jobs]).delete()
+    return deleted
+
+
+class JobActionView(EnterspeedPermissionMixin, View):
+    """POST: retry or delete one job (the inspect view's buttons)."""
+
+    permission_test = staticmethod(permissions.can_manage)
+
+    def post(self, request, pk, action):
+        job = get_object_or_404(EnterspeedJob, pk=pk)
+        if action == "retry":
+            if retry_jobs(request, [job]):
+                messages.success(request, _t("%(job)s is queued again.") % {"job": job.origin_id})
+            else:
+                messages.warning(
+                    request,
+                    _t("%(job)s was not queued: it is not failed, or a newer job supersedes it.")
+                    % {"job": job.origin_id},
+                )
+            return redirect(_next_url(request, reverse("enterspeed_sync:jobs")))
+        delete_jobs(request, [job])
+        messages.success(request, _t("%(job)s deleted.") % {"job": job.origin_id})
+        return redirect(_next_url(request, reverse("enterspeed_sync:jobs")))
+
+
+class BulkJobActionView(EnterspeedPermissionMixin, View):
+    """POST ``id`` (repeated) and ``action`` (retry or delete): the selected jobs of a page."""
+
+    permission_test = staticmethod(permissions.can_manage)
+
+    def post(self, request):
+        back = _next_url(request, reverse("enterspeed_sync:jobs"))
+        ids = [int(pk) for pk in request.POST.getlist("id") if pk.isdigit()]
+        action = request.POST.get("action")
+        if not ids or action not in ("retry", "delete"):
+            messages.warning(request, _t("Select one or more jobs first."))
+            return redirect(back)
+        jobs = list(EnterspeedJob.objects.filter(pk__in=ids))
+        if action == "retry":
+            count = retry_jobs(request, jobs)
+            messages.success(request, _t("%(count)d jobs queued again.") % {"count": count})
+        else:
+            count = delete_jobs(request, jobs)
+            messages.success(request, _t("%(count)d jobs deleted.") % {"count": count})
+        return redirect(back)
+
+
+class AllFailedJobsView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, TemplateView):
+    """
+    Retry or delete every failed job. GET asks for confirmation. Delete is one DELETE
+    statement; retrying more than ``INLINE_RETRY_LIMIT`` jobs is a background task.
+    """
+
+    permission_test = staticmethod(permissions.can_manage)
+    template_name = "enterspeed_sync/confirm.html"
+    header_icon = "warning"
+
+    def setup(self, request, *args, **kwargs):
+        super().setup(request, *args, **kwargs)
+        self.action = kwargs["action"]
+
+    def get_page_title(self):
+        return _("Retry all failed jobs") if self.action == "retry" else _("Delete all failed jobs")
+
+    def get_breadcrumbs_items(self):
+        return [
+            *BREADCRUMBS,
+            {"url": reverse("enterspeed_sync:jobs"), "label": _("Jobs")},
+            {"url": "", "label": self.get_page_title()},
+        ]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        count = EnterspeedJob.objects.failed().count()
+        if self.action == "retry":
+            message = _t("Queue all %(count)s failed jobs again?")
+            label = _t("Yes, retry them")
+        else:
+            message = _t("Delete all %(count)s failed jobs? Their errors are lost.")
+            label = _t("Yes, delete them")
+        context.update(
+            message=message % {"count": count},
+            confirm_label=label,
+            cancel_url=reverse("enterspeed_sync:jobs"),
+            destructive=self.action == "delete",
+        )
+        return context
+
+    def post(self, request, action):
+        failed = EnterspeedJob.objects.failed()
+        if action == "delete":
+            with transaction.atomic():
+                deleted, _rows = failed.delete()
+                log_queue_action("enterspeed_sync.delete_failed", request.user, {"count": deleted})
+            messages.success(request, _t("%(count)d failed jobs deleted.") % {"count": deleted})
+            return redirect("enterspeed_sync:jobs")
+        count = failed.count()
+        with transaction.atomic():
+            log_queue_action("enterspeed_sync.retry_failed", request.user, {"count": count})
+            if count > INLINE_RETRY_LIMIT:
+                admin_tasks.queue_on_commit(
+                    admin_tasks.RETRY_TASK, admin_tasks.new_task_name("retry")
+                )
+        if count > INLINE_RETRY_LIMIT:
+            messages.success(
+                request,
+                _t("Retrying %(count)d failed jobs in the background.") % {"count": count},
+            )
+        else:
+            from enterspeed_sync.processing import retry_failed_jobs
+
+            queued = retry_failed_jobs()
+            messages.success(request, _t("%(count)d jobs queued again.") % {"count": queued})
+        return redirect("enterspeed_sync:dashboard")

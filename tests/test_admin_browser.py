@@ -1,0 +1,160 @@
+"""
+The Enterspeed admin area in a real browser: Playwright driving Debian's Chromium against a
+live server and the ingest stand-in. Few and fast; screenshots go to the folder named by
+ENTERSPEED_SCREENSHOTS (docs/images/ in the repository, see docs/admin.md).
+
+Chromium: ``tests/__main__.py`` installs Debian's ``chromium`` when it is missing and it
+runs as root; otherwise these tests are skipped with the reason.
+"""
+
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from django.db import connections
+from django.urls import reverse
+
+from enterspeed_sync.models import EnterspeedJob, JobState
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+
+
+def chromium_path() -> str | None:
+    configured = os.environ.get("ENTERSPEED_TEST_CHROMIUM")
+    for candidate in (configured, *CHROMIUM_CANDIDATES, shutil.which("chromium")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+@pytest.fixture
+def admin_user(transactional_db, django_user_model):
+    return django_user_model.objects.create_superuser("admin", "admin@example.com", "pw")
+
+
+@pytest.fixture
+def browser(admin_user, live_server, monkeypatch):
+    # Function-scoped on purpose: while Playwright's event loop runs in this thread,
+    # Django's connections are looked up per async context, so the test database's
+    # serialized-rollback teardown must run after Playwright has stopped.
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip(
+            "BROWSER TESTS SKIPPED: no Chromium found (apt-get install chromium, or set "
+            "ENTERSPEED_TEST_CHROMIUM). `python -m tests` installs it when run as root."
+        )
+    # Playwright's sync API runs an event loop in this thread; Django must not mistake the
+    # test's own (synchronous) code for async code. The test queries through in_thread().
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(live_server, django_user_model, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+    context.set_default_timeout(15000)
+    page = context.new_page()
+    page.goto(reverse("wagtailadmin_login"))
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", "pw")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/admin/$"))
+    yield page
+    context.close()
+
+
+def in_thread(func):
+    """Run an ORM query in a plain thread (no event loop there), closing its connection."""
+    result = {}
+
+    def run():
+        try:
+            result["value"] = func()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return result["value"]
+
+
+def screenshot(page, name: str) -> None:
+    folder = os.environ.get("ENTERSPEED_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def test_seed_a_scope_watch_counts_reach_zero_then_retry_a_failed_job(site_tree, standin, page):
+    from playwright.sync_api import expect
+
+    blog = site_tree["blog"]
+    posts = site_tree["posts"]
+
+    # Dashboard: seed the blog subtree, pages only, English.
+    page.goto(reverse("enterspeed_sync:dashboard"))
+    expect(page.locator("[data-enterspeed-masked-key]")).to_contain_text("source-")
+    screenshot(page, "admin-dashboard")
+    for kind in ("images", "documents", "snippets"):
+        page.uncheck(f"input[name=kinds][value={kind}]")
+    page.check("input[name=locales][value=en]")
+    page.evaluate(
+        "id => { const input = document.querySelector('input[name=root_page]');"
+        " input.value = id; }",
+        str(blog.pk),
+    )
+    page.click("button:has-text('Seed')")
+    expect(page.locator(".messages")).to_contain_text("Seed queued")
+    # The counts reach zero and the seed's result is shown.
+    expect(page.locator("[data-count=pending]").first).to_have_text("0")
+    expect(page.locator("[data-enterspeed-seeds]")).to_contain_text("Pages 4")
+    assert {f"page-{p.pk}" for p in [blog, *posts]} <= set(standin.entities)
+    screenshot(page, "admin-dashboard-seeded")
+
+    # A publish that Enterspeed rejects: "Sync now" from the page editor.
+    post = posts[0]
+    standin.fail_next(422, origin_id=f"page-{post.pk}")
+    page.goto(reverse("wagtailadmin_pages:edit", args=[post.pk]))
+    page.click("header [aria-label='Actions'], header button:has(svg.icon-dots-horizontal)")
+    page.wait_for_timeout(500)  # let the dropdown finish opening
+    screenshot(page, "admin-page-actions")
+    page.click("text=Sync to Enterspeed now")
+    expect(page.locator(".messages")).to_contain_text("queued for Enterspeed")
+    assert in_thread(lambda: EnterspeedJob.objects.filter(state=JobState.FAILED).count()) == 1
+
+    # The homepage tile links to the failed jobs.
+    page.goto(reverse("wagtailadmin_home"))
+    expect(page.locator("[data-enterspeed-summary]")).to_contain_text("1 failed Enterspeed job")
+    screenshot(page, "admin-home-summary")
+    page.click("[data-enterspeed-summary] a")
+
+    # Jobs list: the failed job; open it, retry it.
+    expect(page.locator("table.listing")).to_contain_text(f"page-{post.pk}")
+    screenshot(page, "admin-jobs")
+    page.click(f"a:has-text('page-{post.pk}')")
+    expect(page.locator("[data-enterspeed-http-status]")).to_have_text("422")
+    expect(page.locator("[data-enterspeed-entity]")).to_contain_text(post.title)
+    screenshot(page, "admin-job-inspect")
+    page.click("button:has-text('Retry')")
+    expect(page.locator(".messages")).to_contain_text("queued again")
+    assert not in_thread(EnterspeedJob.objects.exists)
+    assert f"page-{post.pk}" in standin.entities
+    # The confirmation before clearing the pending queue.
+    page.goto(reverse("enterspeed_sync:clear_pending"))
+    expect(page.locator("main")).to_contain_text("Delete all 0 pending jobs?")
+    screenshot(page, "admin-clear-pending")
