@@ -133,6 +133,7 @@ def _write_pending(by_key: dict[tuple[str, str, str, str], JobSpec]) -> None:
                     state=JobState.PENDING,
                     created_at=now,
                     updated_at=now,
+                    next_attempt_at=now,
                 )
             )
         else:
@@ -140,10 +141,18 @@ def _write_pending(by_key: dict[tuple[str, str, str, str], JobSpec]) -> None:
             job.origin_id = spec.origin_id
             job.content_type_id = spec.content_type_id or job.content_type_id
             job.updated_at = now
+            # A new instruction is a new job: due at once, with every attempt ahead of it
+            # (a job waiting for its next retry is replaced, not delayed).
+            job.next_attempt_at = now
+            job.attempts = 0
             to_update.append(job)
     if to_update:
         EnterspeedJob.objects.bulk_update(
-            to_update, ["job_type", "origin_id", "content_type_id", "updated_at"]
+            to_update,
+            [
+                *("job_type", "origin_id", "content_type_id", "updated_at"),
+                *("next_attempt_at", "attempts"),
+            ],
         )
     if to_create:
         EnterspeedJob.objects.bulk_create(to_create)

@@ -1,0 +1,95 @@
+"""
+The ledger: per entity, a hash of what Enterspeed last accepted from us (or that we
+deleted it). Handlers keep their interface: the job runner hands them a ``LedgerClient``
+that wraps the real client, records every successful save and delete, and skips a save
+whose payload is identical to the last one accepted (``SKIP_UNCHANGED``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from enterspeed_sync.client import IngestResponse
+from enterspeed_sync.conf import conf
+from enterspeed_sync.models import LedgerEntry
+
+if TYPE_CHECKING:
+    from enterspeed_sync.models import EnterspeedJob
+    from enterspeed_sync.sending import Source
+
+logger = logging.getLogger(__name__)
+
+
+def payload_hash(entity: Mapping[str, Any]) -> str:
+    """sha256 of the entity as canonical JSON (sorted keys), the way it is compared."""
+    text = json.dumps(entity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def last_sent(source: Source, origin_id: str) -> LedgerEntry | None:
+    return LedgerEntry.objects.filter(key_hash=source.key_hash, origin_id=origin_id).first()
+
+
+def record(source: Source, origin_id: str, digest: str, job: EnterspeedJob | None = None) -> None:
+    """Note that Enterspeed accepted ``digest`` for ``origin_id`` ("" = deleted)."""
+    values = {"payload_hash": digest, "sent_at": timezone.now()}
+    if job is not None and origin_id == job.origin_id:
+        values.update(
+            entity_type=job.entity_type,
+            entity_id=job.entity_id,
+            locale=job.locale,
+            destination=job.destination,
+        )
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                LedgerEntry.objects.update_or_create(
+                    key_hash=source.key_hash, origin_id=origin_id, defaults=values
+                )
+            return
+        except IntegrityError:
+            continue  # another worker inserted the row between our read and write
+    logger.warning("Could not record %s in the Enterspeed ledger", origin_id)
+
+
+def forget(source: Source) -> int:
+    """Drop the source's ledger, so the next seed sends everything again."""
+    deleted, _ = LedgerEntry.objects.filter(key_hash=source.key_hash).delete()
+    return deleted
+
+
+class LedgerClient:
+    """Wraps an ingest client for one job: records successes, skips unchanged saves."""
+
+    def __init__(self, client: Any, source: Source, job: EnterspeedJob | None = None) -> None:
+        self._client = client
+        self._source = source
+        self._job = job
+        #: Saves skipped because Enterspeed already has the identical payload.
+        self.skipped = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def save(self, origin_id: str, entity: Mapping[str, Any], **kwargs: Any) -> Any:
+        digest = payload_hash(entity)
+        if conf.SKIP_UNCHANGED and not kwargs.get("force_type"):
+            entry = last_sent(self._source, origin_id)
+            if entry is not None and entry.payload_hash == digest:
+                self.skipped += 1
+                return IngestResponse(status=200, message="Unchanged; not sent again.")
+        response = self._client.save(origin_id, entity, **kwargs)
+        record(self._source, origin_id, digest, self._job)
+        return response
+
+    def delete(self, origin_id: str, **kwargs: Any) -> Any:
+        response = self._client.delete(origin_id, **kwargs)
+        record(self._source, origin_id, "", self._job)
+        return response
