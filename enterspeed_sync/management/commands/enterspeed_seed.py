@@ -1,7 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from enterspeed_sync.ledger import forget
 from enterspeed_sync.mapping import get_base_page_model
 from enterspeed_sync.seeding import seed
+from enterspeed_sync.sending import current_source
 
 
 class Command(BaseCommand):
@@ -18,8 +20,17 @@ class Command(BaseCommand):
             metavar="CODE",
             help="Only pages in this locale (repeatable).",
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Send every page even if Enterspeed already has the same payload (forgets "
+            "the ledger of what was sent).",
+        )
 
-    def handle(self, *args, root=None, locales=None, **options):
+    def handle(self, *args, root=None, locales=None, force=False, **options):
+        if force:
+            forgotten = forget(current_source())
+            self.stdout.write(f"Forgot {forgotten} ledger entries; everything is sent again.")
         root_page = None
         if root is not None:
             root_page = get_base_page_model().objects.filter(pk=root).first()
