@@ -26,6 +26,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
@@ -134,6 +135,7 @@ def process_pending_jobs(
     (default ``RETRY_WAIT_SECONDS``) are waited for. Never raises for a failing job: it is
     recorded.
     """
+    check_settings()
     batch_size = batch_size or conf.BATCH_SIZE
     wait_seconds = conf.RETRY_WAIT_SECONDS if wait_seconds is None else wait_seconds
     result = ProcessResult()
@@ -183,6 +185,41 @@ def process_pending_jobs(
     if result.stopped:
         logger.warning("Enterspeed sending is paused (%s); jobs wait in the queue", result.stopped)
     return result
+
+
+#: Every setting processing reads after it has claimed jobs.
+PROCESSING_SETTINGS = (
+    "BATCH_SIZE",
+    "MAX_ATTEMPTS",
+    "RETRY_BASE_DELAY",
+    "RETRY_MAX_DELAY",
+    "RATE_LIMIT",
+    "RATE_LIMIT_PAUSE",
+    "RETRY_AFTER_MAX",
+    "BREAKER_THRESHOLD",
+    "BREAKER_COOLDOWN",
+    "BREAKER_COOLDOWN_MAX",
+    "LEASE_SECONDS",
+    "RETRY_WAIT_SECONDS",
+    "TIMEOUT_TOTAL",
+)
+
+
+def check_settings() -> None:
+    """
+    Read every setting processing uses before claiming anything: a malformed value then
+    stops the run with a clear error and leaves every job pending, instead of stranding a
+    claimed batch in "processing".
+    """
+    for name in PROCESSING_SETTINGS:
+        try:
+            getattr(conf, name)
+        except (TypeError, ValueError) as e:
+            key = "TIMEOUT" if name == "TIMEOUT_TOTAL" else name
+            raise ImproperlyConfigured(
+                f"ENTERSPEED_SYNC[{key!r}] is malformed ({e}); no job was claimed. "
+                "`manage.py check` says what is expected."
+            ) from e
 
 
 def _wait_for_due(until: datetime | None, deadline: float | None, wait_seconds: float) -> bool:
