@@ -34,6 +34,7 @@ def process_pending_jobs() -> dict[str, int | bool | str]:
         "recovered": result.recovered,
         "drained": result.drained,
         "stopped": result.stopped,
+        "worker": processing.worker_name(),
     }
 
 
