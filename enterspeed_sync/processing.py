@@ -224,21 +224,18 @@ def check_settings() -> None:
 
 def _wait_for_due(until: datetime | None, deadline: float | None, wait_seconds: float) -> bool:
     """
-    Sleep until the next job becomes due (a retry, a pause ending, a lease running out)
-    if that is within ``wait_seconds`` and the time budget. Returns False when there is
-    nothing to wait for: the once-a-minute schedule or the next commit picks it up.
+    Sleep until the next job becomes due (a retry, a pause ending) if that is within
+    ``wait_seconds`` and the time budget. Returns False when there is nothing to wait for:
+    the once-a-minute schedule or the next commit picks it up.
     """
     if wait_seconds <= 0:
         return False
     if until is None:
-        aggregates = EnterspeedJob.objects.aggregate(
-            next_due=Min("next_attempt_at", filter=Q(state=JobState.PENDING)),
-            next_expiry=Min("leased_until", filter=Q(state=JobState.PROCESSING)),
-        )
-        times = [t for t in aggregates.values() if t is not None]
-        if not times:
+        # Only retries: a live worker renews its lease, so waiting for leases would mostly
+        # wait for nothing; a dead worker's jobs are recovered by the next run.
+        until = EnterspeedJob.objects.pending().aggregate(due=Min("next_attempt_at"))["due"]
+        if until is None:
             return False
-        until = min(times)
     delay = max(MIN_WAIT_SECONDS, (until - timezone.now()).total_seconds() + 0.01)
     if delay > wait_seconds:
         return False

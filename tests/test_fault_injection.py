@@ -192,13 +192,19 @@ def test_random_operations_under_faults_end_in_sync(standin, clusters):
     )
     @given(
         operations=OPERATIONS,
-        fault_rate=st.sampled_from([0.1, 0.2, 0.3]),
+        fault_rate=st.sampled_from([0.15, 0.25, 0.35]),
         outage_at=st.integers(min_value=0, max_value=29),
         kill_at=st.integers(min_value=0, max_value=29),
         seed_value=st.integers(min_value=0, max_value=2**31),
     )
     def run(operations, fault_rate, outage_at, kill_at, seed_value):
-        standin.random_faults(fault_rate, retry_after=1, slow_seconds=2.5, seed=seed_value)
+        standin.random_faults(
+            fault_rate,
+            weights={"429": 1, "500": 1, "503": 1, "drop": 1, "slow": 0.5},
+            retry_after=1,
+            slow_seconds=2.5,
+            seed=seed_value,
+        )
         faults_before = sum(standin.faults.values())
         done = killed = 0
         for step, (operation, index) in enumerate(operations):
