@@ -324,6 +324,25 @@ def check_q_cluster(app_configs=None, **kwargs):
     return warnings
 
 
+@register(Tags.compatibility)
+def check_sqlite_wal(app_configs=None, **kwargs):
+    connection = connections["default"]
+    if connection.vendor != "sqlite":
+        return []
+    init_command = str(connection.settings_dict.get("OPTIONS", {}).get("init_command", ""))
+    if "journal_mode=wal" in init_command.replace(" ", "").lower():
+        return []
+    return [
+        Warning(
+            "SQLite runs without WAL mode: every write then blocks readers, and the job "
+            "queue, the cluster and the site wait on each other.",
+            hint='Add "PRAGMA journal_mode=WAL;" to DATABASES["default"]["OPTIONS"]'
+            '["init_command"] (see docs/reliability.md#recommended-settings).',
+            id="enterspeed_sync.W018",
+        )
+    ]
+
+
 @register(Tags.database)
 def check_sync_status(app_configs=None, databases=None, **kwargs):
     """Why nothing moves: run with `manage.py check --database default`."""

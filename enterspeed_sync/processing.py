@@ -312,7 +312,8 @@ def run_job(job: EnterspeedJob, client, handlers, source: sending.Source) -> str
     except Exception as exc:  # noqa: BLE001  (any handler error fails the job, never the batch)
         return handle_failure(job, exc, source)
     mark_succeeded(job)
-    sending.record_success(source)
+    if not recording.skipped:  # a skipped save proves nothing about the API
+        sending.record_success(source)
     return Outcome.UNCHANGED if recording.skipped else Outcome.SUCCEEDED
 
 
@@ -340,7 +341,13 @@ def handle_failure(job: EnterspeedJob, exc: BaseException, source: sending.Sourc
         mark_failed(job, message, status=verdict.status)
         return Outcome.FAILED
     logger.warning("Enterspeed job %s (%s) will be retried: %s", job.pk, job.origin_id, exc)
-    outcome = retry_later(job, message, status=verdict.status, retry_after=verdict.retry_after)
+    retry_after = verdict.retry_after
+    if verdict.status is None:
+        # A timeout or dropped connection: Enterspeed may still be working on the request
+        # and apply it later. Waiting one more full TIMEOUT lets it land before the retry,
+        # so the retry (the newest state) is what stays.
+        retry_after = max(retry_after or 0.0, conf.TIMEOUT_TOTAL)
+    outcome = retry_later(job, message, status=verdict.status, retry_after=retry_after)
     if sending.record_transient_failure(source, message) and outcome == Outcome.RETRY:
         return Outcome.STOP
     return outcome
@@ -435,8 +442,13 @@ def _return_to_queue(job: EnterspeedJob, claimed, **fields) -> bool:
                 if not claimed.select_for_update().exists():
                     logger.warning("Lost the claim on Enterspeed job %s; leaving it alone", job.pk)
                     return False
-                if EnterspeedJob.objects.for_entity(*job.entity_key).pending().exists():
-                    # Newest instruction wins: the pending job replaces this one.
+                newer = EnterspeedJob.objects.for_entity(*job.entity_key).pending()
+                if newer.exists():
+                    # Newest instruction wins: the pending job replaces this one. It waits
+                    # as long as this one would have: a request that timed out may still
+                    # be applied, and must not land after the newer one.
+                    if until := fields.get("next_attempt_at"):
+                        newer.filter(next_attempt_at__lt=until).update(next_attempt_at=until)
                     claimed.delete()
                     return True
                 claimed.update(
