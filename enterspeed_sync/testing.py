@@ -56,6 +56,8 @@ class RecordedRequest:
 
 #: ``_Failure.status`` of a dropped connection: the request is read, no answer is sent.
 DROP = 0
+#: ``_Failure.status`` of a slow answer: applied and answered after ``seconds``.
+SLOW = -1
 
 
 @dataclass
@@ -65,6 +67,7 @@ class _Failure:
     body: dict[str, Any] | None
     retry_after: str | None
     origin_id: str | None
+    seconds: float = 0.0
 
 
 @dataclass
@@ -252,6 +255,12 @@ class IngestStandIn:
                 )
             )
 
+    def slow_next(self, seconds: float, *, count: int = 1, origin_id: str | None = None) -> None:
+        """Apply and answer the next ``count`` ingest requests only after ``seconds``: past
+        the client's timeout, the change still lands, late (as a slow server's would)."""
+        with self._lock:
+            self._failures.append(_Failure(SLOW, count, None, None, origin_id, seconds))
+
     def drop_next(self, *, count: int = 1, origin_id: str | None = None) -> None:
         """Read the next ``count`` ingest requests and close the connection unanswered."""
         self.fail_next(DROP, count=count, origin_id=origin_id)
@@ -314,7 +323,8 @@ class IngestStandIn:
                     failure.remaining -= 1
                     if failure.remaining <= 0:
                         self._failures.remove(failure)
-                    self.faults["drop" if failure.status == DROP else str(failure.status)] += 1
+                    kind = {DROP: "drop", SLOW: "slow"}.get(failure.status, str(failure.status))
+                    self.faults[kind] += 1
                     return failure
             plan = self._plan
             if plan is None or plan.rng.random() >= plan.rate:
@@ -471,6 +481,9 @@ class _Handler(BaseHTTPRequestHandler):
         failure = standin._take_failure(ids)
         if failure == "slow":
             time.sleep(standin._plan.slow_seconds if standin._plan else 3.0)
+            failure = None
+        elif isinstance(failure, _Failure) and failure.status == SLOW:
+            time.sleep(failure.seconds)
             failure = None
         if failure is not None:
             response = failure.body or _message(failure.status, "Injected failure")

@@ -156,6 +156,25 @@ def test_a_failing_job_with_a_newer_pending_instruction_is_dropped(site_tree, st
     assert standin.entities[f"page-{post.pk}"]["properties"]["title"] == "Newer"
 
 
+def test_a_timed_out_request_that_lands_late_never_overwrites_a_newer_one(site_tree, standin, sync):
+    post = site_tree["posts"][0]
+    with sync(TIMEOUT=(0.2, 0.4)):
+        post.title = "v1"
+        publish(post)
+        standin.slow_next(0.8)  # Enterspeed applies v1, but only after the client gave up
+        result = process_pending_jobs()
+        assert result.retried == 1
+        post.title = "v2"
+        publish(post)  # replaces the waiting job ...
+        job = EnterspeedJob.objects.get()
+        # ... which still waits a full TIMEOUT after the timeout, so v1 lands first
+        assert job.next_attempt_at >= job.updated_at + timedelta(seconds=0.3)
+        process_pending_jobs(wait_seconds=5)
+    titles = [r.body["properties"]["title"] for r in standin.requests]
+    assert titles == ["v1", "v2"]
+    assert standin.entities[f"page-{post.pk}"]["properties"]["title"] == "v2"
+
+
 # Rate limiting --------------------------------------------------------------------------
 
 
