@@ -29,3 +29,5 @@ ENTERSPEED_SYNC = {
     "RETRY_AFTER_MAX": 3.0,
     **json.loads(os.environ.get("ENTERSPEED_TEST_SYNC_OVERRIDES") or "{}"),
 }
+# The high RATE_LIMIT above is deliberate: the stand-in has no tenant limit.
+SILENCED_SYSTEM_CHECKS = ["enterspeed_sync.W017"]

@@ -27,3 +27,22 @@ class BadPayloadHandler(PagePublishHandler):
         elif page.title == "Huge":
             entity["properties"]["body"] = "x" * 5_000_000
         client.save(job.origin_id, entity)
+
+
+class BadInputHandler(PagePublishHandler):
+    """All the bad input at once, picked by the page's title; other pages are sent as usual."""
+
+    key = "bad_input"
+
+    def handle(self, job, client):
+        page = self.get_page(job)
+        if page is None or not page.live:
+            return super().handle(job, client)
+        if page.title == "Unmappable":
+            raise ValueError(f"cannot map page {page.pk}")
+        entity = self.get_mapper(page).to_entity()
+        if page.title == "Bad names":
+            entity["properties"]["1st"] = "starts with a digit"
+        elif page.title == "Huge":
+            entity["properties"]["body"] = "x" * 5_000_000
+        client.save(job.origin_id, entity)
