@@ -233,7 +233,13 @@ def _wait_for_due(until: datetime | None, deadline: float | None, wait_seconds: 
     if until is None:
         # Only retries: a live worker renews its lease, so waiting for leases would mostly
         # wait for nothing; a dead worker's jobs are recovered by the next run.
-        until = EnterspeedJob.objects.pending().aggregate(due=Min("next_attempt_at"))["due"]
+        # Due jobs that could not be claimed wait for their entity's job in flight; the
+        # worker holding it claims them next, so only future retries are worth a wait.
+        until = (
+            EnterspeedJob.objects.pending()
+            .filter(next_attempt_at__gt=timezone.now())
+            .aggregate(due=Min("next_attempt_at"))["due"]
+        )
         if until is None:
             return False
     delay = max(MIN_WAIT_SECONDS, (until - timezone.now()).total_seconds() + 0.01)
@@ -448,6 +454,8 @@ def _return_to_queue(job: EnterspeedJob, claimed, **fields) -> bool:
                     # as long as this one would have: a request that timed out may still
                     # be applied, and must not land after the newer one.
                     if until := fields.get("next_attempt_at"):
+                        settle = timezone.now() + timedelta(seconds=conf.TIMEOUT_TOTAL)
+                        until = min(until, settle)
                         newer.filter(next_attempt_at__lt=until).update(next_attempt_at=until)
                     claimed.delete()
                     return True

@@ -149,10 +149,10 @@ def test_a_failing_job_with_a_newer_pending_instruction_is_dropped(site_tree, st
         publish(post)  # pending while the first is in flight
         from enterspeed_sync.processing import retry_later
 
-        retry_later(claimed, "HTTP 500")
+        retry_later(claimed, "HTTP 500", status=500)
         (job,) = EnterspeedJob.objects.all()
         assert (job.state, job.attempts) == ("pending", 0)
-        process_pending_jobs()
+        process_pending_jobs(wait_seconds=5)
     assert standin.entities[f"page-{post.pk}"]["properties"]["title"] == "Newer"
 
 
