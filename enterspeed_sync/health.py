@@ -55,7 +55,9 @@ def get_sync_status(now: datetime | None = None) -> SyncStatus:
         "due": jobs.due(now).count(),
         "processing": jobs.processing().count(),
         "failed": jobs.failed().count(),
-        "oldest_due_at": jobs.due(now).aggregate(oldest=Min("created_at"))["oldest"],
+        # Since when the longest-waiting due job could have been sent (a retried job is
+        # old, but only due since its last backoff ended).
+        "oldest_due_at": jobs.due(now).aggregate(oldest=Min("next_attempt_at"))["oldest"],
     }
     source = sending.current_source()
     state = SourceState.objects.filter(key_hash=source.key_hash).first()
@@ -100,7 +102,7 @@ def get_sync_status(now: datetime | None = None) -> SyncStatus:
     if oldest is not None and now - oldest > STALLED_AFTER:
         return SyncStatus(
             STALLED,
-            f"{counts['due']} jobs are due and the oldest has waited since {_time(oldest)}: "
+            f"{counts['due']} jobs are due, one of them since {_time(oldest)}: "
             "is a django-q2 cluster (`manage.py qcluster`) running?",
             last_error=last_error,
             **counts,

@@ -216,6 +216,7 @@ class Gate:
 
 
 def check_gate(source: Source) -> Gate:
+    """Whether a worker may claim now; in the breaker's half-open state, whether it probes."""
     state = get_state(source)
     current = now()
     if state.auth_error:

@@ -110,7 +110,7 @@ def test_the_status_says_why_nothing_moves():
     sending.resume_sending()
     assert get_sync_status().state == "ok"
     queue_job(JobSpec(entity_type="page", entity_id="1", job_type="delete", origin_id="page-1"))
-    EnterspeedJob.objects.update(created_at=timezone.now() - timedelta(minutes=20))
+    EnterspeedJob.objects.update(next_attempt_at=timezone.now() - timedelta(minutes=20))
     status = get_sync_status()
     assert status.state == "stalled" and status.due == 1 and "qcluster" in status.message
     assert SourceState.objects.count() == 1
