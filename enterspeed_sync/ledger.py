@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from enterspeed_sync.client import IngestResponse
+from enterspeed_sync.client import EnterspeedError, IngestResponse
 from enterspeed_sync.conf import conf
 from enterspeed_sync.models import LedgerEntry
 
@@ -65,8 +65,15 @@ def forget(source: Source) -> int:
     return deleted
 
 
+class LeaseLost(EnterspeedError):
+    """The job's lease ran out and another worker has it: do not send (it sends newer)."""
+
+
 class LedgerClient:
-    """Wraps an ingest client for one job: records successes, skips unchanged saves."""
+    """
+    Wraps an ingest client for one claimed job: checks the claim is still ours right
+    before each request (fencing), records successes, skips unchanged saves.
+    """
 
     def __init__(self, client: Any, source: Source, job: EnterspeedJob | None = None) -> None:
         self._client = client
@@ -85,11 +92,27 @@ class LedgerClient:
             if entry is not None and entry.payload_hash == digest:
                 self.skipped += 1
                 return IngestResponse(status=200, message="Unchanged; not sent again.")
+        self._check_claim()
         response = self._client.save(origin_id, entity, **kwargs)
         record(self._source, origin_id, digest, self._job)
         return response
 
     def delete(self, origin_id: str, **kwargs: Any) -> Any:
+        self._check_claim()
         response = self._client.delete(origin_id, **kwargs)
         record(self._source, origin_id, "", self._job)
         return response
+
+    def _check_claim(self) -> None:
+        # A worker that was frozen past its lease (a paused VM, a long GC) must not send
+        # the state it mapped before: the job's new owner sends a newer one.
+        job = self._job
+        if job is None or job.lease_token is None:
+            return
+        from enterspeed_sync.models import EnterspeedJob, JobState
+
+        held = EnterspeedJob.objects.filter(
+            pk=job.pk, lease_token=job.lease_token, state=JobState.PROCESSING
+        )
+        if not held.exists():
+            raise LeaseLost(f"Lost the lease on job {job.pk} ({job.origin_id}); not sent.")

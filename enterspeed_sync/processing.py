@@ -36,7 +36,7 @@ from enterspeed_sync.client import EnterspeedClient, EnterspeedError
 from enterspeed_sync.conf import conf, get_client
 from enterspeed_sync.handlers import find_handler, get_handlers
 from enterspeed_sync.jobs import request_processing
-from enterspeed_sync.ledger import LedgerClient
+from enterspeed_sync.ledger import LeaseLost, LedgerClient
 from enterspeed_sync.models import ENTITY_KEY_FIELDS, EnterspeedJob, JobState
 from enterspeed_sync.retries import (
     Verdict,
@@ -325,6 +325,9 @@ def run_job(job: EnterspeedJob, client, handlers, source: sending.Source) -> str
 
 def handle_failure(job: EnterspeedJob, exc: BaseException, source: sending.Source) -> str:
     """Apply the retry policy to a failed attempt."""
+    if isinstance(exc, LeaseLost):
+        logger.warning("%s", exc)
+        return Outcome.LOST
     verdict = classify(exc)
     message = describe_error(exc)
     if verdict.verdict == Verdict.THROTTLED:

@@ -291,6 +291,24 @@ def test_an_expired_lease_is_claimed_again_and_the_old_worker_is_fenced(db, stan
     assert not EnterspeedJob.objects.exists()
 
 
+def test_a_worker_frozen_past_its_lease_does_not_send(site_tree, standin, sync):
+    from enterspeed_sync.conf import get_client
+    from enterspeed_sync.handlers import get_handlers
+    from enterspeed_sync.processing import Outcome, run_job
+
+    post = site_tree["posts"][0]
+    with sync():
+        publish(post)
+        (frozen,) = claim_jobs(1)
+        # While it was frozen, its lease ran out and another worker claimed the job.
+        EnterspeedJob.objects.update(lease_token=uuid.uuid4())
+        with get_client() as client:
+            outcome = run_job(frozen, client, get_handlers(), sending.current_source())
+    assert outcome == Outcome.LOST
+    assert standin.requests == []
+    assert EnterspeedJob.objects.get().state == JobState.PROCESSING  # the new owner's
+
+
 def test_processing_recovers_a_dead_workers_jobs_first(db, standin, sync):
     with sync(LEASE_SECONDS=0.2):
         queue_jobs(delete_spec(i) for i in range(3))
