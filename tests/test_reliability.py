@@ -422,3 +422,23 @@ def test_lease_token_is_new_for_every_claim(db, sync):
         first, second = claim_jobs(1), claim_jobs(1)
     assert first[0].lease_token != second[0].lease_token
     assert isinstance(first[0].lease_token, uuid.UUID)
+
+
+# Redirects ------------------------------------------------------------------------------
+
+
+def test_redirects_wagtail_creates_after_a_move_reach_enterspeed(site_tree, standin, sync):
+    from wagtail.contrib.redirects.models import Redirect
+
+    post, home = site_tree["posts"][0], site_tree["home"]
+    with sync():
+        publish(post)
+        process_pending_jobs()
+        post.move(home, pos="last-child")  # Wagtail creates a redirect from the old URL
+        assert Redirect.objects.filter(redirect_page=post).exists()
+        process_pending_jobs()
+        entity = standin.entities[f"page-{post.pk}"]
+        assert entity["redirects"] == ["https://www.example.com/blog/post-1"]
+        Redirect.objects.filter(redirect_page=post).delete()  # an editor removes it
+        process_pending_jobs()
+    assert "redirects" not in standin.entities[f"page-{post.pk}"]
