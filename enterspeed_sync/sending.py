@@ -33,6 +33,8 @@ from enterspeed_sync.retries import SendingPaused
 logger = logging.getLogger(__name__)
 
 MAX_ERROR_LENGTH = 2000
+#: Slots a request may take when its worker keeps waking up too late for them.
+MAX_SLOT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -90,16 +92,25 @@ class SendGate:
                 raise_if_paused(get_state(self.source))
             return
         interval = timedelta(seconds=1 / rate)
+        for _attempt in range(MAX_SLOT_ATTEMPTS):
+            slot = self._reserve(interval)
+            wait = (slot - timezone.now()).total_seconds()
+            if wait > 0:
+                time.sleep(wait)
+            # Send only within the slot's own interval. A worker that woke up late (a busy
+            # machine) would bunch with the next slots' requests and break the limit, so
+            # it takes a new slot instead; after a few late wake-ups it sends anyway.
+            if timezone.now() - slot <= interval:
+                return
+
+    def _reserve(self, interval: timedelta) -> datetime:
         with transaction.atomic():
             state = get_state(self.source, for_update=True)
             if self.check_pauses:
                 raise_if_paused(state)
-            now = timezone.now()
-            slot = max(state.next_request_at, now)
+            slot = max(state.next_request_at, timezone.now())
             SourceState.objects.filter(pk=state.pk).update(next_request_at=slot + interval)
-        wait = (slot - timezone.now()).total_seconds()
-        if wait > 0:
-            time.sleep(wait)
+        return slot
 
 
 def raise_if_paused(state: SourceState, now: datetime | None = None) -> None:
