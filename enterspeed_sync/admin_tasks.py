@@ -23,6 +23,7 @@ def seed_task(
     root_page_id: int | None = None,
     locales: list[str] | None = None,
     descendants: bool = True,
+    force: bool = False,
 ) -> dict[str, int]:
     """Queue the jobs of one seed; returns the jobs added per kind (the dashboard shows it)."""
     from enterspeed_sync.mapping import get_base_page_model
@@ -35,7 +36,11 @@ def seed_task(
             raise LookupError(f"Page {root_page_id} no longer exists.")
     with transaction.atomic():
         result = seed(
-            kinds=kinds, root_page=root_page, locales=locales or None, descendants=descendants
+            kinds=kinds,
+            root_page=root_page,
+            locales=locales or None,
+            descendants=descendants,
+            force=force,
         )
     return dict(result.counts)
 

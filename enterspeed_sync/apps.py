@@ -11,9 +11,11 @@ class EnterspeedSyncConfig(AppConfig):
 
     def ready(self) -> None:
         from enterspeed_sync import checks  # noqa: F401  (registers the system checks)
+        from enterspeed_sync.redirect_signals import register_redirect_signal_handlers
         from enterspeed_sync.signal_handlers import register_signal_handlers
 
         register_signal_handlers()
+        register_redirect_signal_handlers()
         post_migrate.connect(create_schedules, sender=self)
 
 

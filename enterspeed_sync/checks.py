@@ -10,7 +10,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections
+from django.db import connections, router
 
 from enterspeed_sync.conf import SETTING_NAME, conf
 
@@ -290,3 +290,200 @@ def check_task_results_saved(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+# Reliability (docs/reliability.md) ------------------------------------------------------
+
+#: Settings that must be positive numbers; the "whole" ones count something.
+POSITIVE_WHOLE = ("MAX_ATTEMPTS", "BREAKER_THRESHOLD")
+POSITIVE = ("RETRY_BASE_DELAY", "RETRY_MAX_DELAY", "RETRY_AFTER_MAX", "BREAKER_COOLDOWN")
+POSITIVE += ("BREAKER_COOLDOWN_MAX", "LEASE_SECONDS")
+#: ... and those where 0 means "not at all".
+NOT_NEGATIVE = ("RATE_LIMIT_PAUSE", "RETRY_WAIT_SECONDS")
+#: Enterspeed's documented ingest limit per tenant.
+ENTERSPEED_RATE_LIMIT = 25
+
+
+@register(Tags.compatibility)
+def check_reliability_numbers(app_configs=None, **kwargs):
+    if not _is_dict_setting():
+        return []
+    user_settings = getattr(settings, SETTING_NAME, None) or {}
+    errors = []
+    for key in (*POSITIVE_WHOLE, *POSITIVE, *NOT_NEGATIVE):
+        value = user_settings.get(key)
+        if value is None:
+            continue
+        whole = key in POSITIVE_WHOLE
+        valid = (
+            _is_number(value)
+            and (value >= 0 if key in NOT_NEGATIVE else value > 0)
+            and (isinstance(value, int) or not whole)
+        )
+        if not valid:
+            kind = "whole number" if whole else "number"
+            errors.append(
+                Error(
+                    f"{SETTING_NAME}['{key}'] should be a "
+                    f"{'non-negative' if key in NOT_NEGATIVE else 'positive'} {kind}, "
+                    f"not {value!r}.",
+                    hint="See docs/configuration.md for the meaning and default.",
+                    id="enterspeed_sync.E010",
+                )
+            )
+    rate = user_settings.get("RATE_LIMIT", 0)
+    if rate is not None and not (_is_number(rate) and rate >= 0):
+        errors.append(
+            Error(
+                f"{SETTING_NAME}['RATE_LIMIT'] should be a number of requests per second "
+                f"(0 or None turns the limiter off), not {rate!r}.",
+                id="enterspeed_sync.E010",
+            )
+        )
+    elif not rate or rate > ENTERSPEED_RATE_LIMIT:
+        if "RATE_LIMIT" in user_settings:
+            errors.append(
+                Warning(
+                    f"{SETTING_NAME}['RATE_LIMIT'] is "
+                    f"{'off' if not rate else f'{rate:g} requests per second'}; Enterspeed "
+                    f"allows {ENTERSPEED_RATE_LIMIT} per tenant, so a big seed will get 429s.",
+                    hint="Leave RATE_LIMIT at its default unless Enterspeed raised your limit.",
+                    id="enterspeed_sync.W017",
+                )
+            )
+    if not errors and conf.LEASE_SECONDS <= 2 * _timeout_total():
+        errors.append(
+            Warning(
+                f"{SETTING_NAME}['LEASE_SECONDS'] ({conf.LEASE_SECONDS:g}) is not well above "
+                f"TIMEOUT ({_timeout_total():g} s for connect plus read): a lease may run out "
+                "during a request and another worker may send the same entity at once.",
+                hint="Keep LEASE_SECONDS at least twice the total TIMEOUT (default 300).",
+                id="enterspeed_sync.W010",
+            )
+        )
+    return errors
+
+
+@register(Tags.compatibility)
+def check_q_cluster(app_configs=None, **kwargs):
+    """The django-q2 settings that put jobs at risk (docs/reliability.md#recommended-settings)."""
+    from enterspeed_sync.models import EnterspeedJob
+
+    q_cluster = getattr(settings, "Q_CLUSTER", None)
+    if not isinstance(q_cluster, dict) or not apps.is_installed("django_q"):
+        return []
+    warnings = []
+    timeout, retry = q_cluster.get("timeout"), q_cluster.get("retry", 60)
+    if not _is_number(timeout) or not _is_number(retry) or retry <= timeout:
+        warnings.append(
+            Warning(
+                f"Q_CLUSTER['retry'] ({retry!r}) should be well above Q_CLUSTER['timeout'] "
+                f"({timeout!r}): django-q2 hands a task to a second worker once `retry` "
+                "seconds have passed, even while the first still runs it.",
+                hint="e.g. 'timeout': 120, 'retry': 300.",
+                id="enterspeed_sync.W011",
+            )
+        )
+    elif _is_dict_setting() and conf.TASK_TIME_BUDGET_SECONDS >= timeout:
+        warnings.append(
+            Warning(
+                f"{SETTING_NAME}['TASK_TIME_BUDGET_SECONDS'] "
+                f"({conf.TASK_TIME_BUDGET_SECONDS:g}) should be below Q_CLUSTER['timeout'] "
+                f"({timeout:g}), or django-q2 kills the task in the middle of a batch.",
+                hint="Keep the budget at about half of the timeout.",
+                id="enterspeed_sync.W015",
+            )
+        )
+    if q_cluster.get("max_attempts", 0) != 1 and not q_cluster.get("ack_failures", False):
+        warnings.append(
+            Warning(
+                "django-q2 retries failed tasks (Q_CLUSTER has neither 'max_attempts': 1 nor "
+                "'ack_failures': True); enterspeed_sync keeps retry state in its job rows, and "
+                "django-q2's own retries only repeat whole batches without backoff.",
+                hint="Set 'max_attempts': 1 and 'ack_failures': True.",
+                id="enterspeed_sync.W012",
+            )
+        )
+    orm = q_cluster.get("orm")
+    jobs_alias = router.db_for_write(EnterspeedJob)
+    if orm and orm != jobs_alias:
+        warnings.append(
+            Warning(
+                f"The django-q2 ORM broker uses the database {orm!r} but Enterspeed jobs live "
+                f"in {jobs_alias!r}: queueing a task inside a transaction then closes the "
+                "other connection and breaks the editor's transaction.",
+                hint=f"Set Q_CLUSTER['orm'] = {jobs_alias!r}.",
+                id="enterspeed_sync.W013",
+            )
+        )
+    database = connections[orm or jobs_alias] if (orm or jobs_alias) in connections else None
+    if (
+        orm
+        and database is not None
+        and database.vendor == "postgresql"
+        and not database.settings_dict.get("CONN_MAX_AGE")
+    ):
+        warnings.append(
+            Warning(
+                f"DATABASES[{orm!r}] has CONN_MAX_AGE = 0: django-q2's ORM broker then opens "
+                "a new PostgreSQL connection for every broker call (about 10x slower).",
+                hint="Set CONN_MAX_AGE = 300 and CONN_HEALTH_CHECKS = True.",
+                id="enterspeed_sync.W014",
+            )
+        )
+    return warnings
+
+
+@register(Tags.compatibility)
+def check_sqlite_wal(app_configs=None, **kwargs):
+    connection = connections["default"]
+    if connection.vendor != "sqlite":
+        return []
+    init_command = str(connection.settings_dict.get("OPTIONS", {}).get("init_command", ""))
+    if "journal_mode=wal" in init_command.replace(" ", "").lower():
+        return []
+    return [
+        Warning(
+            "SQLite runs without WAL mode: every write then blocks readers, and the job "
+            "queue, the cluster and the site wait on each other.",
+            hint='Add "PRAGMA journal_mode=WAL;" to DATABASES["default"]["OPTIONS"]'
+            '["init_command"] (see docs/reliability.md#recommended-settings).',
+            id="enterspeed_sync.W018",
+        )
+    ]
+
+
+@register(Tags.database)
+def check_sync_status(app_configs=None, databases=None, **kwargs):
+    """Why nothing moves: run with `manage.py check --database default`."""
+    from django.db import DatabaseError
+
+    from enterspeed_sync.health import OK, get_sync_status
+
+    if not databases or not _is_dict_setting():
+        return []
+    try:
+        status = get_sync_status()
+    except DatabaseError:
+        return []  # not migrated yet
+    if status.state == OK:
+        return []
+    return [
+        Warning(
+            f"Enterspeed sync: {status.message}",
+            hint=f"{status.pending} pending, {status.processing} processing, "
+            f"{status.failed} failed jobs.",
+            id="enterspeed_sync.W016",
+        )
+    ]
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _timeout_total() -> float:
+    try:
+        return conf.TIMEOUT_TOTAL
+    except (TypeError, ValueError):
+        return 0.0

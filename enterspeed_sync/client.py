@@ -14,7 +14,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -106,6 +106,13 @@ class EnterspeedHTTPError(EnterspeedError):
         return f"EnterspeedHTTPError(status={self.status}, error_code={self.error_code!r})"
 
 
+def mask_api_key(key: str | None) -> str:
+    """Enough of a key to recognise it in logs and the admin, never the whole key."""
+    if not key:
+        return ""
+    return key[:9] + "…" if len(key) > 12 else "…"
+
+
 def is_retryable_status(status: int) -> bool:
     """The contract: 400/401/403/404/413/422 are final; 429, 5xx and surprises are not."""
     return status not in (400, 401, 403, 404, 413, 422)
@@ -145,8 +152,11 @@ class EnterspeedClient:
         timeout: Timeout = (5.0, 30.0),
         session: requests.Session | None = None,
         user_agent: str | None = None,
+        before_request: Callable[[], None] | None = None,
     ) -> None:
         self.api_key = api_key
+        #: Called before every request; it may wait (rate limiting) or raise to stop it.
+        self.before_request = before_request
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = session or requests.Session()
@@ -224,6 +234,8 @@ class EnterspeedClient:
             data = encode_body(body)
             all_headers["Content-Type"] = "application/json"
         url = self.url_for(origin_id)
+        if self.before_request is not None:
+            self.before_request()
         try:
             response = self.session.request(
                 method, url, data=data, headers=all_headers, timeout=self.timeout

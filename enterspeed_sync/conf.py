@@ -69,6 +69,36 @@ DEFAULTS: dict[str, Any] = {
     # Pre-flight limits (the contract's): bytes per request and properties per entity.
     "MAX_PAYLOAD_BYTES": 1_048_576,
     "MAX_PROPERTIES": 5000,
+    # Reliability (docs/reliability.md) ----------------------------------------------
+    # Attempts per job for transient errors (network, timeouts, 5xx) before it is failed.
+    "MAX_ATTEMPTS": 10,
+    # Retry delay after the n-th failed attempt: random between half and all of
+    # min(RETRY_MAX_DELAY, RETRY_BASE_DELAY * 2**(n-1)) seconds (jitter: no stampede).
+    "RETRY_BASE_DELAY": 30.0,
+    "RETRY_MAX_DELAY": 3600.0,
+    # Requests per second per API key, shared by every worker on every machine (through
+    # the database). Enterspeed allows 25 per tenant. None or 0 turns the limiter off.
+    "RATE_LIMIT": 25.0,
+    # A 429 without Retry-After pauses sending this long; a Retry-After is capped at
+    # RETRY_AFTER_MAX so a bogus header cannot stop the sync for days.
+    "RATE_LIMIT_PAUSE": 10.0,
+    "RETRY_AFTER_MAX": 900.0,
+    # After this many transient failures in a row the circuit breaker opens: no worker
+    # claims jobs for BREAKER_COOLDOWN seconds (doubling each time, up to
+    # BREAKER_COOLDOWN_MAX), then one worker probes the API with a connection test.
+    "BREAKER_THRESHOLD": 5,
+    "BREAKER_COOLDOWN": 30.0,
+    "BREAKER_COOLDOWN_MAX": 900.0,
+    # Seconds a claimed job stays leased to its worker without renewal. The worker renews
+    # it while it works; a killed worker's jobs are claimed again once it runs out. Keep it
+    # well above TIMEOUT so a lease never runs out during a request.
+    "LEASE_SECONDS": 300.0,
+    # A task waits for jobs that become due (a retry, a pause, an expired lease) within
+    # this many seconds, instead of leaving them to the once-a-minute schedule.
+    "RETRY_WAIT_SECONDS": 10.0,
+    # Do not re-send an entity whose payload is identical to the last one Enterspeed
+    # accepted (per the ledger). `enterspeed_seed --force` sends everything anyway.
+    "SKIP_UNCHANGED": True,
 }
 
 
@@ -186,10 +216,71 @@ class Settings:
     def MAX_PROPERTIES(self) -> int:
         return int(self._get("MAX_PROPERTIES"))
 
+    @property
+    def MAX_ATTEMPTS(self) -> int:
+        return int(self._get("MAX_ATTEMPTS"))
+
+    @property
+    def RETRY_BASE_DELAY(self) -> float:
+        return float(self._get("RETRY_BASE_DELAY"))
+
+    @property
+    def RETRY_MAX_DELAY(self) -> float:
+        return float(self._get("RETRY_MAX_DELAY"))
+
+    @property
+    def RATE_LIMIT(self) -> float:
+        """Requests per second; 0 means unlimited."""
+        return float(self._get("RATE_LIMIT") or 0)
+
+    @property
+    def RATE_LIMIT_PAUSE(self) -> float:
+        return float(self._get("RATE_LIMIT_PAUSE"))
+
+    @property
+    def RETRY_AFTER_MAX(self) -> float:
+        return float(self._get("RETRY_AFTER_MAX"))
+
+    @property
+    def BREAKER_THRESHOLD(self) -> int:
+        return int(self._get("BREAKER_THRESHOLD"))
+
+    @property
+    def BREAKER_COOLDOWN(self) -> float:
+        return float(self._get("BREAKER_COOLDOWN"))
+
+    @property
+    def BREAKER_COOLDOWN_MAX(self) -> float:
+        return float(self._get("BREAKER_COOLDOWN_MAX"))
+
+    @property
+    def LEASE_SECONDS(self) -> float:
+        return float(self._get("LEASE_SECONDS"))
+
+    @property
+    def RETRY_WAIT_SECONDS(self) -> float:
+        return float(self._get("RETRY_WAIT_SECONDS"))
+
+    @property
+    def SKIP_UNCHANGED(self) -> bool:
+        return bool(self._get("SKIP_UNCHANGED"))
+
+    @property
+    def TIMEOUT_TOTAL(self) -> float:
+        """The longest a request can take to fail: connect plus read timeout."""
+        timeout = self.TIMEOUT
+        return float(sum(timeout)) if isinstance(timeout, tuple) else float(timeout)
+
 
 conf = Settings()
 
 
-def get_client() -> EnterspeedClient:
-    """The ingest client for the configured source. Handlers receive it; never build one."""
-    return EnterspeedClient(api_key=conf.API_KEY, base_url=conf.BASE_URL, timeout=conf.TIMEOUT)
+def get_client(*, before_request=None) -> EnterspeedClient:
+    """The ingest client for the configured source. Handlers receive it; never build one.
+    ``before_request`` is called before every request (the job runner's rate limiter)."""
+    return EnterspeedClient(
+        api_key=conf.API_KEY,
+        base_url=conf.BASE_URL,
+        timeout=conf.TIMEOUT,
+        before_request=before_request,
+    )

@@ -37,6 +37,14 @@ class SeedForm(forms.Form):
         initial=True,
         help_text=_("With a page chosen: also every live page below it."),
     )
+    force = forms.BooleanField(
+        label=_("Send unchanged entities too"),
+        required=False,
+        help_text=_(
+            "Normally an entity Enterspeed already has with the same content is not sent "
+            "again. Tick this after the Enterspeed source was emptied or changed by hand."
+        ),
+    )
     locales = forms.MultipleChoiceField(
         label=_("Locales"),
         required=False,
@@ -72,4 +80,6 @@ class SeedForm(forms.Form):
             parts.append(str(scope % {"title": page.get_admin_display_title()}))
         if data.get("locales"):
             parts.append(", ".join(data["locales"]))
+        if data.get("force"):
+            parts.append(str(_("unchanged too")))
         return "; ".join(parts)

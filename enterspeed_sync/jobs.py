@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from itertools import islice
 from typing import Any
@@ -145,6 +146,7 @@ def _write_pending(by_key: dict[tuple[str, str, str, str], JobSpec]) -> None:
                     state=JobState.PENDING,
                     created_at=now,
                     updated_at=now,
+                    next_attempt_at=now,
                 )
             )
         else:
@@ -152,13 +154,31 @@ def _write_pending(by_key: dict[tuple[str, str, str, str], JobSpec]) -> None:
             job.origin_id = spec.origin_id
             job.content_type_id = spec.content_type_id or job.content_type_id
             job.updated_at = now
+            # A new instruction is a new job, with every attempt ahead of it. If the old
+            # one waits for a retry it is due sooner, but not at once: its last request
+            # may have timed out and still be applied by Enterspeed, and must not land
+            # after this newer one.
+            job.next_attempt_at = max(now, min(job.next_attempt_at, now + _settle_time()))
+            job.attempts = 0
             to_update.append(job)
     if to_update:
         EnterspeedJob.objects.bulk_update(
-            to_update, ["job_type", "origin_id", "content_type_id", "updated_at"]
+            to_update,
+            [
+                *("job_type", "origin_id", "content_type_id", "updated_at"),
+                *("next_attempt_at", "attempts"),
+            ],
         )
     if to_create:
         EnterspeedJob.objects.bulk_create(to_create)
+
+
+def _settle_time() -> timedelta:
+    """How long a timed-out request may still be in flight: the client's whole timeout."""
+    try:
+        return timedelta(seconds=conf.TIMEOUT_TOTAL)
+    except (TypeError, ValueError):  # a malformed TIMEOUT must never fail an editor's save
+        return timedelta(seconds=35)
 
 
 def request_processing() -> None:

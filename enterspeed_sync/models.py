@@ -55,6 +55,14 @@ class EnterspeedJobQuerySet(models.QuerySet):
             destination=destination,
         )
 
+    def due(self, now=None):
+        """Pending jobs whose retry delay (if any) has passed."""
+        return self.pending().filter(next_attempt_at__lte=now or timezone.now())
+
+    def lease_expired(self, now=None):
+        """Processing jobs whose worker stopped renewing the lease (it crashed or hung)."""
+        return self.processing().filter(leased_until__lt=now or timezone.now())
+
     def stale(self, minutes: int):
         """Jobs claimed more than ``minutes`` ago and still processing."""
         cutoff = timezone.now() - timedelta(minutes=minutes)
@@ -91,7 +99,15 @@ class EnterspeedJob(models.Model):
     )
     error = models.TextField(_("error"), blank=True, default="")
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    #: HTTP status of the last failed attempt (None for network errors and local errors).
+    last_status = models.PositiveSmallIntegerField(_("last HTTP status"), null=True, blank=True)
+    #: A pending job is not claimed before this time (retry backoff, rate-limit pause).
+    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
     lease_token = models.UUIDField(_("lease token"), null=True, blank=True, editable=False)
+    #: The claiming worker renews this while it works; once it passes, the job is reclaimed.
+    leased_until = models.DateTimeField(_("leased until"), null=True, blank=True, editable=False)
+    #: host:pid of the claiming worker, for people reading the table.
+    locked_by = models.CharField(_("locked by"), max_length=255, blank=True, default="")
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now, editable=False)
@@ -122,6 +138,8 @@ class EnterspeedJob(models.Model):
         indexes = [
             # Claiming: the oldest pending jobs first; counting per state.
             models.Index(fields=["state", "created_at"], name="enterspeed_state_created"),
+            # Finding due retries and expired leases.
+            models.Index(fields=["state", "next_attempt_at"], name="enterspeed_state_next"),
             # Coalescing and "is this entity being processed?" look-ups.
             models.Index(fields=[*ENTITY_KEY_FIELDS, "state"], name="enterspeed_entity_state"),
         ]
@@ -132,3 +150,73 @@ class EnterspeedJob(models.Model):
     @property
     def entity_key(self) -> tuple[str, str, str, str]:
         return (self.entity_type, self.entity_id, self.locale, self.destination)
+
+
+class SourceState(models.Model):
+    """
+    Shared sending state of one Enterspeed source (one API key and base URL), one row each:
+    the rate limiter's next free request slot, a rate-limit pause, the circuit breaker and
+    an authentication failure. Every worker on every machine reads and updates the same
+    row, so they act as one client towards Enterspeed. The API key itself is not stored.
+    """
+
+    key_hash = models.CharField(_("key hash"), max_length=64, unique=True, editable=False)
+    key_hint = models.CharField(_("key"), max_length=40, blank=True, default="")
+    #: The rate limiter hands out request slots from here on, 1/rate apart.
+    next_request_at = models.DateTimeField(_("next request slot"), default=timezone.now)
+    #: Set from a 429's Retry-After: nobody sends before then.
+    paused_until = models.DateTimeField(_("paused until"), null=True, blank=True)
+    pause_reason = models.TextField(_("pause reason"), blank=True, default="")
+    consecutive_failures = models.PositiveIntegerField(_("consecutive failures"), default=0)
+    #: The circuit breaker is open until then; after that one worker probes the API.
+    breaker_open_until = models.DateTimeField(_("breaker open until"), null=True, blank=True)
+    #: How often in a row the breaker opened (its cool-down doubles each time); 0 = closed.
+    breaker_trips = models.PositiveIntegerField(_("breaker trips"), default=0)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+    #: Enterspeed refused the key (401/403): nothing is sent until the key or URL changes.
+    auth_error = models.TextField(_("authentication error"), blank=True, default="")
+    auth_failed_at = models.DateTimeField(_("authentication failed at"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("Enterspeed source state")
+        verbose_name_plural = _("Enterspeed source states")
+
+    def __str__(self) -> str:
+        return self.key_hint or self.key_hash[:12]
+
+
+class LedgerEntry(models.Model):
+    """
+    What Enterspeed last accepted for one entity of one source: the hash of the payload
+    sent (empty after a delete). Lets the sync skip re-sending unchanged entities and lets
+    ``enterspeed_verify`` find drift between the site and Enterspeed.
+    """
+
+    key_hash = models.CharField(_("source key hash"), max_length=64, editable=False)
+    origin_id = models.CharField(_("Enterspeed origin id"), max_length=255)
+    entity_type = models.CharField(_("entity type"), max_length=50, blank=True, default="")
+    entity_id = models.CharField(_("entity id"), max_length=255, blank=True, default="")
+    locale = models.CharField(_("locale"), max_length=20, blank=True, default="")
+    destination = models.CharField(
+        _("destination"), max_length=20, choices=Destination.choices, default=Destination.PUBLISH
+    )
+    #: sha256 of the canonical JSON sent; "" when the last successful call was a delete.
+    payload_hash = models.CharField(_("payload hash"), max_length=64, blank=True, default="")
+    sent_at = models.DateTimeField(_("sent at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("Enterspeed ledger entry")
+        verbose_name_plural = _("Enterspeed ledger entries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key_hash", "origin_id"], name="enterspeed_sync_one_ledger_entry"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.origin_id}: {self.payload_hash[:12] or 'deleted'}"
+
+    @property
+    def is_present(self) -> bool:
+        return bool(self.payload_hash)

@@ -6,62 +6,97 @@ both call ``process_pending_jobs``.
 
 Claiming is safe with several workers and several clusters at once: a job moves from
 pending to processing only through a conditional UPDATE (``WHERE state = 'pending'``), so
-exactly one claimer gets it, and every later write is fenced by the claim's lease token.
+exactly one claimer gets it. The claim is a lease: the worker renews it while it works, and
+a job whose lease ran out (its worker was killed) is put back in the queue. Every later
+write is fenced by the claim's lease token, so a worker that lost its lease cannot
+overwrite a newer outcome.
+
+Failures follow the retry policy in ``retries.py``: transient errors come back with
+backoff, a 429 pauses every worker, 401/403 stop sending, anything else fails at once.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 import traceback
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
+from enterspeed_sync import sending
 from enterspeed_sync.client import EnterspeedClient, EnterspeedError
 from enterspeed_sync.conf import conf, get_client
 from enterspeed_sync.handlers import find_handler, get_handlers
 from enterspeed_sync.jobs import request_processing
+from enterspeed_sync.ledger import LeaseLost, LedgerClient
 from enterspeed_sync.models import ENTITY_KEY_FIELDS, EnterspeedJob, JobState
+from enterspeed_sync.retries import (
+    Verdict,
+    backoff_delay,
+    clamp_retry_after,
+    classify,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_ERROR_LENGTH = 10_000
+#: The shortest wait for a job that becomes due, so a waiting task does not spin.
+MIN_WAIT_SECONDS = 0.05
 
 
 @dataclass
 class ProcessResult:
     succeeded: int = 0
     failed: int = 0
+    #: Transient failures put back in the queue with a backoff.
+    retried: int = 0
+    #: Jobs put back without spending an attempt (sending paused mid-batch).
+    released: int = 0
+    #: Saves skipped because Enterspeed already had the identical payload.
+    unchanged: int = 0
+    #: Expired leases of other (dead) workers put back in the queue.
+    recovered: int = 0
     #: False when the run stopped at its time budget with jobs possibly left.
     drained: bool = True
+    #: Why the run stopped claiming early: "", "rate_limited", "breaker_open" or "auth".
+    stopped: str = ""
 
     @property
     def processed(self) -> int:
         return self.succeeded + self.failed
 
 
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def claim_jobs(limit: int) -> list[EnterspeedJob]:
     """
-    Move up to ``limit`` of the oldest pending jobs to processing and return them.
+    Move up to ``limit`` of the oldest due pending jobs to processing, leased to this
+    worker for ``LEASE_SECONDS``, and return them.
 
     An entity whose previous job is still processing is skipped, so an entity's
     instructions are never sent out of order or by two workers at once.
     """
+    now = timezone.now()
     busy = EnterspeedJob.objects.processing().filter(
         **{field: OuterRef(field) for field in ENTITY_KEY_FIELDS}
     )
     candidates = (
-        EnterspeedJob.objects.pending()
+        EnterspeedJob.objects.due(now)
         .filter(~Exists(busy))
         .order_by("created_at", "pk")
         .values_list("pk", flat=True)
     )
     token = uuid.uuid4()
-    now = timezone.now()
     with transaction.atomic():
         if connection.features.has_select_for_update_skip_locked:
             # PostgreSQL: another worker's candidate rows are skipped, not waited for.
@@ -70,9 +105,21 @@ def claim_jobs(limit: int) -> list[EnterspeedJob]:
         if not ids:
             return []
         EnterspeedJob.objects.filter(pk__in=ids, state=JobState.PENDING).update(
-            state=JobState.PROCESSING, lease_token=token, claimed_at=now, updated_at=now
+            state=JobState.PROCESSING,
+            lease_token=token,
+            claimed_at=now,
+            leased_until=now + timedelta(seconds=conf.LEASE_SECONDS),
+            locked_by=worker_name()[:255],
+            updated_at=now,
         )
     return list(EnterspeedJob.objects.filter(lease_token=token).order_by("created_at", "pk"))
+
+
+def renew_lease(token: uuid.UUID) -> set[int]:
+    """Extend the lease of the jobs still held under ``token``; returns their ids."""
+    held = EnterspeedJob.objects.filter(lease_token=token, state=JobState.PROCESSING)
+    held.update(leased_until=timezone.now() + timedelta(seconds=conf.LEASE_SECONDS))
+    return set(held.values_list("pk", flat=True))
 
 
 def process_pending_jobs(
@@ -80,44 +127,183 @@ def process_pending_jobs(
     batch_size: int | None = None,
     max_seconds: float | None = None,
     client: EnterspeedClient | None = None,
+    wait_seconds: float | None = None,
 ) -> ProcessResult:
     """
-    Process batches of pending jobs until none is left, or until ``max_seconds`` have
-    passed (then ``drained`` is False). Never raises for a failing job: it is recorded.
+    Process batches of pending jobs until none is due, or until ``max_seconds`` have
+    passed (then ``drained`` is False). Jobs that become due within ``wait_seconds``
+    (default ``RETRY_WAIT_SECONDS``) are waited for. Never raises for a failing job: it is
+    recorded.
     """
+    check_settings()
     batch_size = batch_size or conf.BATCH_SIZE
+    wait_seconds = conf.RETRY_WAIT_SECONDS if wait_seconds is None else wait_seconds
     result = ProcessResult()
     started = time.monotonic()
+    deadline = None if max_seconds is None else started + max_seconds
+    source = sending.current_source()
     own_client = client is None
-    client = client or get_client()
+    client = client or get_client(before_request=sending.SendGate(source))
     # Resolve handlers before claiming: a broken JOB_HANDLERS setting must not strand
     # claimed jobs in "processing".
     handlers = get_handlers()
     try:
-        while jobs := claim_jobs(batch_size):
-            for job in jobs:
-                if process_job(job, client, handlers):
-                    result.succeeded += 1
-                else:
-                    result.failed += 1
-            if max_seconds is not None and time.monotonic() - started >= max_seconds:
-                result.drained = not EnterspeedJob.objects.pending().exists()
+        while True:
+            result.recovered += recover_expired_leases()
+            gate = sending.check_gate(source)
+            if gate.probe:
+                gate = sending.probe(source, client)
+            if not gate.open:
+                result.stopped = gate.reason
+                if gate.reason != "auth" and _wait_for_due(gate.until, deadline, wait_seconds):
+                    continue
+                break
+            result.stopped = ""
+            jobs = claim_jobs(batch_size)
+            if not jobs:
+                if _wait_for_due(None, deadline, wait_seconds):
+                    continue
+                break
+            _process_batch(jobs, client, handlers, source, result)
+            if deadline is not None and time.monotonic() >= deadline:
+                result.drained = not EnterspeedJob.objects.due().exists()
                 break
     finally:
         if own_client:
             client.close()
-    if result.processed:
+    if result.processed or result.retried or result.released:
         logger.info(
-            "Processed %d Enterspeed jobs: %d succeeded, %d failed",
+            "Processed %d Enterspeed jobs: %d succeeded (%d unchanged), %d failed, "
+            "%d to retry, %d put back",
             result.processed,
             result.succeeded,
+            result.unchanged,
             result.failed,
+            result.retried,
+            result.released,
         )
+    if result.stopped:
+        logger.warning("Enterspeed sending is paused (%s); jobs wait in the queue", result.stopped)
     return result
+
+
+#: Every setting processing reads after it has claimed jobs.
+PROCESSING_SETTINGS = (
+    "BATCH_SIZE",
+    "MAX_ATTEMPTS",
+    "RETRY_BASE_DELAY",
+    "RETRY_MAX_DELAY",
+    "RATE_LIMIT",
+    "RATE_LIMIT_PAUSE",
+    "RETRY_AFTER_MAX",
+    "BREAKER_THRESHOLD",
+    "BREAKER_COOLDOWN",
+    "BREAKER_COOLDOWN_MAX",
+    "LEASE_SECONDS",
+    "RETRY_WAIT_SECONDS",
+    "TIMEOUT_TOTAL",
+)
+
+
+def check_settings() -> None:
+    """
+    Read every setting processing uses before claiming anything: a malformed value then
+    stops the run with a clear error and leaves every job pending, instead of stranding a
+    claimed batch in "processing".
+    """
+    for name in PROCESSING_SETTINGS:
+        try:
+            getattr(conf, name)
+        except (TypeError, ValueError) as e:
+            key = "TIMEOUT" if name == "TIMEOUT_TOTAL" else name
+            raise ImproperlyConfigured(
+                f"ENTERSPEED_SYNC[{key!r}] is malformed ({e}); no job was claimed. "
+                "`manage.py check` says what is expected."
+            ) from e
+
+
+def _wait_for_due(until: datetime | None, deadline: float | None, wait_seconds: float) -> bool:
+    """
+    Sleep until the next job becomes due (a retry, a pause ending) if that is within
+    ``wait_seconds`` and the time budget. Returns False when there is nothing to wait for:
+    the once-a-minute schedule or the next commit picks it up.
+    """
+    if wait_seconds <= 0:
+        return False
+    if until is None:
+        # Only retries: a live worker renews its lease, so waiting for leases would mostly
+        # wait for nothing; a dead worker's jobs are recovered by the next run.
+        # Due jobs that could not be claimed wait for their entity's job in flight; the
+        # worker holding it claims them next, so only future retries are worth a wait.
+        until = (
+            EnterspeedJob.objects.pending()
+            .filter(next_attempt_at__gt=timezone.now())
+            .aggregate(due=Min("next_attempt_at"))["due"]
+        )
+        if until is None:
+            return False
+    delay = max(MIN_WAIT_SECONDS, (until - timezone.now()).total_seconds() + 0.01)
+    if delay > wait_seconds:
+        return False
+    if deadline is not None and time.monotonic() + delay > deadline:
+        return False
+    time.sleep(delay)
+    return True
+
+
+def _process_batch(jobs, client, handlers, source, result: ProcessResult) -> None:
+    token = jobs[0].lease_token
+    held = {job.pk for job in jobs}
+    renewed_at = time.monotonic()
+    # Renew well before the lease could run out; a lease has >= 4/5 of its time left
+    # whenever a request starts, and LEASE_SECONDS is kept well above TIMEOUT.
+    renew_every = conf.LEASE_SECONDS / 5
+    for index, job in enumerate(jobs):
+        if time.monotonic() - renewed_at >= renew_every:
+            held = renew_lease(token)
+            renewed_at = time.monotonic()
+        if job.pk not in held:
+            logger.warning("Lost the lease on Enterspeed job %s; another worker has it", job.pk)
+            continue
+        outcome = run_job(job, client, handlers, source)
+        if outcome == Outcome.SUCCEEDED or outcome == Outcome.UNCHANGED:
+            result.succeeded += 1
+            result.unchanged += outcome == Outcome.UNCHANGED
+        elif outcome == Outcome.FAILED:
+            result.failed += 1
+        elif outcome in (Outcome.RETRY, Outcome.STOP):
+            result.retried += 1
+        elif outcome == Outcome.RELEASED:
+            result.released += 1
+        if outcome in (Outcome.RELEASED, Outcome.STOP):
+            # Sending is paused for everyone: hand the rest of the batch back unspent.
+            for rest in jobs[index + 1 :]:
+                release_job(rest)
+                result.released += 1
+            return
+
+
+class Outcome:
+    SUCCEEDED = "succeeded"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+    RETRY = "retry"
+    #: Put back without spending an attempt; sending is paused, stop the batch.
+    RELEASED = "released"
+    #: Retried, and the failure opened the circuit breaker: stop the batch.
+    STOP = "stop"
+    #: Another worker holds the job now (our lease ran out); nothing recorded.
+    LOST = "lost"
 
 
 def process_job(job: EnterspeedJob, client: EnterspeedClient, handlers=None) -> bool:
     """Run one claimed job through its handler. Returns True on success."""
+    outcome = run_job(job, client, handlers, sending.current_source())
+    return outcome in (Outcome.SUCCEEDED, Outcome.UNCHANGED)
+
+
+def run_job(job: EnterspeedJob, client, handlers, source: sending.Source) -> str:
+    """Run one claimed job and record what happened; returns an ``Outcome``."""
     handler = find_handler(job, handlers)
     if handler is None:
         mark_failed(
@@ -125,15 +311,55 @@ def process_job(job: EnterspeedJob, client: EnterspeedClient, handlers=None) -> 
             f"No handler in ENTERSPEED_SYNC['JOB_HANDLERS'] can handle a {job.job_type!r} job "
             f"for a {job.entity_type!r} entity ({job.origin_id}).",
         )
-        return False
+        return Outcome.FAILED
+    recording = LedgerClient(client, source, job)
     try:
-        handler.handle(job, client)
+        handler.handle(job, recording)
     except Exception as exc:  # noqa: BLE001  (any handler error fails the job, never the batch)
-        logger.warning("Enterspeed job %s (%s) failed: %s", job.pk, job.origin_id, exc)
-        mark_failed(job, describe_error(exc))
-        return False
+        return handle_failure(job, exc, source)
     mark_succeeded(job)
-    return True
+    if not recording.skipped:  # a skipped save proves nothing about the API
+        sending.record_success(source)
+    return Outcome.UNCHANGED if recording.skipped else Outcome.SUCCEEDED
+
+
+def handle_failure(job: EnterspeedJob, exc: BaseException, source: sending.Source) -> str:
+    """Apply the retry policy to a failed attempt."""
+    if isinstance(exc, LeaseLost):
+        logger.warning("%s", exc)
+        return Outcome.LOST
+    verdict = classify(exc)
+    message = describe_error(exc)
+    if verdict.verdict == Verdict.THROTTLED:
+        if verdict.status == 429:
+            seconds = clamp_retry_after(
+                verdict.retry_after, default=conf.RATE_LIMIT_PAUSE, maximum=conf.RETRY_AFTER_MAX
+            )
+            until = sending.pause_for_rate_limit(source, seconds, message)
+        else:  # SendingPaused: another worker paused sending
+            until = getattr(exc, "until", None)
+        logger.info("Enterspeed job %s (%s) put back: %s", job.pk, job.origin_id, exc)
+        release_job(job, until=until)
+        return Outcome.RELEASED
+    if verdict.verdict == Verdict.AUTH:
+        sending.record_auth_failure(source, message)
+        release_job(job, error=message, status=verdict.status)
+        return Outcome.RELEASED
+    if verdict.verdict == Verdict.PERMANENT:
+        logger.warning("Enterspeed job %s (%s) failed: %s", job.pk, job.origin_id, exc)
+        mark_failed(job, message, status=verdict.status)
+        return Outcome.FAILED
+    logger.warning("Enterspeed job %s (%s) will be retried: %s", job.pk, job.origin_id, exc)
+    retry_after = verdict.retry_after
+    if verdict.status is None:
+        # A timeout or dropped connection: Enterspeed may still be working on the request
+        # and apply it later. Waiting one more full TIMEOUT lets it land before the retry,
+        # so the retry (the newest state) is what stays.
+        retry_after = max(retry_after or 0.0, conf.TIMEOUT_TOTAL)
+    outcome = retry_later(job, message, status=verdict.status, retry_after=retry_after)
+    if sending.record_transient_failure(source, message) and outcome == Outcome.RETRY:
+        return Outcome.STOP
+    return outcome
 
 
 def describe_error(exc: BaseException) -> str:
@@ -154,7 +380,114 @@ def mark_succeeded(job: EnterspeedJob) -> None:
         EnterspeedJob.objects.for_entity(*job.entity_key).failed().delete()
 
 
-def mark_failed(job: EnterspeedJob, error: str) -> None:
+def retry_later(
+    job: EnterspeedJob,
+    error: str,
+    *,
+    status: int | None = None,
+    retry_after: float | None = None,
+    backoff: bool = True,
+    extra_filter: Q | None = None,
+) -> str:
+    """
+    A transient failure: spend an attempt and put the job back in the queue after a
+    backoff, or fail it when it has used ``MAX_ATTEMPTS``. A newer pending instruction for
+    the entity supersedes the job instead, so a retry never reorders instructions.
+    """
+    claimed = EnterspeedJob.objects.filter(pk=job.pk, lease_token=job.lease_token)
+    if extra_filter is not None:
+        claimed = claimed.filter(extra_filter)
+    attempts = (claimed.values_list("attempts", flat=True).first() or 0) + 1
+    if attempts >= conf.MAX_ATTEMPTS:
+        mark_failed(
+            job,
+            f"Gave up after {attempts} attempts. Last error: {error}",
+            status=status,
+            attempts=attempts,
+            extra_filter=extra_filter,
+        )
+        return Outcome.FAILED
+    delay = 0.0
+    if backoff:
+        delay = backoff_delay(attempts, base=conf.RETRY_BASE_DELAY, cap=conf.RETRY_MAX_DELAY)
+    if retry_after is not None:  # e.g. a 503 that says when to come back
+        delay = max(delay, min(retry_after, conf.RETRY_AFTER_MAX))
+    when = timezone.now() + timedelta(seconds=delay)
+    text = f"Attempt {attempts} of {conf.MAX_ATTEMPTS} failed; next attempt at {when:%H:%M:%S}"
+    requeued = _return_to_queue(
+        job,
+        claimed,
+        next_attempt_at=when,
+        attempts=attempts,
+        error=f"{text}. {error}"[:MAX_ERROR_LENGTH],
+        last_status=status,
+    )
+    return Outcome.RETRY if requeued else Outcome.LOST
+
+
+def release_job(
+    job: EnterspeedJob,
+    *,
+    until: datetime | None = None,
+    error: str | None = None,
+    status: int | None = None,
+) -> bool:
+    """Put a claimed job back without spending an attempt (sending is paused)."""
+    claimed = EnterspeedJob.objects.filter(pk=job.pk, lease_token=job.lease_token)
+    fields = {"next_attempt_at": until or timezone.now()}
+    if error is not None:
+        fields.update(error=error[:MAX_ERROR_LENGTH], last_status=status)
+    return _return_to_queue(job, claimed, **fields)
+
+
+def _return_to_queue(job: EnterspeedJob, claimed, **fields) -> bool:
+    """
+    Turn the claimed row back into the entity's pending job, or drop it when the entity
+    already has a newer pending one. Returns False when the claim was lost.
+    """
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                if not claimed.select_for_update().exists():
+                    logger.warning("Lost the claim on Enterspeed job %s; leaving it alone", job.pk)
+                    return False
+                newer = EnterspeedJob.objects.for_entity(*job.entity_key).pending()
+                if newer.exists():
+                    # Newest instruction wins: the pending job replaces this one. It waits
+                    # as long as this one would have: a request that timed out may still
+                    # be applied, and must not land after the newer one.
+                    if until := fields.get("next_attempt_at"):
+                        settle = timezone.now() + timedelta(seconds=conf.TIMEOUT_TOTAL)
+                        until = min(until, settle)
+                        newer.filter(next_attempt_at__lt=until).update(next_attempt_at=until)
+                    claimed.delete()
+                    return True
+                claimed.update(
+                    state=JobState.PENDING,
+                    lease_token=None,
+                    leased_until=None,
+                    claimed_at=None,
+                    locked_by="",
+                    updated_at=timezone.now(),
+                    **fields,
+                )
+                return True
+        except IntegrityError:
+            # A new pending job for the entity was inserted meanwhile; the next round
+            # sees it and drops this one.
+            continue
+    logger.error("Could not put Enterspeed job %s back in the queue", job.pk)
+    return False
+
+
+def mark_failed(
+    job: EnterspeedJob,
+    error: str,
+    *,
+    status: int | None = None,
+    attempts: int | None = None,
+    extra_filter: Q | None = None,
+) -> None:
     """
     Keep one failed row per entity and destination: merge into an existing failed row
     (newest instruction and error, attempts + 1) or turn the claimed row into it.
@@ -162,7 +495,7 @@ def mark_failed(job: EnterspeedJob, error: str) -> None:
     for _attempt in range(3):
         try:
             with transaction.atomic():
-                _record_failure(job, error[:MAX_ERROR_LENGTH])
+                _record_failure(job, error[:MAX_ERROR_LENGTH], status, attempts, extra_filter)
             return
         except IntegrityError:
             # Another worker created the failed row between our read and write.
@@ -170,9 +503,17 @@ def mark_failed(job: EnterspeedJob, error: str) -> None:
     logger.error("Could not record the failure of Enterspeed job %s: %s", job.pk, error)
 
 
-def _record_failure(job: EnterspeedJob, error: str) -> None:
+def _record_failure(
+    job: EnterspeedJob,
+    error: str,
+    status: int | None,
+    attempts: int | None,
+    extra_filter: Q | None,
+) -> None:
     now = timezone.now()
     claimed = EnterspeedJob.objects.filter(pk=job.pk, lease_token=job.lease_token)
+    if extra_filter is not None:
+        claimed = claimed.filter(extra_filter)
     if not claimed.select_for_update().exists():
         logger.warning("Lost the claim on Enterspeed job %s; not recording its failure", job.pk)
         return
@@ -187,8 +528,11 @@ def _record_failure(job: EnterspeedJob, error: str) -> None:
         claimed.update(
             state=JobState.FAILED,
             error=error,
-            attempts=F("attempts") + 1,
+            last_status=status,
+            attempts=F("attempts") + 1 if attempts is None else attempts,
             lease_token=None,
+            leased_until=None,
+            locked_by="",
             updated_at=now,
         )
         return
@@ -197,10 +541,38 @@ def _record_failure(job: EnterspeedJob, error: str) -> None:
         origin_id=job.origin_id,
         content_type_id=job.content_type_id,
         error=error,
+        last_status=status,
         attempts=F("attempts") + 1,
         updated_at=now,
     )
     claimed.delete()
+
+
+def recover_expired_leases() -> int:
+    """
+    Put jobs whose lease ran out (their worker was killed or hung) back in the queue,
+    spending one attempt. Returns how many.
+    """
+    now = timezone.now()
+    lease = timedelta(seconds=conf.LEASE_SECONDS)
+    expired = EnterspeedJob.objects.processing().filter(
+        Q(leased_until__lt=now) | Q(leased_until__isnull=True, claimed_at__lt=now - lease)
+    )
+    count = 0
+    for job in expired.iterator():
+        # Fenced twice: the same token, and still expired (the worker may have renewed).
+        still_expired = Q(leased_until__lt=timezone.now()) | Q(leased_until__isnull=True)
+        outcome = retry_later(
+            job,
+            f"The worker {job.locked_by or '(unknown)'} stopped renewing its lease "
+            "(it was probably killed); the job was claimed again.",
+            backoff=False,
+            extra_filter=still_expired,
+        )
+        count += outcome == Outcome.RETRY
+    if count:
+        logger.warning("Put %d Enterspeed jobs of a stopped worker back in the queue", count)
+    return count
 
 
 def fail_stale_jobs(minutes: int | None = None) -> int:
@@ -234,8 +606,16 @@ def retry_failed_jobs(ids: list[int] | None = None) -> int:
             if EnterspeedJob.objects.for_entity(*job.entity_key).pending().exists():
                 EnterspeedJob.objects.filter(pk=job.pk, state=JobState.FAILED).delete()
                 continue
+            # A manual retry gets the whole retry policy again.
+            now = timezone.now()
             queued += EnterspeedJob.objects.filter(pk=job.pk, state=JobState.FAILED).update(
-                state=JobState.PENDING, lease_token=None, claimed_at=None, updated_at=timezone.now()
+                state=JobState.PENDING,
+                lease_token=None,
+                claimed_at=None,
+                leased_until=None,
+                attempts=0,
+                next_attempt_at=now,
+                updated_at=now,
             )
     if queued:
         request_processing()

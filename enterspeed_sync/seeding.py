@@ -13,8 +13,10 @@ from wagtail.models import TranslatableMixin
 
 from enterspeed_sync.conf import conf
 from enterspeed_sync.jobs import JobSpec, object_publish_specs, page_publish_specs, queue_jobs
+from enterspeed_sync.ledger import forget
 from enterspeed_sync.mapping import get_base_page_model, get_synced_snippet_models
 from enterspeed_sync.mapping.identity import get_document_model, get_image_model
+from enterspeed_sync.sending import current_source
 
 #: The kinds of entity a seed can include, in the order they are queued.
 SEED_KINDS = ("pages", "images", "documents", "snippets")
@@ -89,10 +91,13 @@ def seed(
     root_page=None,
     locales: list[str] | None = None,
     descendants: bool = True,
+    force: bool = False,
 ) -> SeedResult:
     """
     Queue everything of the given ``kinds`` (see ``SEED_KINDS``). ``root_page`` and
     ``descendants`` narrow pages; ``locales`` narrows pages and translatable snippets.
+    With ``force``, the ledger entries of what is queued are dropped, so every entity is
+    sent even when Enterspeed already has the same payload (``SKIP_UNCHANGED``).
     """
     kinds = list(kinds)
     specs = published_specs(
@@ -100,10 +105,20 @@ def seed(
     )
     result = SeedResult(counts=dict.fromkeys((k for k in SEED_KINDS if k in kinds), 0))
 
+    source = current_source()
+    to_forget: list[str] = []
+
     def counted():
         for kind, spec in specs:
             result.counts[kind] += 1
+            if force:
+                to_forget.append(spec.origin_id)
+                if len(to_forget) >= 500:
+                    forget(source, to_forget)
+                    to_forget.clear()
             yield spec
 
     queue_jobs(counted())
+    if to_forget:
+        forget(source, to_forget)
     return result

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 
+from django_q.conf import Conf
+
 from enterspeed_sync import processing
 from enterspeed_sync.conf import conf
 from enterspeed_sync.jobs import enqueue_processing
@@ -14,12 +16,26 @@ from enterspeed_sync.jobs import enqueue_processing
 logger = logging.getLogger(__name__)
 
 
-def process_pending_jobs() -> dict[str, int | bool]:
+def process_pending_jobs() -> dict[str, int | bool | str]:
     """Drain the queue within the time budget; queue a follow-up task if jobs are left."""
-    result = processing.process_pending_jobs(max_seconds=conf.TASK_TIME_BUDGET_SECONDS)
+    # In django-q2's sync mode the task runs inside the request that committed: never
+    # wait there for retries to come due.
+    wait_seconds = 0 if Conf.SYNC else None
+    result = processing.process_pending_jobs(
+        max_seconds=conf.TASK_TIME_BUDGET_SECONDS, wait_seconds=wait_seconds
+    )
     if not result.drained:
         enqueue_processing()
-    return {"succeeded": result.succeeded, "failed": result.failed, "drained": result.drained}
+    return {
+        "succeeded": result.succeeded,
+        "failed": result.failed,
+        "retried": result.retried,
+        "released": result.released,
+        "recovered": result.recovered,
+        "drained": result.drained,
+        "stopped": result.stopped,
+        "worker": processing.worker_name(),
+    }
 
 
 def fail_stale_jobs() -> int:

@@ -24,9 +24,11 @@ import argparse
 import copy
 import html
 import json
+import random
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,6 +54,12 @@ class RecordedRequest:
     timestamp: float = field(default_factory=time.time)
 
 
+#: ``_Failure.status`` of a dropped connection: the request is read, no answer is sent.
+DROP = 0
+#: ``_Failure.status`` of a slow answer: applied and answered after ``seconds``.
+SLOW = -1
+
+
 @dataclass
 class _Failure:
     status: int
@@ -59,6 +67,19 @@ class _Failure:
     body: dict[str, Any] | None
     retry_after: str | None
     origin_id: str | None
+    seconds: float = 0.0
+
+
+@dataclass
+class FaultPlan:
+    """Random faults: each ingest request fails with probability ``rate``, the kind picked
+    by ``weights`` (``429``, ``500``, ``503``, ``drop``, ``slow``)."""
+
+    rate: float
+    weights: dict[str, float]
+    retry_after: str = "1"
+    slow_seconds: float = 3.0
+    rng: random.Random = field(default_factory=random.Random)
 
 
 def mask_key(key: str | None) -> str:
@@ -132,7 +153,13 @@ class IngestStandIn:
         self._sources: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in self.api_keys}
         self._requests: list[RecordedRequest] = []
         self._failures: list[_Failure] = []
+        self._plan: FaultPlan | None = None
         self._outage = False
+        #: Faults injected so far, by kind ("429", "500", "drop", "slow", "outage", …).
+        self.faults: Counter[str] = Counter()
+        self._in_flight: Counter[str] = Counter()
+        #: The most requests for one origin id that were ever in flight at once.
+        self.max_overlap = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -203,8 +230,11 @@ class IngestStandIn:
                 source.clear()
             self._requests.clear()
             self._failures.clear()
+            self._plan = None
             self._outage = False
             self.latency = 0.0
+            self.faults.clear()
+            self.max_overlap = 0
 
     # Failure injection --------------------------------------------------------------
 
@@ -230,22 +260,97 @@ class IngestStandIn:
                 )
             )
 
+    def slow_next(self, seconds: float, *, count: int = 1, origin_id: str | None = None) -> None:
+        """Apply and answer the next ``count`` ingest requests only after ``seconds``: past
+        the client's timeout, the change still lands, late (as a slow server's would)."""
+        with self._lock:
+            self._failures.append(_Failure(SLOW, count, None, None, origin_id, seconds))
+
+    def drop_next(self, *, count: int = 1, origin_id: str | None = None) -> None:
+        """Read the next ``count`` ingest requests and close the connection unanswered."""
+        self.fail_next(DROP, count=count, origin_id=origin_id)
+
     def outage(self, on: bool = True) -> None:
         """While on, ingest connections are closed without an answer."""
         with self._lock:
             self._outage = on
 
+    def random_faults(
+        self,
+        rate: float,
+        *,
+        weights: dict[str, float] | None = None,
+        retry_after: str | int = 1,
+        slow_seconds: float = 3.0,
+        seed: int | None = None,
+    ) -> None:
+        """Fail a random share ``rate`` of ingest requests (0 turns it off). ``weights``
+        picks the kind: ``429`` (with ``Retry-After``), ``500``, ``503``, ``drop`` (no
+        answer) and ``slow`` (answered after ``slow_seconds``, likely past the client's
+        timeout, but the change is applied)."""
+        with self._lock:
+            if rate <= 0:
+                self._plan = None
+                return
+            self._plan = FaultPlan(
+                rate,
+                weights or {"429": 1, "500": 1, "503": 1, "drop": 1, "slow": 0.2},
+                str(retry_after),
+                slow_seconds,
+                random.Random(seed),  # noqa: S311  (fault injection, not security)
+            )
+
+    def faults_off(self) -> None:
+        """Stop every kind of injected fault (scripted, random, outage, latency)."""
+        with self._lock:
+            self._failures.clear()
+            self._plan = None
+            self._outage = False
+            self.latency = 0.0
+
+    def sends(self) -> Counter[str]:
+        """Accepted saves and deletes per origin id (what a 200, or a 404 on delete, did)."""
+        counts: Counter[str] = Counter()
+        for request in self.requests:
+            if request.origin_id and (
+                request.status == 200 or (request.method == "DELETE" and request.status == 404)
+            ):
+                counts[request.origin_id] += 1
+        return counts
+
     # Request handling (called from the server's threads) ----------------------------
 
-    def _take_failure(self, origin_ids: list[str | None]) -> _Failure | None:
+    def _take_failure(self, origin_ids: list[str | None]) -> _Failure | str | None:
+        """A scripted failure, else maybe a random one; "slow" means answer late."""
         with self._lock:
             for failure in self._failures:
                 if failure.origin_id is None or failure.origin_id in origin_ids:
                     failure.remaining -= 1
                     if failure.remaining <= 0:
                         self._failures.remove(failure)
+                    kind = {DROP: "drop", SLOW: "slow"}.get(failure.status, str(failure.status))
+                    self.faults[kind] += 1
                     return failure
-        return None
+            plan = self._plan
+            if plan is None or plan.rng.random() >= plan.rate:
+                return None
+            kinds, weights = zip(*plan.weights.items(), strict=True)
+            kind = plan.rng.choices(kinds, weights)[0]
+            self.faults[kind] += 1
+        if kind == "slow":
+            return kind
+        status = DROP if kind == "drop" else int(kind)
+        retry_after = plan.retry_after if status == 429 else None
+        return _Failure(status, 1, None, retry_after, None)
+
+    def _track(self, origin_id: str | None, delta: int) -> None:
+        if origin_id is None:
+            return
+        with self._lock:
+            self._in_flight[origin_id] += delta
+            self.max_overlap = max(self.max_overlap, self._in_flight[origin_id])
+            if not self._in_flight[origin_id]:
+                del self._in_flight[origin_id]
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -327,12 +432,22 @@ class _Handler(BaseHTTPRequestHandler):
         origin_id = unquote(path[len(INGEST_PREFIX) + 1 :]) or None
         api_key = self.headers.get("X-Api-Key")
         if standin._in_outage():
+            with standin._lock:
+                standin.faults["outage"] += 1
             self.close_connection = True
             self.connection.close()
             return None
-        if standin.latency:
-            time.sleep(standin.latency)
-        status, response, body = self._respond(method, origin_id, api_key)
+        standin._track(origin_id, 1)
+        try:
+            if standin.latency:
+                time.sleep(standin.latency)
+            status, response, body = self._respond(method, origin_id, api_key)
+        finally:
+            standin._track(origin_id, -1)
+        if status == DROP:
+            self.close_connection = True
+            self.connection.close()
+            return None
         headers = {k: ("…" if k.lower() == "x-api-key" else v) for k, v in self.headers.items()}
         standin._record(
             RecordedRequest(method, path, origin_id, api_key, headers, body, status, response)
@@ -369,6 +484,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return 400, _message(400, "The body is not valid JSON"), None
         ids = [origin_id] if origin_id else _bulk_ids(body)
         failure = standin._take_failure(ids)
+        if failure == "slow":
+            time.sleep(standin._plan.slow_seconds if standin._plan else 3.0)
+            failure = None
+        elif isinstance(failure, _Failure) and failure.status == SLOW:
+            time.sleep(failure.seconds)
+            failure = None
         if failure is not None:
             response = failure.body or _message(failure.status, "Injected failure")
             if failure.retry_after is not None:

@@ -54,7 +54,10 @@ def postgres_settings() -> dict:
         "PORT": os.environ.get("ENTERSPEED_TEST_PG_PORT", "5432"),
         "USER": os.environ.get("ENTERSPEED_TEST_PG_USER", "postgres"),
         "PASSWORD": os.environ.get("ENTERSPEED_TEST_PG_PASSWORD", ""),
-        "CONN_MAX_AGE": 0,
+        # As recommended for production: django-q2's ORM broker reconnects on every call
+        # without it.
+        "CONN_MAX_AGE": 300,
+        "CONN_HEALTH_CHECKS": True,
         "TEST": {"NAME": "test_enterspeed_sync"},
     }
 

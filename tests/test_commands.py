@@ -57,7 +57,7 @@ def test_process_sends_everything_to_the_standin(site_tree, standin):
     with override_settings(ENTERSPEED_SYNC={**NO_KICK, "BASE_URL": standin.url}):
         run("enterspeed_seed", "--root", str(site_tree["home"].pk))
         output = run("enterspeed_process")
-    assert "Processed 5 jobs: 5 succeeded, 0 failed." in output
+    assert "Processed 5 jobs: 5 succeeded (0 unchanged, not sent again), 0 failed" in output
     assert set(standin.entities) == {
         f"page-{p.pk}" for p in [site_tree["home"], site_tree["blog"], *site_tree["posts"]]
     }

@@ -5,6 +5,7 @@ project runs django-q2 in sync mode, so processing happens inside the editor's r
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 from django_q.conf import Conf
 
 from enterspeed_sync.models import EnterspeedJob
@@ -25,7 +26,9 @@ def test_publish_succeeds_while_the_api_is_down(site_tree, standin):
     post.refresh_from_db()
     assert post.live and post.title == "Published anyway"
     job = EnterspeedJob.objects.get()
-    assert job.state == "failed"
+    # A transient error: the job waits for its next attempt with the reason on it.
+    assert job.state == "pending" and job.attempts == 1
+    assert job.next_attempt_at > timezone.now()
     assert "Could not reach Enterspeed" in job.error
 
 

@@ -137,6 +137,7 @@ class SeedView(EnterspeedPermissionMixin, View):
                     "root_page": data["root_page"],
                     "descendants": data["descendants"],
                     "locales": data["locales"],
+                    "force": data["force"],
                 },
             )
             admin_tasks.queue_on_commit(
@@ -146,6 +147,7 @@ class SeedView(EnterspeedPermissionMixin, View):
                 root_page_id=data["root_page"],
                 locales=list(data["locales"]),
                 descendants=bool(data["descendants"]),
+                force=bool(data["force"]),
             )
         seeds = request.session.get(SESSION_KEY, [])
         seeds.insert(

@@ -16,8 +16,10 @@ from wagtail.log_actions import log
 from wagtail.models import Page
 
 from enterspeed_sync.jobs import queue_page_job
+from enterspeed_sync.ledger import forget
 from enterspeed_sync.mapping import page_origin_id
 from enterspeed_sync.models import Destination, EnterspeedJob, JobState, JobType
+from enterspeed_sync.sending import current_source
 
 
 def can_sync_page(page, user) -> bool:
@@ -74,6 +76,9 @@ class SyncPageView(View):
         if not can_sync_page(page, request.user):
             raise PermissionDenied
         with transaction.atomic():
+            # An explicit "sync now" sends even an unchanged page (the ledger is told to
+            # forget it), e.g. when the entity was removed on Enterspeed's side.
+            forget(current_source(), [page_origin_id(page.pk)])
             queue_page_job(page, JobType.PUBLISH)
             log(page, "enterspeed_sync.sync_page", user=request.user)
         messages.success(

@@ -1,28 +1,50 @@
 from django.core.management.base import BaseCommand
 
-from enterspeed_sync.models import EnterspeedJob
+from enterspeed_sync.health import get_sync_status
 from enterspeed_sync.processing import process_pending_jobs
+from enterspeed_sync.sending import resume_sending
 
 
 class Command(BaseCommand):
     help = (
-        "Process the Enterspeed job queue in the foreground until it is empty "
-        "(no django-q2 cluster needed)."
+        "Process the Enterspeed job queue in the foreground until no job is due "
+        "(no django-q2 cluster needed), then say how the sync is doing."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, help="Jobs claimed per batch.")
-
-    def handle(self, *args, batch_size=None, **options):
-        result = process_pending_jobs(batch_size=batch_size)
-        self.stdout.write(
-            f"Processed {result.processed} jobs: {result.succeeded} succeeded, "
-            f"{result.failed} failed."
+        parser.add_argument(
+            "--resume",
+            action="store_true",
+            help="Clear a pause first: a refused API key (after fixing it in Enterspeed), a "
+            "rate-limit pause or an open circuit breaker.",
         )
-        if failed := EnterspeedJob.objects.failed().count():
+        parser.add_argument(
+            "--status", action="store_true", help="Only show the sync status; send nothing."
+        )
+
+    def handle(self, *args, batch_size=None, resume=False, status=False, **options):
+        if resume:
+            resume_sending()
+            self.stdout.write("Cleared every pause; sending resumes.")
+        if not status:
+            result = process_pending_jobs(batch_size=batch_size)
+            self.stdout.write(
+                f"Processed {result.processed} jobs: {result.succeeded} succeeded "
+                f"({result.unchanged} unchanged, not sent again), {result.failed} failed, "
+                f"{result.retried} to retry later."
+            )
+        sync = get_sync_status()
+        style = self.style.SUCCESS if sync.ok else self.style.WARNING
+        self.stdout.write(style(f"Status: {sync.message}"))
+        self.stdout.write(
+            f"Jobs: {sync.pending} pending ({sync.due} due now), {sync.processing} processing, "
+            f"{sync.failed} failed."
+        )
+        if sync.failed:
             self.stdout.write(
                 self.style.WARNING(
-                    f"{failed} failed jobs are waiting; see the reasons with the admin's job "
-                    "list and retry them with `manage.py enterspeed_retry`."
+                    f"{sync.failed} failed jobs are waiting; see the reasons with the admin's "
+                    "job list and retry them with `manage.py enterspeed_retry`."
                 )
             )

@@ -34,8 +34,16 @@ class Command(BaseCommand):
             metavar="CODE",
             help="Only pages and translatable snippets in this locale (repeatable).",
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Send everything seeded even if Enterspeed already has the same payload "
+            "(forgets the ledger entries of what is seeded).",
+        )
 
-    def handle(self, *args, kinds=None, root=None, descendants=True, locales=None, **options):
+    def handle(
+        self, *args, kinds=None, root=None, descendants=True, locales=None, force=False, **options
+    ):
         root_page = None
         if root is not None:
             root_page = get_base_page_model().objects.filter(pk=root).first()
@@ -43,7 +51,13 @@ class Command(BaseCommand):
                 raise CommandError(f"No page with id {root}.")
         if not kinds:
             kinds = ["pages"] if root_page is not None else SEED_KINDS
-        result = seed(kinds=kinds, root_page=root_page, locales=locales, descendants=descendants)
+        result = seed(
+            kinds=kinds,
+            root_page=root_page,
+            locales=locales,
+            descendants=descendants,
+            force=force,
+        )
         for kind, count in result.counts.items():
             self.stdout.write(f"{kind}: {count} jobs queued")
         self.stdout.write(self.style.SUCCESS(f"Seeded {result.total} jobs."))

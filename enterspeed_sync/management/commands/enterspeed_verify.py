@@ -1,0 +1,43 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from enterspeed_sync.verify import MISSING, ORPHAN, STALE, verify
+
+
+class Command(BaseCommand):
+    help = (
+        "Compare the site's published pages with what Enterspeed last accepted (the ledger) "
+        "and report the drift; --repair queues the jobs that fix it."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--repair", action="store_true", help="Queue jobs to fix drift.")
+        parser.add_argument(
+            "--fail-on-drift",
+            action="store_true",
+            help="Exit with status 1 when drift is found (for monitoring).",
+        )
+        parser.add_argument(
+            "--list", action="store_true", help="List every drifted entity, not just counts."
+        )
+
+    def handle(self, *args, repair=False, fail_on_drift=False, list=False, **options):
+        report = verify(repair=repair)
+        self.stdout.write(
+            f"Checked {report.checked} published entities: {report.in_sync} in sync, "
+            f"{report.in_flight} on their way (queued), {report.failed} with a failed job."
+        )
+        self.stdout.write(
+            f"Drift: {report.count(MISSING)} missing, {report.count(STALE)} stale, "
+            f"{report.count(ORPHAN)} orphaned (no longer published)."
+        )
+        if list:
+            for item in report.drift:
+                self.stdout.write(f"  {item}")
+        for origin_id, error in report.errors:
+            self.stdout.write(self.style.ERROR(f"Cannot map {origin_id}: {error}"))
+        if repair:
+            self.stdout.write(self.style.SUCCESS(f"Queued {report.repaired} repair jobs."))
+        elif report.drift:
+            self.stdout.write("Run with --repair to queue the jobs that fix it.")
+        if fail_on_drift and report.drift and not repair:
+            raise CommandError(f"{len(report.drift)} entities drifted.")

@@ -1,0 +1,48 @@
+"""Handlers that misbehave in the ways the reliability tests feed them bad input."""
+
+from enterspeed_sync.handlers.pages import PagePublishHandler
+
+
+class UnmappablePageHandler(PagePublishHandler):
+    """Pages titled "Unmappable" cannot be mapped (a bug in a project's mapping)."""
+
+    key = "unmappable_page"
+
+    def get_mapper(self, page):
+        if page.title == "Unmappable":
+            raise ValueError(f"cannot map page {page.pk}")
+        return super().get_mapper(page)
+
+
+class BadPayloadHandler(PagePublishHandler):
+    """Sends what a buggy mapping might: an invalid property name or 5 MB of text."""
+
+    key = "bad_payload"
+
+    def handle(self, job, client):
+        page = self.get_object(job)
+        entity = self.get_mapper(page).to_entity()
+        if page.title == "Bad names":
+            entity["properties"]["1st"] = "starts with a digit"
+        elif page.title == "Huge":
+            entity["properties"]["body"] = "x" * 5_000_000
+        client.save(job.origin_id, entity)
+
+
+class BadInputHandler(PagePublishHandler):
+    """All the bad input at once, picked by the page's title; other pages are sent as usual."""
+
+    key = "bad_input"
+
+    def handle(self, job, client):
+        page = self.get_object(job)
+        if page is None or not page.live:
+            return super().handle(job, client)
+        if page.title == "Unmappable":
+            raise ValueError(f"cannot map page {page.pk}")
+        entity = self.get_mapper(page).to_entity()
+        if page.title == "Bad names":
+            entity["properties"]["1st"] = "starts with a digit"
+        elif page.title == "Huge":
+            entity["properties"]["body"] = "x" * 5_000_000
+        client.save(job.origin_id, entity)

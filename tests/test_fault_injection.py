@@ -1,0 +1,275 @@
+"""
+Fault injection with the real parts: `qcluster` processes (two of them on PostgreSQL, the
+multi-machine set-up), the test database, and the ingest stand-in over loopback told to
+fail. Hypothesis draws random sequences of publish / edit / unpublish / move / delete /
+create across a few hundred pages while the stand-in injects 429s with Retry-After, 500s
+and 503s, dropped connections, slow answers and a full outage, and a worker is killed with
+SIGKILL in the middle of a batch. Afterwards, with the faults off, what the stand-in holds
+must equal what the site publishes, exactly, with no job left behind.
+
+Each run appends its counts to the file named by ``ENTERSPEED_FAULT_REPORT`` (if set)
+and prints them (``pytest -s`` shows them).
+"""
+
+import json
+import os
+import signal
+import time
+from collections import Counter
+
+import pytest
+from django.db import connection
+from django_q.conf import Conf
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from wagtail.models import Page, Site
+
+from enterspeed_sync.jobs import enqueue_processing, pause_sync
+from enterspeed_sync.models import EnterspeedJob
+from enterspeed_sync.seeding import seed
+from enterspeed_sync.verify import expected_page_entities, verify
+from tests.qcluster import log_tail, running_qcluster, worker_pids
+from tests.testapp.models import BlogIndexPage, BlogPage, HomePage
+
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.faults,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+SECTIONS = 3
+PAGES = 240  # spread over the sections, a third of them with a child page
+EXAMPLES = int(os.environ.get("ENTERSPEED_FAULT_EXAMPLES", "3"))
+CONVERGE_TIMEOUT = 90.0
+#: Stands in for the once-a-minute schedule while waiting for the queue to drain.
+KICK_EVERY = 1.5
+
+
+def cluster_count():
+    # SQLite is one machine with one cluster; PostgreSQL gets the multi-machine set-up.
+    return 2 if connection.vendor == "postgresql" else 1
+
+
+@pytest.fixture
+def clusters(standin, monkeypatch, tmp_path):
+    monkeypatch.setattr(Conf, "SYNC", False)
+    started = []
+    try:
+        for index in range(cluster_count()):
+            log_path = tmp_path / f"qcluster-{index}.log"
+            context = running_qcluster(standin.url, log_path, workers=2)
+            started.append((context, context.__enter__()))
+        yield [process for _context, process in started]
+    finally:
+        for context, _process in reversed(started):
+            context.__exit__(None, None, None)
+
+
+def build_site():
+    """home → SECTIONS sections → PAGES pages, every third with a child; all live."""
+    with pause_sync():
+        root = Page.objects.get(depth=1)
+        home = root.add_child(instance=HomePage(title="Home", slug="home-faults"))
+        Site.objects.update_or_create(
+            is_default_site=True,
+            defaults={"hostname": "www.example.com", "port": 443, "root_page": home},
+        )
+        sections = [
+            home.add_child(instance=BlogIndexPage(title=f"Section {i}", slug=f"section-{i}"))
+            for i in range(SECTIONS)
+        ]
+        made = 0
+        while made < PAGES:
+            section = sections[made % SECTIONS]
+            page = section.add_child(instance=BlogPage(title=f"Page {made}", slug=f"p-{made}"))
+            made += 1
+            if made % 3 == 0 and made < PAGES:
+                page.add_child(instance=BlogPage(title=f"Page {made}", slug=f"p-{made}"))
+                made += 1
+    return sections
+
+
+def expected_state():
+    """What Enterspeed should hold: every live page as the handlers map it now."""
+    errors = []
+    entities = {
+        origin_id: json.loads(json.dumps(entity))
+        for _pk, _locale, origin_id, entity in expected_page_entities(errors)
+    }
+    assert errors == []
+    return entities
+
+
+def converge(standin):
+    """Kick processing until no job is pending or processing and the stand-in matches."""
+    deadline = time.monotonic() + CONVERGE_TIMEOUT
+    last_kick = 0.0
+    while time.monotonic() < deadline:
+        if not EnterspeedJob.objects.exclude(state="failed").exists():
+            if standin.entities == expected_state():
+                return True
+        if time.monotonic() - last_kick >= KICK_EVERY:
+            enqueue_processing()
+            last_kick = time.monotonic()
+        time.sleep(0.3)
+    return False
+
+
+def describe_mismatch(standin, clusters):
+    """What differs, and every request the stand-in saw for those entities."""
+    expected, actual = expected_state(), standin.entities
+    lines = [f"jobs: {list(EnterspeedJob.objects.values_list('origin_id', 'state', 'error'))}"]
+    for origin_id in sorted(set(expected) | set(actual)):
+        if expected.get(origin_id) == actual.get(origin_id):
+            continue
+        lines.append(
+            f"{origin_id}: expected {summary(expected.get(origin_id))}, "
+            f"stand-in has {summary(actual.get(origin_id))}"
+        )
+        for request in standin.requests:
+            if request.origin_id == origin_id:
+                lines.append(
+                    f"    {request.timestamp:.3f} {request.method} {request.status} "
+                    f"{summary(request.body)}"
+                )
+    lines += [log_tail(process, 2000) for process in clusters]
+    return "\n".join(lines[:200])
+
+
+def summary(entity):
+    if not isinstance(entity, dict):
+        return repr(entity)
+    properties = entity.get("properties", {})
+    return f"{properties.get('title')!r} {entity.get('url')} {entity.get('originParentId')}"
+
+
+def kill_a_worker_mid_batch(clusters, standin, pages):
+    """SIGKILL the worker that holds a claimed batch; returns 1 if one was killed."""
+    ours = {pid for process in clusters for pid in worker_pids(process)}
+    standin.latency = 0.25  # long enough to catch a batch in flight
+    try:
+        for page in pages:
+            page.title = f"{page.title}!"
+            page.save_revision().publish()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for locked_by in EnterspeedJob.objects.processing().values_list("locked_by", flat=True):
+                pid = int(locked_by.rsplit(":", 1)[1]) if ":" in locked_by else 0
+                if pid in ours:
+                    os.kill(pid, signal.SIGKILL)
+                    return 1
+            time.sleep(0.05)
+        return 0
+    finally:
+        standin.latency = 0.0
+
+
+OPERATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["edit", "edit", "unpublish", "publish", "move", "delete", "create"]),
+        st.integers(min_value=0, max_value=10_000),
+    ),
+    min_size=30,
+    max_size=70,
+)
+
+
+def apply(operation, index, sections):
+    """Apply one editor operation to a page picked by ``index``; returns True if done."""
+    pages = list(BlogPage.objects.order_by("pk"))
+    if not pages:
+        return False
+    page = pages[index % len(pages)]
+    if operation == "edit":
+        page.title = f"{page.title} e"
+        page.save_revision().publish()
+    elif operation == "unpublish":
+        if not page.live:
+            return False
+        page.unpublish()
+    elif operation == "publish":
+        page.save_revision().publish()
+    elif operation == "move":
+        target = sections[index % SECTIONS]
+        if page.get_parent().pk == target.pk:
+            target = sections[(index + 1) % SECTIONS]
+        page.move(target, pos="last-child")
+    elif operation == "delete":
+        page.delete()
+    elif operation == "create":
+        section = sections[index % SECTIONS]
+        # As in the admin: created as a draft, then published (which sends the signal).
+        page = section.add_child(
+            instance=BlogPage(title=f"New {index}", slug=f"new-{time.time_ns()}", live=False)
+        )
+        page.save_revision().publish()
+    return True
+
+
+def test_random_operations_under_faults_end_in_sync(standin, clusters):
+    sections = build_site()
+    seed()  # a few hundred pages, sent while the faults below start
+    totals = Counter()
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],  # no shrinking: every example is slow
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        operations=OPERATIONS,
+        fault_rate=st.sampled_from([0.15, 0.25, 0.35]),
+        outage_at=st.integers(min_value=0, max_value=29),
+        kill_at=st.integers(min_value=0, max_value=29),
+        seed_value=st.integers(min_value=0, max_value=2**31),
+    )
+    def run(operations, fault_rate, outage_at, kill_at, seed_value):
+        standin.random_faults(
+            fault_rate,
+            weights={"429": 1, "500": 1, "503": 1, "drop": 1, "slow": 0.5},
+            retry_after=1,
+            slow_seconds=2.5,
+            seed=seed_value,
+        )
+        faults_before = sum(standin.faults.values())
+        done = killed = 0
+        for step, (operation, index) in enumerate(operations):
+            if step == outage_at:
+                standin.outage(True)
+            if step == outage_at + 12:
+                standin.outage(False)
+            if step == kill_at:
+                victims = list(BlogPage.objects.order_by("pk")[:6])
+                killed += kill_a_worker_mid_batch(clusters, standin, victims)
+            done += apply(operation, index, sections)
+            time.sleep(0.02)
+        time.sleep(1.0)
+        standin.faults_off()
+        converged = converge(standin)
+        assert converged, describe_mismatch(standin, clusters)
+        assert not EnterspeedJob.objects.failed().exists(), list(
+            EnterspeedJob.objects.values_list("origin_id", "error")
+        )
+        drift = verify().drift
+        assert drift == []
+        totals["examples"] += 1
+        totals["operations"] += done
+        totals["faults injected"] += sum(standin.faults.values()) - faults_before
+        totals["workers killed"] += killed
+        totals["drift found"] += len(drift)
+
+    run()
+    assert standin.max_overlap == 1  # never two requests for one entity at once
+    assert totals["workers killed"] >= 1
+    report = {
+        "database": connection.vendor,
+        "clusters": cluster_count(),
+        **totals,
+        "faults by kind": dict(standin.faults),
+    }
+    print(f"\nfault injection: {json.dumps(report)}")  # noqa: T201
+    if path := os.environ.get("ENTERSPEED_FAULT_REPORT"):
+        with open(path, "a") as file:
+            file.write(json.dumps(report) + "\n")
