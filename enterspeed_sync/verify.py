@@ -5,8 +5,8 @@ jobs that repair the difference.
 
 The expected payload of each live page, image, document and snippet is computed by the
 configured handlers themselves, through a client that captures instead of sending, so custom
-handlers are verified too. Enterspeed has no read API, so an entity removed on Enterspeed's side behind our back is
-not visible here; ``enterspeed_seed --force`` re-sends everything.
+handlers are verified too. Enterspeed has no read API, so an entity removed on Enterspeed's
+side behind our back is not visible here; ``enterspeed_seed --force`` re-sends everything.
 """
 
 from __future__ import annotations
