@@ -208,3 +208,29 @@ def test_translation_keys_are_shared(synced_site, standin):
     meta = standin.entities["page-8102"]["properties"]["meta"]
     assert meta["translation_key"] == str(key(8002))
     assert meta["translations"] == ["page-8002"]
+
+
+def test_verify_covers_every_kind_of_entity(synced_site, standin):
+    from enterspeed_sync.models import LedgerEntry
+    from enterspeed_sync.verify import MISSING, STALE, verify
+
+    clean = verify()
+    assert (clean.checked, clean.in_sync, clean.drift) == (len(EVERYTHING), len(EVERYTHING), [])
+    LedgerEntry.objects.filter(origin_id="image-7001").delete()
+    LedgerEntry.objects.filter(origin_id="testapp.author-7301").update(payload_hash="0" * 64)
+    report = verify(repair=True)
+    assert {(d.kind, d.origin_id) for d in report.drift} == {
+        (MISSING, "image-7001"),
+        (STALE, "testapp.author-7301"),
+    }
+    assert queued() == {"image-7001", "testapp.author-7301"}
+    sync()
+    assert verify().drift == []
+
+
+def test_forced_seed_resends_only_its_scope(synced_site, standin):
+    seed(kinds=["images", "documents"], force=True)
+    seed(kinds=["snippets"])
+    sync()
+    # Unchanged snippets are skipped by the ledger; the forced kinds are sent again.
+    assert sent(standin) == {("POST", "image-7001"), ("POST", "document-7101")}
