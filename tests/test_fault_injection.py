@@ -27,7 +27,7 @@ from wagtail.models import Page, Site
 from enterspeed_sync.jobs import enqueue_processing, pause_sync
 from enterspeed_sync.models import EnterspeedJob
 from enterspeed_sync.seeding import seed
-from enterspeed_sync.verify import expected_page_entities, verify
+from enterspeed_sync.verify import expected_entities, verify
 from tests.qcluster import log_tail, running_qcluster, worker_pids
 from tests.testapp.models import BlogIndexPage, BlogPage, HomePage
 
@@ -94,7 +94,7 @@ def expected_state():
     errors = []
     entities = {
         origin_id: json.loads(json.dumps(entity))
-        for _pk, _locale, origin_id, entity in expected_page_entities(errors)
+        for _spec, origin_id, entity in expected_entities(errors)
     }
     assert errors == []
     return entities
