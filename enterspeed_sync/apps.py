@@ -14,8 +14,9 @@ class EnterspeedSyncConfig(AppConfig):
         from enterspeed_sync.redirect_signals import register_redirect_signal_handlers
         from enterspeed_sync.signal_handlers import register_signal_handlers
 
-        register_signal_handlers()
+        # Redirects first: Wagtail's redirect receivers must run before ours (see there).
         register_redirect_signal_handlers()
+        register_signal_handlers()
         post_migrate.connect(create_schedules, sender=self)
 
 

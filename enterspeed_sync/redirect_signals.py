@@ -1,9 +1,15 @@
 """
 Keep a page's ``redirects`` current in Enterspeed. Redirect rows change without the page
-being published: editors edit them in the admin, and Wagtail creates them itself when a
-page moves or its slug changes, in a receiver that may run after the move's publish job
-was already sent. Each change to a redirect therefore queues a publish of the pages it
-points at (before and after the change).
+being published:
+
+- Wagtail creates them itself when a page moves or its slug changes, in its own
+  ``post_page_move``/``page_slug_changed`` receivers, with ``bulk_create`` (no signals). Our
+  receivers for those signals queue the subtree's publish jobs, and on autocommit a worker
+  may send them at once: before the redirects exist. So Wagtail's receivers are connected
+  here first, ahead of ours; Wagtail's own later ``connect`` of the same functions is then
+  a no-op (Django ignores a receiver that is already connected).
+- Editors add, change and delete redirects in the admin: each change queues a publish of
+  the pages the redirect points at (before and after the change).
 """
 
 from __future__ import annotations
@@ -32,9 +38,18 @@ def queue_publish_for_redirect(sender, instance, **kwargs):
 
 
 def register_redirect_signal_handlers() -> None:
+    """Call before ``register_signal_handlers()``, so Wagtail's redirects exist first."""
     if not apps.is_installed("wagtail.contrib.redirects"):
         return
     from wagtail.contrib.redirects.models import Redirect
+    from wagtail.contrib.redirects.signal_handlers import (
+        autocreate_redirects_on_page_move,
+        autocreate_redirects_on_slug_change,
+    )
+    from wagtail.signals import page_slug_changed, post_page_move
+
+    post_page_move.connect(autocreate_redirects_on_page_move)
+    page_slug_changed.connect(autocreate_redirects_on_slug_change)
 
     pre_save.connect(remember_redirect_target, sender=Redirect, dispatch_uid="enterspeed_redirect")
     post_save.connect(

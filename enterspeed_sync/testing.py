@@ -51,6 +51,7 @@ class RecordedRequest:
     body: Any
     status: int
     response: dict[str, Any]
+    #: When the request arrived (``time.time()``).
     timestamp: float = field(default_factory=time.time)
 
 
@@ -425,6 +426,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _ingest(self, method: str) -> None:
         standin = self.standin
+        arrived = time.time()  # when the request arrived, for rate measurements
         path = urlsplit(self.path).path
         if path != INGEST_PREFIX and not path.startswith(INGEST_PREFIX + "/"):
             self._drain_body()
@@ -450,7 +452,9 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         headers = {k: ("…" if k.lower() == "x-api-key" else v) for k, v in self.headers.items()}
         standin._record(
-            RecordedRequest(method, path, origin_id, api_key, headers, body, status, response)
+            RecordedRequest(
+                method, path, origin_id, api_key, headers, body, status, response, arrived
+            )
         )
         extra = {}
         if status == 429 and response.get("_retry_after"):

@@ -444,3 +444,25 @@ def test_redirects_wagtail_creates_after_a_move_reach_enterspeed(site_tree, stan
         Redirect.objects.filter(redirect_page=post).delete()  # an editor removes it
         process_pending_jobs()
     assert "redirects" not in standin.entities[f"page-{post.pk}"]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_move_sent_at_once_already_carries_wagtails_redirect(site_tree, standin, monkeypatch):
+    # Processing inline on commit (django-q2 sync mode, autocommit): the move's job is
+    # sent inside the post_page_move dispatch, so Wagtail's redirect must exist by then.
+    from django_q.conf import Conf
+    from wagtail.signals import post_page_move
+
+    from enterspeed_sync.signal_handlers import queue_subtree_on_page_moved
+
+    monkeypatch.setattr(Conf, "SYNC", True)
+    receivers = [getattr(r, "__name__", "") for r in post_page_move._live_receivers(None)[0]]
+    wagtail_first = receivers.index("autocreate_redirects_on_page_move")
+    assert wagtail_first < receivers.index(queue_subtree_on_page_moved.__name__)
+    assert receivers.count("autocreate_redirects_on_page_move") == 1  # not run twice
+    post, home = site_tree["posts"][0], site_tree["home"]
+    post.move(home, pos="last-child")
+    assert standin.entities[f"page-{post.pk}"]["redirects"] == [
+        "https://www.example.com/blog/post-1"
+    ]
+    assert not EnterspeedJob.objects.exists()
