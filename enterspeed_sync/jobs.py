@@ -59,6 +59,19 @@ class JobSpec:
     def key(self) -> tuple[str, str, str, str]:
         return (self.entity_type, str(self.entity_id), self.locale, self.destination)
 
+    def as_job(self, **fields) -> EnterspeedJob:
+        """An unsaved job row for this spec (``fields`` set the rest, e.g. its state)."""
+        return EnterspeedJob(
+            entity_type=self.entity_type,
+            entity_id=str(self.entity_id),
+            locale=self.locale,
+            destination=self.destination,
+            job_type=self.job_type,
+            origin_id=self.origin_id,
+            content_type_id=self.content_type_id,
+            **fields,
+        )
+
 
 @contextmanager
 def pause_sync() -> Iterator[None]:
@@ -135,18 +148,8 @@ def _write_pending(by_key: dict[tuple[str, str, str, str], JobSpec]) -> None:
         job = existing.get(key)
         if job is None:
             to_create.append(
-                EnterspeedJob(
-                    entity_type=spec.entity_type,
-                    entity_id=str(spec.entity_id),
-                    locale=spec.locale,
-                    destination=spec.destination,
-                    job_type=spec.job_type,
-                    origin_id=spec.origin_id,
-                    content_type_id=spec.content_type_id,
-                    state=JobState.PENDING,
-                    created_at=now,
-                    updated_at=now,
-                    next_attempt_at=now,
+                spec.as_job(
+                    state=JobState.PENDING, created_at=now, updated_at=now, next_attempt_at=now
                 )
             )
         else:

@@ -95,15 +95,7 @@ def expected_entities(errors: list[tuple[str, str]] | None = None) -> Iterator[t
     """
     handlers = get_handlers()
     for _kind, spec in published_specs():
-        job = EnterspeedJob(
-            entity_type=spec.entity_type,
-            entity_id=spec.entity_id,
-            locale=spec.locale,
-            destination=spec.destination,
-            job_type=spec.job_type,
-            origin_id=spec.origin_id,
-            content_type_id=spec.content_type_id,
-        )
+        job = spec.as_job()
         handler = find_handler(job, handlers)
         if handler is None:
             continue
