@@ -21,12 +21,9 @@ from __future__ import annotations
 
 import functools
 import logging
-from functools import cache
 
-from django.core.signals import setting_changed
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_delete
-from django.dispatch import receiver
 from wagtail.models import AbstractPage, DraftStateMixin
 from wagtail.signals import (
     page_published,
@@ -65,18 +62,11 @@ def never_raise(receiver):
     return wrapper
 
 
-@cache
 def _non_page_entity_type(model: type) -> str | None:
-    """The entity type of an image, document or synced snippet model, else None (cached)."""
+    """The entity type of an image, document or synced snippet model, else None."""
     if issubclass(model, AbstractPage):
-        return None
+        return None  # pages have signals of their own
     return get_entity_type(model)
-
-
-@receiver(setting_changed)
-def _clear_entity_type_cache(*, setting: str, **kwargs) -> None:
-    if setting == "ENTERSPEED_SYNC":
-        _non_page_entity_type.cache_clear()
 
 
 # Pages -----------------------------------------------------------------------------------

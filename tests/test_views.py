@@ -74,6 +74,21 @@ def failed_job(
     )
 
 
+def failed_jobs(count):
+    """``count`` failed page jobs in one query (for pagination and bulk actions)."""
+    EnterspeedJob.objects.bulk_create(
+        EnterspeedJob(
+            entity_type="page",
+            entity_id=str(i),
+            job_type="publish",
+            origin_id=f"page-{i}",
+            state=JobState.FAILED,
+            error="x",
+        )
+        for i in range(count)
+    )
+
+
 def pending_job(entity_id=1):
     return EnterspeedJob.objects.create(
         entity_type="page",
@@ -322,17 +337,7 @@ def test_jobs_list_searches_entity_id_and_error_text(admin_client):
 
 @override_settings(ENTERSPEED_SYNC=NO_KICK)
 def test_jobs_list_paginates_on_the_server(admin_client):
-    EnterspeedJob.objects.bulk_create(
-        EnterspeedJob(
-            entity_type="page",
-            entity_id=str(i),
-            job_type="publish",
-            origin_id=f"page-{i}",
-            state=JobState.FAILED,
-            error="x",
-        )
-        for i in range(120)
-    )
+    failed_jobs(120)
     response = admin_client.get(JOBS)
     assert len(response.context["object_list"]) == 50
     assert response.context["paginator"].num_pages == 3
@@ -405,27 +410,14 @@ def test_retry_and_delete_selected(admin_client):
 
 @override_settings(ENTERSPEED_SYNC=NO_KICK)
 def test_retry_and_delete_all_failed_on_thousands_of_rows(admin_client, on_commit):
-    def make(n):
-        EnterspeedJob.objects.bulk_create(
-            EnterspeedJob(
-                entity_type="page",
-                entity_id=str(i),
-                job_type="publish",
-                origin_id=f"page-{i}",
-                state=JobState.FAILED,
-                error="x",
-            )
-            for i in range(n)
-        )
-
-    make(3000)
+    failed_jobs(3000)
     url = reverse("enterspeed_sync:jobs_all", args=["retry"])
     assert "3000" in admin_client.get(url).content.decode()
     with on_commit():
         admin_client.post(url)  # a background task (inline in tests)
     assert EnterspeedJob.objects.pending().count() == 3000
     EnterspeedJob.objects.all().delete()
-    make(3000)
+    failed_jobs(3000)
     admin_client.post(reverse("enterspeed_sync:jobs_all", args=["delete"]))
     assert not EnterspeedJob.objects.exists()
     assert ModelLogEntry.objects.filter(action="enterspeed_sync.delete_failed").exists()

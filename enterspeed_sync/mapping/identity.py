@@ -16,11 +16,14 @@ each entity's ``meta``.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import swapper
 from django.apps import apps
+from django.core.signals import setting_changed
 from django.db import models
+from django.dispatch import receiver
 from wagtail.models import AbstractPage, TranslatableMixin
 
 from enterspeed_sync.conf import conf
@@ -85,7 +88,13 @@ def get_synced_snippet_models() -> list[type[models.Model]]:
 
 def get_entity_type(obj: models.Model | type[models.Model]) -> str | None:
     """The job entity type of an object or model, or None when it does not sync."""
-    model = obj if isinstance(obj, type) else type(obj)
+    return _entity_type_of_model(obj if isinstance(obj, type) else type(obj))
+
+
+@cache
+def _entity_type_of_model(model: type[models.Model]) -> str | None:
+    # Cached per model: every model save in the project asks (signal_handlers), and so does
+    # every reference a mapping writes. Settings changes clear it.
     if issubclass(model, AbstractPage):
         return EntityType.PAGE
     if issubclass(model, get_image_model()):
@@ -96,6 +105,12 @@ def get_entity_type(obj: models.Model | type[models.Model]) -> str | None:
     if any(concrete is synced._meta.concrete_model for synced in get_synced_snippet_models()):
         return EntityType.SNIPPET
     return None
+
+
+@receiver(setting_changed)
+def _clear_entity_type_cache(*, setting: str, **kwargs) -> None:
+    if setting == "ENTERSPEED_SYNC":  # SYNC_IMAGES, SYNC_DOCUMENTS, SNIPPET_MODELS
+        _entity_type_of_model.cache_clear()
 
 
 def origin_id_for(model: type[models.Model], pk: Any) -> str:

@@ -13,12 +13,14 @@ from wagtail.models import AbstractPage, TranslatableMixin
 from enterspeed_sync.mapping.identity import (
     document_origin_id,
     get_document_model,
+    get_entity_type,
     get_image_model,
     image_origin_id,
     page_origin_id,
     snippet_origin_id,
 )
 from enterspeed_sync.mapping.values import absolute_url
+from enterspeed_sync.models import EntityType
 
 
 def page_reference(page: AbstractPage) -> dict[str, Any]:
@@ -55,15 +57,13 @@ def snippet_reference(obj: models.Model) -> dict[str, Any]:
 
 def reference_for(obj: models.Model, media_base_url: str) -> dict[str, Any]:
     """A reference to any model instance: pages, images, documents and snippets get origin ids."""
-    from enterspeed_sync.mapping.identity import get_synced_snippet_models
-
     if isinstance(obj, AbstractPage):
         return page_reference(obj)
     if isinstance(obj, get_image_model()):
         return image_reference(obj, media_base_url)
     if isinstance(obj, get_document_model()):
         return document_reference(obj, media_base_url)
-    if type(obj) in get_synced_snippet_models():
+    if get_entity_type(obj) == EntityType.SNIPPET:
         return snippet_reference(obj)
     # Any other model (a user, a plain lookup table): no entity to point at.
     return {"pk": obj.pk, "title": str(obj)}
