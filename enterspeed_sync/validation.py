@@ -1,7 +1,7 @@
 """
-Pre-flight checks of an entity against the ingest contract, before any request is made: a
-broken entity fails its job here, with a message that names the field, instead of costing a
-request and coming back as a 413 or 422.
+Pre-flight checks of an entity against the ingest contract, before any request is made. A
+publish handler fails the job with these problems (``EntityValidationError``, naming the
+field) instead of spending a request that would come back as a 413 or 422.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from enterspeed_sync.client import encode_body
-from enterspeed_sync.exceptions import EntityValidationError
 from enterspeed_sync.mapping.values import is_valid_property_name
 
 
@@ -60,12 +59,6 @@ def find_problems(
             + ", ".join(f"{name} ({n:,} bytes)" for name, n in _largest(properties))
         )
     return problems
-
-
-def validate_entity(origin_id: str, entity: Any) -> None:
-    """Raise ``EntityValidationError`` when the entity breaks the contract or its limits."""
-    if problems := find_problems(entity):
-        raise EntityValidationError(origin_id, problems)
 
 
 def _is_valid_url(url: Any) -> bool:
