@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from enterspeed_sync.exceptions import EntityValidationError
 from enterspeed_sync.guards import find_veto
-from enterspeed_sync.mapping import BaseMapper, get_mapper
+from enterspeed_sync.mapping import BaseMapper, batch, get_mapper
 from enterspeed_sync.models import JobType
 from enterspeed_sync.validation import find_problems
 
@@ -38,6 +39,12 @@ class BaseJobHandler:
 
     def handle(self, job: EnterspeedJob, client: EnterspeedClient) -> None:
         raise NotImplementedError
+
+    def prepare(self, jobs: Sequence[EnterspeedJob]) -> None:
+        """
+        Called once per batch, before ``handle``, with every job of the batch this handler
+        got: load in bulk what they need (see ``mapping.batch``). Optional.
+        """
 
 
 @dataclass
@@ -78,9 +85,25 @@ class BasePublishHandler(BaseJobHandler):
             raise EntityValidationError(plan.origin_id, plan.problems)
         client.save(plan.origin_id, plan.entity)
 
+    def prepare(self, jobs: Sequence[EnterspeedJob]) -> None:
+        """Load the batch's objects in bulk, and what mapping them needs."""
+        found = self.get_objects(jobs)
+        batch.remember_objects(self, {job.entity_id: found.get(job.entity_id) for job in jobs})
+        self.prefetch([obj for obj in found.values() if obj is not None])
+
+    def get_objects(self, jobs: Sequence[EnterspeedJob]) -> dict[str, models.Model]:
+        """``{entity_id: object}`` for the jobs whose object exists. Override to load in bulk."""
+        return {job.entity_id: obj for job in jobs if (obj := self.get_object(job)) is not None}
+
+    def prefetch(self, objects: list[models.Model]) -> None:
+        """Look up what mapping ``objects`` needs, in bulk (``mapping.batch``)."""
+        batch.prefetch_translations(objects)
+
     def plan(self, job: EnterspeedJob) -> Plan:
         """Decide what to send, without sending it (``enterspeed_inspect`` shows this)."""
-        obj = self.get_object(job)
+        obj = batch.remembered_object(self, job.entity_id, default=batch.NOT_LOADED)
+        if obj is batch.NOT_LOADED:
+            obj = self.get_object(job)
         if obj is None:
             return Plan("delete", job.origin_id, reason="It no longer exists.")
         if not self.is_published(obj):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from enterspeed_sync.handlers.base import BasePublishHandler
@@ -19,6 +20,9 @@ class ImagePublishHandler(BasePublishHandler):
     def get_object(self, job: EnterspeedJob):
         return get_image_model().objects.filter(pk=job.entity_id).first()
 
+    def get_objects(self, jobs: Sequence[EnterspeedJob]):
+        return load_in_bulk(get_image_model().objects.select_related("collection"), jobs)
+
 
 class DocumentPublishHandler(BasePublishHandler):
     """Sends a document entity (``document-{pk}``); a deleted document is deleted instead."""
@@ -28,3 +32,12 @@ class DocumentPublishHandler(BasePublishHandler):
 
     def get_object(self, job: EnterspeedJob):
         return get_document_model().objects.filter(pk=job.entity_id).first()
+
+    def get_objects(self, jobs: Sequence[EnterspeedJob]):
+        return load_in_bulk(get_document_model().objects.select_related("collection"), jobs)
+
+
+def load_in_bulk(queryset, jobs: Sequence[EnterspeedJob]) -> dict:
+    """``{entity_id: object}`` for the jobs whose object still exists, in one query."""
+    ids = [job.entity_id for job in jobs if job.entity_id.isdigit()]
+    return {str(pk): obj for pk, obj in queryset.in_bulk(ids).items()}

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from enterspeed_sync.handlers.base import BasePublishHandler
-from enterspeed_sync.mapping import get_base_page_model
+from enterspeed_sync.mapping import batch, get_base_page_model
 from enterspeed_sync.models import EntityType
 
 if TYPE_CHECKING:
@@ -21,3 +22,11 @@ class PagePublishHandler(BasePublishHandler):
     def get_object(self, job: EnterspeedJob) -> AbstractPage | None:
         page = get_base_page_model().objects.filter(pk=job.entity_id).first()
         return page.specific if page is not None else None
+
+    def get_objects(self, jobs: Sequence[EnterspeedJob]) -> dict[str, AbstractPage]:
+        # One query for the base rows, one per page type for the specific ones.
+        pages = get_base_page_model().objects.filter(pk__in=[job.entity_id for job in jobs])
+        return {str(page.pk): page for page in pages.specific()}
+
+    def prefetch(self, objects: list[AbstractPage]) -> None:
+        batch.prefetch_pages(objects)

@@ -24,17 +24,17 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
-from django.test import RequestFactory
 from django.utils import translation
 from modelcluster.models import get_all_child_relations
 from taggit.models import ItemBase
 from wagtail.blocks import StreamValue
-from wagtail.models import DraftStateMixin, Site, TranslatableMixin
-from wagtail.rich_text import RichText, expand_db_html
+from wagtail.models import DraftStateMixin, TranslatableMixin
+from wagtail.rich_text import RichText
 
 from enterspeed_sync.conf import conf
 from enterspeed_sync.exceptions import MappingError
 from enterspeed_sync.loading import load_instances
+from enterspeed_sync.mapping import batch
 from enterspeed_sync.mapping.blocks import BaseBlockConverter
 from enterspeed_sync.mapping.fields import BaseFieldConverter
 from enterspeed_sync.mapping.identity import get_origin_id
@@ -115,10 +115,17 @@ class BaseMapper:
 
     def get_translation_origin_ids(self) -> list[str]:
         """Origin ids of the object's translations that are in Enterspeed, sorted."""
-        translations = self.obj.get_translations()
-        if isinstance(self.obj, DraftStateMixin):
-            translations = translations.filter(live=True)
+        translations = batch.translations_of(self.obj, self.translation_model)
+        if translations is None:
+            translations = self.obj.get_translations()
+            if isinstance(self.obj, DraftStateMixin):
+                translations = translations.filter(live=True)
         return sorted((get_origin_id(obj) for obj in translations), key=_natural_key)
+
+    @property
+    def translation_model(self) -> type[models.Model]:
+        """The model whose rows are the object's translations (its own, for snippets)."""
+        return type(self.obj)
 
     # Choosing fields ---------------------------------------------------------------------
 
@@ -256,7 +263,7 @@ class BaseMapper:
 
     def expand_rich_text(self, html: str) -> str:
         """Expand page links, documents and images, and make every URL absolute."""
-        return absolutize_html(expand_db_html(html), self.base_url)
+        return absolutize_html(batch.expand_db_html(html), self.base_url)
 
     def report_unknown_field(self, obj: models.Model, field: Any) -> None:
         label = obj._meta.label
@@ -276,9 +283,8 @@ class BaseMapper:
     @cached_property
     def base_url(self) -> str:
         """The root URL relative links in this object's content are made absolute against."""
-        site = Site.objects.filter(is_default_site=True).first()
-        if site is not None:
-            return site.root_url
+        if root_url := batch.default_root_url():
+            return root_url
         return getattr(settings, "WAGTAILADMIN_BASE_URL", "") or "http://localhost"
 
     @cached_property
@@ -288,11 +294,7 @@ class BaseMapper:
     @cached_property
     def api_context(self) -> dict[str, Any]:
         """The context blocks' ``get_api_representation`` gets: a request, as in the v2 API."""
-        host = self.base_url.split("://", 1)[-1].split("/", 1)[0] or "localhost"
-        request = RequestFactory(SERVER_NAME=host.split(":")[0]).get(
-            "/", {"rich_text_format": "html"}
-        )
-        return {"request": request}
+        return batch.request_context(self.base_url)
 
     def language(self):
         """Map a translatable object in its own language, so ``.localized`` links match it."""

@@ -4,8 +4,9 @@ from functools import cached_property
 from typing import Any
 
 from django.apps import apps
-from wagtail.models import AbstractPage, Site
+from wagtail.models import AbstractPage
 
+from enterspeed_sync.mapping import batch
 from enterspeed_sync.mapping.base import BaseMapper
 from enterspeed_sync.mapping.identity import get_base_page_model, page_origin_id
 
@@ -31,6 +32,10 @@ class PageMapper(BaseMapper):
         # a base property, meta, or bookkeeping.
         return frozenset(field.name for field in get_base_page_model()._meta.get_fields())
 
+    @property
+    def translation_model(self) -> type[AbstractPage]:
+        return get_base_page_model()
+
     @cached_property
     def url_parts(self):
         return self.page.get_url_parts()
@@ -50,37 +55,36 @@ class PageMapper(BaseMapper):
     def get_redirects(self) -> list[str]:
         if not apps.is_installed("wagtail.contrib.redirects"):
             return []
-        from wagtail.contrib.redirects.models import Redirect
+        pairs = batch.redirects_of(self.page)
+        if pairs is None:
+            from wagtail.contrib.redirects.models import Redirect
 
-        redirects = Redirect.objects.filter(redirect_page=self.page).select_related("site")
-        urls = set()
-        for redirect in redirects:
-            root_url = redirect.site.root_url if redirect.site else self.base_url
-            urls.add(root_url.rstrip("/") + redirect.old_path)
-        return sorted(urls)
+            redirects = Redirect.objects.filter(redirect_page=self.page).select_related("site")
+            pairs = [(r.old_path, r.site.root_url if r.site else None) for r in redirects]
+        return sorted({(root_url or self.base_url).rstrip("/") + path for path, root_url in pairs})
 
     def get_origin_parent_id(self) -> str | None:
         page = self.page
-        if page.depth <= 2 or Site.objects.filter(root_page_id=page.pk).exists():
+        if page.depth <= 2 or batch.is_site_root(page):
             # The tree root (depth 1) is not content; a site's root page has no parent.
             return None
-        parent = page.get_parent()
-        if parent.locale_id != page.locale_id:
+        parent_id, parent_locale_id = batch.parent_of(page)
+        if parent_locale_id != page.locale_id:
             # Wagtail keeps each locale in its own tree, but a page can be created under a
             # parent of another locale; point at the parent's variant in the page's locale.
-            parent = parent.get_translation_or_none(page.locale) or parent
-        return page_origin_id(parent.pk)
+            parent = get_base_page_model().objects.get(pk=parent_id)
+            parent_id = (parent.get_translation_or_none(page.locale) or parent).pk
+        return page_origin_id(parent_id)
 
     def get_base_properties(self) -> dict[str, Any]:
         return {name: getattr(self.page, name) for name in BASE_PAGE_PROPERTIES}
 
     def get_meta(self) -> dict[str, Any]:
         page = self.page
-        ancestors = page.get_ancestors().filter(depth__gt=1).values_list("pk", flat=True)
         return {
             **super().get_meta(),
             "depth": page.depth,
-            "ancestors": [page_origin_id(pk) for pk in ancestors],
+            "ancestors": [page_origin_id(pk) for pk in batch.ancestor_ids(page)],
             "first_published_at": page.first_published_at,
             "last_published_at": page.last_published_at,
         }

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import models
 from wagtail.models import AbstractPage, TranslatableMixin
 
+from enterspeed_sync.mapping import batch
 from enterspeed_sync.mapping.identity import (
     document_origin_id,
     get_document_model,
@@ -26,7 +27,7 @@ from enterspeed_sync.models import EntityType
 def page_reference(page: AbstractPage) -> dict[str, Any]:
     # .localized: the translation in the language being mapped (mappers activate the
     # object's language), as Wagtail's own rich text links do.
-    page = page.localized
+    page = batch.localized(page)
     return {"id": page_origin_id(page.pk), "title": page.title, "url": page.get_full_url()}
 
 

@@ -1,0 +1,435 @@
+"""
+Mapping work shared across a batch of jobs.
+
+Mapping one page alone costs about 25 queries: its locale, parent, ancestors, redirects and
+translations, and every page link and image in its rich text. A batch of 50 pages mostly
+asks the same questions (the same sections, the same images, the same site), so processing
+opens a ``mapping_batch()`` around each batch, handlers ``prefetch_pages`` what the batch
+needs in a few queries, and the mappers answer from it. Outside a batch, or for an object
+the batch did not prefetch, every lookup falls back to its own query, so mapping one object
+(``enterspeed_inspect``, the admin's inspect view) works the same as before.
+
+Nothing here outlives the batch: a new batch sees the content as it is then.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from copy import copy
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.db import models
+from django.test import RequestFactory
+from django.utils import translation
+from django.utils.html import escape
+from wagtail.blocks import StreamValue
+from wagtail.coreutils import get_supported_content_language_variant
+from wagtail.fields import RichTextField, StreamField
+from wagtail.images.formats import get_image_format
+from wagtail.images.rich_text import ImageEmbedHandler
+from wagtail.models import AbstractPage, DraftStateMixin, Locale, Site, TranslatableMixin
+from wagtail.rich_text import get_rewriter
+from wagtail.rich_text.pages import PageLinkHandler
+from wagtail.rich_text.rewriters import FIND_A_TAG, FIND_EMBED_TAG, extract_attrs
+
+from enterspeed_sync.mapping.identity import get_base_page_model
+
+_active: ContextVar[MappingBatch | None] = ContextVar("enterspeed_mapping_batch", default=None)
+
+#: Tree paths are made of steps of this length (treebeard's materialised path).
+PATH_STEP = 4
+
+
+#: ``remembered_object``'s answer for an object no handler loaded in this batch.
+NOT_LOADED = object()
+
+
+class MappingBatch:
+    """What a batch has looked up already; mappers read it through the functions below."""
+
+    def __init__(self) -> None:
+        #: (handler id, entity id) → the object its handler loaded (None: it is gone).
+        self.objects: dict[tuple[int, str], models.Model | None] = {}
+        self.locales: dict[int, Locale] | None = None
+        self.site_root_ids: set[int] | None = None
+        self.default_root_url: str | None = None
+        #: path → (pk, locale_id) of the prefetched pages' ancestors.
+        self.tree: dict[str, tuple[int, int]] = {}
+        #: page pk → redirect URLs (old path, site root URL or None for the page's own).
+        self.redirects: dict[int, list[tuple[str, str | None]]] = {}
+        #: (model label, translation key) → its live translations (pk only).
+        self.translations: dict[tuple[str, Any], list[models.Model]] = {}
+        #: Pages whose tree, redirects and translations were prefetched.
+        self.prefetched_pages: set[int] = set()
+        #: ("page" | "image", pk) → the object a rich text link or embed points at.
+        self.link_targets: dict[tuple[str, int], models.Model | None] = {}
+        self.active_locale_ids: dict[str, int | None] = {}
+        self._rewriter = None
+        self._replacements: dict[tuple, str] = {}
+        self.request_contexts: dict[str, dict[str, Any]] = {}
+
+    # Rich text -------------------------------------------------------------------------
+
+    def expand_db_html(self, html: str) -> str:
+        """Wagtail's ``expand_db_html``, remembering each link and embed it expanded."""
+        if self._rewriter is None:
+            self._rewriter = _memoizing_rewriter(self._replacements)
+        return self._rewriter(html)
+
+
+def current_batch() -> MappingBatch | None:
+    return _active.get()
+
+
+@contextmanager
+def mapping_batch() -> Iterator[MappingBatch]:
+    """Share lookups between the mappings inside the block (one processing batch)."""
+    batch = MappingBatch()
+    token = _active.set(batch)
+    try:
+        yield batch
+    finally:
+        _active.reset(token)
+
+
+# Prefetching ---------------------------------------------------------------------------
+
+
+def prefetch_pages(pages: Iterable[AbstractPage]) -> None:
+    """Look up in a few queries what mapping ``pages`` needs (no-op outside a batch)."""
+    batch = current_batch()
+    pages = [page for page in pages if page is not None]
+    if batch is None or not pages:
+        return
+    locales = get_locales()
+    for page in pages:
+        if page.locale_id in locales:
+            page._state.fields_cache.setdefault("locale", locales[page.locale_id])
+    page_model = get_base_page_model()
+    ids = [page.pk for page in pages]
+    ancestor_paths = {
+        page.path[:end]
+        for page in pages
+        for end in range(PATH_STEP, len(page.path), PATH_STEP)
+        if page.path[:end] not in batch.tree
+    }
+    if ancestor_paths:
+        rows = page_model.objects.filter(path__in=ancestor_paths).values_list(
+            "path", "pk", "locale_id"
+        )
+        batch.tree.update((path, (pk, locale_id)) for path, pk, locale_id in rows)
+    for page in pages:
+        batch.redirects.setdefault(page.pk, [])
+    if apps.is_installed("wagtail.contrib.redirects"):
+        from wagtail.contrib.redirects.models import Redirect
+
+        rows = Redirect.objects.filter(redirect_page_id__in=ids).select_related("site")
+        for redirect in rows:
+            root_url = redirect.site.root_url if redirect.site else None
+            batch.redirects[redirect.redirect_page_id].append((redirect.old_path, root_url))
+    prefetch_translations(pages, base_model=page_model)
+    prefetch_relations(pages)
+    batch.prefetched_pages.update(ids)
+
+
+def prefetch_translations(
+    objects: Iterable[models.Model], *, base_model: type[models.Model] | None = None
+) -> None:
+    """
+    The live translations of ``objects`` in one query per model, for ``translations_of``.
+    ``base_model`` is the model translations are looked up in (the base page model for
+    pages); by default each object's own model.
+    """
+    batch = current_batch()
+    if batch is None:
+        return
+    by_model: dict[type[models.Model], set] = {}
+    for obj in objects:
+        if isinstance(obj, TranslatableMixin):
+            by_model.setdefault(base_model or type(obj), set()).add(obj.translation_key)
+    for model, keys in by_model.items():
+        label = model._meta.label
+        found = model._default_manager.filter(translation_key__in=keys)
+        if issubclass(model, DraftStateMixin):
+            found = found.filter(live=True)
+        for key in keys:
+            batch.translations[(label, key)] = []
+        for other in found.only("pk", "translation_key"):
+            batch.translations[(label, other.translation_key)].append(other)
+
+
+def prefetch_relations(objects: Iterable[models.Model]) -> None:
+    """
+    The objects' own foreign keys (a hero image, a related page) in one query per field,
+    and the pages and images their rich text links to and embeds.
+    """
+    batch = current_batch()
+    if batch is None:
+        return
+    by_model: dict[type[models.Model], list[models.Model]] = {}
+    for obj in objects:
+        by_model.setdefault(type(obj), []).append(obj)
+    page_ids: set[int] = set()
+    image_ids: set[int] = set()
+    for model, group in by_model.items():
+        local_fields = model._meta.local_concrete_fields
+        foreign_keys = [f.name for f in local_fields if isinstance(f, models.ForeignKey)]
+        models.prefetch_related_objects(group, *foreign_keys)
+        rich_fields = [f for f in local_fields if isinstance(f, RichTextField | StreamField)]
+        for obj in group:
+            for field in rich_fields:
+                for text in _strings_in(field.value_from_object(obj)):
+                    _collect_targets(text, page_ids, image_ids)
+    page_ids -= {pk for kind, pk in batch.link_targets if kind == "page"}
+    image_ids -= {pk for kind, pk in batch.link_targets if kind == "image"}
+    if page_ids:
+        pages = get_base_page_model().objects.filter(pk__in=page_ids)
+        found = {page.pk: page for page in pages.defer_streamfields().specific()}
+        batch.link_targets.update((("page", pk), found.get(pk)) for pk in page_ids)
+    if image_ids:
+        from wagtail.images import get_image_model
+
+        images = get_image_model().objects.filter(pk__in=image_ids).prefetch_related("renditions")
+        found = {image.pk: image for image in images}
+        batch.link_targets.update((("image", pk), found.get(pk)) for pk in image_ids)
+
+
+def _strings_in(value: Any) -> Iterator[str]:
+    """Every string in a field value: rich text HTML, or the raw data of a StreamField."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, StreamValue):
+        yield from _strings_in(list(value.raw_data))
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings_in(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings_in(item)
+    elif value is not None and hasattr(value, "source"):  # RichText
+        yield from _strings_in(value.source)
+
+
+def _collect_targets(html: str, page_ids: set[int], image_ids: set[int]) -> None:
+    if "<a" in html:
+        for match in FIND_A_TAG.finditer(html):
+            attrs = extract_attrs(match.group(1))
+            if attrs.get("linktype") == "page" and str(attrs.get("id", "")).isdigit():
+                page_ids.add(int(attrs["id"]))
+    if "<embed" in html:
+        for match in FIND_EMBED_TAG.finditer(html):
+            attrs = extract_attrs(match.group(1))
+            if attrs.get("embedtype") == "image" and str(attrs.get("id", "")).isdigit():
+                image_ids.add(int(attrs["id"]))
+
+
+def remember_objects(handler: object, objects: dict[str, models.Model | None]) -> None:
+    """Keep the objects a handler loaded for its jobs (None: the object is gone)."""
+    batch = current_batch()
+    if batch is not None:
+        for entity_id, obj in objects.items():
+            batch.objects[(id(handler), entity_id)] = obj
+
+
+def remembered_object(handler: object, entity_id: str, default: Any = None) -> Any:
+    batch = current_batch()
+    if batch is None:
+        return default
+    return batch.objects.get((id(handler), entity_id), default)
+
+
+# Lookups (used by the mappers) ---------------------------------------------------------
+
+
+def get_locales() -> dict[int, Locale]:
+    batch = current_batch()
+    if batch is None:
+        return {locale.pk: locale for locale in Locale.objects.all()}
+    if batch.locales is None:
+        batch.locales = {locale.pk: locale for locale in Locale.objects.all()}
+    return batch.locales
+
+
+def is_site_root(page: AbstractPage) -> bool:
+    batch = current_batch()
+    if batch is None:
+        return Site.objects.filter(root_page_id=page.pk).exists()
+    if batch.site_root_ids is None:
+        batch.site_root_ids = set(Site.objects.values_list("root_page_id", flat=True))
+    return page.pk in batch.site_root_ids
+
+
+def parent_of(page: AbstractPage) -> tuple[int, int] | None:
+    """``(pk, locale_id)`` of the page's parent, or None for the tree root."""
+    if page.depth <= 1:
+        return None
+    parent_path = page.path[:-PATH_STEP]
+    batch = current_batch()
+    if batch is not None and parent_path in batch.tree:
+        return batch.tree[parent_path]
+    parent = page.get_parent()
+    return (parent.pk, parent.locale_id) if parent is not None else None
+
+
+def ancestor_ids(page: AbstractPage) -> list[int]:
+    """The pks of the page's ancestors below the tree root, from the top down."""
+    batch = current_batch()
+    paths = [page.path[:end] for end in range(2 * PATH_STEP, len(page.path), PATH_STEP)]
+    if batch is not None and all(path in batch.tree for path in paths):
+        return [batch.tree[path][0] for path in paths]
+    return list(page.get_ancestors().filter(depth__gt=1).values_list("pk", flat=True))
+
+
+def redirects_of(page: AbstractPage) -> list[tuple[str, str | None]] | None:
+    """Prefetched ``(old_path, site root URL or None)`` pairs, or None if not prefetched."""
+    batch = current_batch()
+    if batch is None or page.pk not in batch.prefetched_pages:
+        return None
+    return batch.redirects.get(page.pk, [])
+
+
+def translations_of(obj: models.Model, base_model: type[models.Model]) -> list | None:
+    """Prefetched live translations of ``obj`` (itself excluded), or None if not prefetched."""
+    batch = current_batch()
+    if batch is None:
+        return None
+    found = batch.translations.get((base_model._meta.label, obj.translation_key))
+    if found is None:
+        return None
+    return [other for other in found if other.pk != obj.pk]
+
+
+def localized(obj: Any) -> Any:
+    """
+    ``obj.localized`` (its live translation in the active language), without Wagtail's
+    locale query per call when the object already is in that language.
+    """
+    batch = current_batch()
+    if batch is None or not getattr(settings, "WAGTAIL_I18N_ENABLED", False):
+        return obj.localized
+    language = translation.get_language()
+    if language not in batch.active_locale_ids:
+        try:
+            active = get_supported_content_language_variant(language)
+        except LookupError:
+            active = None
+        codes = {locale.language_code: pk for pk, locale in get_locales().items()}
+        batch.active_locale_ids[language] = codes.get(active)
+    if batch.active_locale_ids[language] == obj.locale_id:
+        return obj
+    return obj.localized
+
+
+def default_root_url() -> str | None:
+    """The default site's root URL (None without a default site), once per batch."""
+    batch = current_batch()
+    if batch is not None and batch.default_root_url is not None:
+        return batch.default_root_url or None
+    site = Site.objects.filter(is_default_site=True).first()
+    root_url = site.root_url if site is not None else ""
+    if batch is not None:
+        batch.default_root_url = root_url
+    return root_url or None
+
+
+def request_context(base_url: str) -> dict[str, Any]:
+    """
+    The context blocks' ``get_api_representation`` gets, as in Wagtail's v2 API: a request
+    for the site's host (one per host and batch).
+    """
+    batch = current_batch()
+    if batch is not None and base_url in batch.request_contexts:
+        return batch.request_contexts[base_url]
+    host = base_url.split("://", 1)[-1].split("/", 1)[0] or "localhost"
+    request = RequestFactory(SERVER_NAME=host.split(":")[0]).get("/", {"rich_text_format": "html"})
+    context = {"request": request}
+    if batch is not None:
+        batch.request_contexts[base_url] = context
+    return context
+
+
+def expand_db_html(html: str) -> str:
+    """Wagtail's ``expand_db_html``; inside a batch each link and embed is expanded once."""
+    from wagtail.rich_text import expand_db_html as expand
+
+    batch = current_batch()
+    return batch.expand_db_html(html) if batch is not None else expand(html)
+
+
+# Rich text memo ------------------------------------------------------------------------
+
+
+def _memoizing_rewriter(memo: dict[tuple, str]):
+    """
+    A copy of Wagtail's rich text rewriter whose link and embed rules remember their
+    result per tag (its attributes and the active language: ``.localized`` links differ
+    per language), so a section linked from every page is looked up once per batch.
+    """
+    rewriter = copy(get_rewriter())
+    rewriter.rewriters = [
+        _memoize_tags(sub, index, memo) for index, sub in enumerate(rewriter.rewriters)
+    ]
+    return rewriter
+
+
+def _memoize_tags(tag_rewriter, index: int, memo: dict[tuple, str]):
+    memoized = copy(tag_rewriter)
+    # Wagtail's own page link and image embed rules, answered from the batch's prefetched
+    # targets; a project's own rules for those types are left alone.
+    bulk_rules = dict(getattr(tag_rewriter, "bulk_rules", {}))
+    rule = bulk_rules.get("page")
+    if getattr(rule, "__self__", None) is PageLinkHandler:
+        bulk_rules["page"] = functools.partial(_expand_page_links, fallback=rule)
+    rule = bulk_rules.get("image")
+    if getattr(rule, "__self__", None) is ImageEmbedHandler:
+        bulk_rules["image"] = functools.partial(_expand_image_embeds, fallback=rule)
+    memoized.bulk_rules = bulk_rules
+    original = memoized.get_tag_replacements
+
+    def get_tag_replacements(tag_type, attrs_list):
+        language = translation.get_language()
+        keys = [(index, tag_type, language, tuple(sorted(attrs.items()))) for attrs in attrs_list]
+        missing = [i for i, key in enumerate(keys) if key not in memo]
+        if missing:
+            replacements = original(tag_type, [attrs_list[i] for i in missing])
+            if not replacements:  # the rewriter leaves these tags alone
+                return []
+            for i, replacement in zip(missing, replacements, strict=True):
+                memo[keys[i]] = replacement
+        return [memo[key] for key in keys]
+
+    memoized.get_tag_replacements = get_tag_replacements
+    return memoized
+
+
+def _targets(kind: str, attrs_list: list[dict]) -> list | None:
+    """The prefetched targets of ``attrs_list``; None if one of them was not prefetched."""
+    batch = current_batch()
+    keys = [(kind, int(a["id"]) if str(a.get("id", "")).isdigit() else None) for a in attrs_list]
+    if batch is None or any(key not in batch.link_targets for key in keys):
+        return None
+    return [batch.link_targets[key] for key in keys]
+
+
+def _expand_page_links(attrs_list: list[dict], *, fallback) -> list[str]:
+    pages = _targets("page", attrs_list)
+    if pages is None:
+        return fallback(attrs_list)
+    return [f'<a href="{escape(localized(page).url)}">' if page else "<a>" for page in pages]
+
+
+def _expand_image_embeds(attrs_list: list[dict], *, fallback) -> list[str]:
+    images = _targets("image", attrs_list)
+    if images is None:
+        return fallback(attrs_list)
+    return [
+        get_image_format(attrs["format"]).image_to_html(image, attrs.get("alt", ""))
+        if image
+        else '<img alt="">'
+        for attrs, image in zip(attrs_list, images, strict=True)
+    ]
