@@ -14,7 +14,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +25,8 @@ from enterspeed_sync import __version__
 
 DEFAULT_BASE_URL = "https://api.enterspeed.com"
 INGEST_PATH = "/ingest/v2"
+#: The most entities one bulk save or bulk delete may carry.
+BULK_LIMIT = 50
 MAX_BODY_IN_ERROR = 4000
 #: Enterspeed's own integrations test a key by ingesting ``{}`` under a probe id: a 422
 #: (validation failed) means the key was accepted.
@@ -106,6 +108,13 @@ class EnterspeedHTTPError(EnterspeedError):
         return f"EnterspeedHTTPError(status={self.status}, error_code={self.error_code!r})"
 
 
+class BulkNotAvailable(EnterspeedHTTPError):
+    """
+    Enterspeed refused a bulk request as such (a 400 or 404 on ``/ingest/v2``, e.g. "Bulk
+    ingest not available for this tenant"): send the entities one request each instead.
+    """
+
+
 def mask_api_key(key: str | None) -> str:
     """Enough of a key to recognise it in logs and the admin, never the whole key."""
     if not key:
@@ -123,6 +132,21 @@ class IngestResponse:
     status: int
     message: str
     already_gone: bool = False
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """
+    What Enterspeed said about each entity of a bulk request. ``accepted`` holds the origin
+    ids it saved (changed or unchanged) or deleted (or found already gone), ``errors`` a
+    readable reason per refused origin id, and ``unreported`` the ids it said nothing about.
+    """
+
+    status: int
+    accepted: tuple[str, ...] = ()
+    errors: dict[str, str] = field(default_factory=dict)
+    unreported: tuple[str, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -195,6 +219,44 @@ class EnterspeedClient:
             raise
         return self._result(response)
 
+    def save_bulk(self, entities: Sequence[tuple[str, Mapping[str, Any]]]) -> BulkResult:
+        """
+        Create or update up to ``BULK_LIMIT`` entities in one request (``(origin_id,
+        entity)`` pairs). One invalid entity does not fail the others: see ``BulkResult``.
+        Raises ``BulkNotAvailable`` when the account takes no bulk requests.
+        """
+        origin_ids = [origin_id for origin_id, _entity in entities]
+        _check_bulk_size(origin_ids)
+        body = [{"originId": origin_id, **entity} for origin_id, entity in entities]
+        data = self._bulk_request("POST", body)
+        accepted = _id_list(data, "changedSourceEntities", "unchangedSourceEntities")
+        return _bulk_result(data, origin_ids, accepted)
+
+    def delete_bulk(self, origin_ids: Sequence[str]) -> BulkResult:
+        """Delete up to ``BULK_LIMIT`` entities in one request; already gone is a success."""
+        origin_ids = list(origin_ids)
+        _check_bulk_size(origin_ids)
+        data = self._bulk_request("DELETE", {"originIds": origin_ids})
+        accepted = _id_list(data, "deletedSourceEntities", "notFoundSourceEntities")
+        return _bulk_result(data, origin_ids, accepted)
+
+    def _bulk_request(self, method: str, body: Any) -> dict[str, Any]:
+        try:
+            response = self._request(method, None, body=body)
+        except EnterspeedHTTPError as e:
+            if e.status in (400, 404):
+                raise BulkNotAvailable(
+                    status=e.status,
+                    message=e.message,
+                    error_code=e.error_code,
+                    errors=e.errors,
+                    body=e.body,
+                ) from e
+            if e.status == 422:  # every entity was invalid: the body says why, per entity
+                return {"status": 422, "message": e.message, **_json_text(e.body)}
+            raise
+        return {"status": response.status_code, **self._json(response)}
+
     def test_connection(self) -> ConnectionTestResult:
         """Check the URL and key without storing anything. Never raises."""
         try:
@@ -209,7 +271,10 @@ class EnterspeedClient:
             True, response.status_code, "Connected: Enterspeed accepted the key."
         )
 
-    def url_for(self, origin_id: str) -> str:
+    def url_for(self, origin_id: str | None) -> str:
+        """The ingest URL of one entity, or of the bulk endpoints for None."""
+        if origin_id is None:
+            return f"{self.base_url}{INGEST_PATH}"
         return f"{self.base_url}{INGEST_PATH}/{quote(origin_id, safe='')}"
 
     def _headers(self) -> dict[str, str]:
@@ -223,9 +288,9 @@ class EnterspeedClient:
     def _request(
         self,
         method: str,
-        origin_id: str,
+        origin_id: str | None,
         *,
-        body: Mapping[str, Any] | None = None,
+        body: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         all_headers = {**self._headers(), **(headers or {})}
@@ -284,6 +349,74 @@ class EnterspeedClient:
             body=response.text,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
+
+
+def _check_bulk_size(origin_ids: list[str]) -> None:
+    if len(origin_ids) > BULK_LIMIT:
+        raise ValueError(
+            f"A bulk request takes at most {BULK_LIMIT} entities, not {len(origin_ids)}"
+        )
+
+
+def _json_text(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _id_list(data: dict[str, Any], *keys: str) -> list[str] | None:
+    """The ids listed under ``keys``; None when the answer has none of those lists."""
+    if not any(isinstance(data.get(key), list) for key in keys):
+        return None
+    return [str(item) for key in keys for item in data.get(key) or ()]
+
+
+def _bulk_result(
+    data: dict[str, Any], origin_ids: list[str], accepted: list[str] | None
+) -> BulkResult:
+    """
+    Sort a bulk answer's verdicts onto the origin ids sent. Errors may be keyed by origin
+    id or by position (``entities[2]``). An answer without result lists accepts everything
+    it reports no error for; a 422 without per-entity errors refuses everything.
+    """
+    status = int(data.get("status") or 200)
+    message = str(data.get("message") or "Enterspeed refused the entity")
+    raw_errors = data.get("errors") if isinstance(data.get("errors"), dict) else {}
+    errors: dict[str, str] = {}
+    for key, value in raw_errors.items():
+        origin_id = str(key)
+        if origin_id.startswith("entities[") and origin_id.endswith("]"):
+            index = origin_id[len("entities[") : -1]
+            if index.isdigit() and int(index) < len(origin_ids):
+                origin_id = origin_ids[int(index)]
+        errors[origin_id] = _error_text(value)
+    if status == 422 and not errors:
+        errors = dict.fromkeys(origin_ids, message)
+    if accepted is None:
+        accepted = [origin_id for origin_id in origin_ids if origin_id not in errors]
+    accepted_set = set(accepted)
+    sent = set(origin_ids)
+    return BulkResult(
+        status=status,
+        accepted=tuple(origin_id for origin_id in origin_ids if origin_id in accepted_set),
+        errors={origin_id: text for origin_id, text in errors.items() if origin_id in sent},
+        unreported=tuple(
+            origin_id
+            for origin_id in origin_ids
+            if origin_id not in accepted_set and origin_id not in errors
+        ),
+        data=data,
+    )
+
+
+def _error_text(value: Any) -> str:
+    if isinstance(value, list):
+        return "; ".join(_error_text(item) for item in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {_error_text(item)}" for key, item in value.items())
+    return str(value)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

@@ -99,6 +99,9 @@ DEFAULTS: dict[str, Any] = {
     # Do not re-send an entity whose payload is identical to the last one Enterspeed
     # accepted (per the ledger). `enterspeed_seed --force` sends everything anyway.
     "SKIP_UNCHANGED": True,
+    # Send saves and deletes in bulk requests of up to 50 entities. An account that refuses
+    # bulk requests is detected and sent single requests automatically; False always does.
+    "BULK_INGEST": True,
 }
 
 
@@ -264,6 +267,10 @@ class Settings:
     @property
     def SKIP_UNCHANGED(self) -> bool:
         return bool(self._get("SKIP_UNCHANGED"))
+
+    @property
+    def BULK_INGEST(self) -> bool:
+        return bool(self._get("BULK_INGEST"))
 
     @property
     def TIMEOUT_TOTAL(self) -> float:

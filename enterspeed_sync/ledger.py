@@ -1,8 +1,7 @@
 """
 The ledger: per entity, a hash of what Enterspeed last accepted from us (or that we
-deleted it). Handlers keep their interface: the job runner hands them a ``LedgerClient``
-that wraps the real client, records every successful save and delete, and skips a save
-whose payload is identical to the last one accepted (``SKIP_UNCHANGED``).
+deleted it). Processing records every accepted save and delete (``record_many``) and skips a
+save whose payload is identical to the last one accepted (``SKIP_UNCHANGED``).
 """
 
 from __future__ import annotations
@@ -14,11 +13,8 @@ from collections.abc import Iterable, Mapping
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from enterspeed_sync.client import EnterspeedError, IngestResponse
-from enterspeed_sync.conf import conf
 from enterspeed_sync.models import LedgerEntry
 
 if TYPE_CHECKING:
@@ -28,36 +24,54 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def payload_hash(entity: Mapping[str, Any]) -> str:
-    """sha256 of the entity as canonical JSON (sorted keys), the way it is compared."""
-    text = json.dumps(entity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def payload_hash(entity: Mapping[str, Any], *, text: str | None = None) -> str:
+    """
+    sha256 of the entity as canonical JSON (sorted keys), the way it is compared. ``text``
+    is that JSON when the caller has it already.
+    """
+    if text is None:
+        text = json.dumps(entity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def last_sent(source: Source, origin_id: str) -> LedgerEntry | None:
-    return LedgerEntry.objects.filter(key_hash=source.key_hash, origin_id=origin_id).first()
+def last_sent_hashes(source: Source, origin_ids: Iterable[str]) -> dict[str, str]:
+    """``{origin_id: payload hash}`` of what Enterspeed last accepted, for many at once."""
+    entries = LedgerEntry.objects.filter(key_hash=source.key_hash, origin_id__in=set(origin_ids))
+    return dict(entries.values_list("origin_id", "payload_hash"))
 
 
-def record(source: Source, origin_id: str, digest: str, job: EnterspeedJob | None = None) -> None:
-    """Note that Enterspeed accepted ``digest`` for ``origin_id`` ("" = deleted)."""
-    values = {"payload_hash": digest, "sent_at": timezone.now()}
-    if job is not None and origin_id == job.origin_id:
-        values.update(
-            entity_type=job.entity_type,
-            entity_id=job.entity_id,
-            locale=job.locale,
-            destination=job.destination,
+def record_many(source: Source, sent: Iterable[tuple[str, str, EnterspeedJob | None]]) -> None:
+    """
+    Note many accepted payloads at once: ``(origin_id, digest, job)`` ("" = deleted). One
+    upsert, so concurrent workers never collide on the unique constraint.
+    """
+    now = timezone.now()
+    entries = {}
+    for origin_id, digest, job in sent:
+        entry = LedgerEntry(
+            key_hash=source.key_hash, origin_id=origin_id, payload_hash=digest, sent_at=now
         )
-    for _attempt in range(3):
-        try:
-            with transaction.atomic():
-                LedgerEntry.objects.update_or_create(
-                    key_hash=source.key_hash, origin_id=origin_id, defaults=values
-                )
-            return
-        except IntegrityError:
-            continue  # another worker inserted the row between our read and write
-    logger.warning("Could not record %s in the Enterspeed ledger", origin_id)
+        if job is not None and origin_id == job.origin_id:
+            entry.entity_type = job.entity_type
+            entry.entity_id = job.entity_id
+            entry.locale = job.locale
+            entry.destination = job.destination
+        entries[origin_id] = entry
+    if not entries:
+        return
+    LedgerEntry.objects.bulk_create(
+        entries.values(),
+        update_conflicts=True,
+        unique_fields=["key_hash", "origin_id"],
+        update_fields=[
+            "payload_hash",
+            "sent_at",
+            "entity_type",
+            "entity_id",
+            "locale",
+            "destination",
+        ],
+    )
 
 
 def forget(source: Source, origin_ids: Iterable[str] | None = None) -> int:
@@ -73,56 +87,3 @@ def forget(source: Source, origin_ids: Iterable[str] | None = None) -> int:
     while chunk := list(islice(origin_ids, 500)):
         deleted += entries.filter(origin_id__in=chunk).delete()[0]
     return deleted
-
-
-class LeaseLost(EnterspeedError):
-    """The job's lease ran out and another worker has it: do not send (it sends newer)."""
-
-
-class LedgerClient:
-    """
-    Wraps an ingest client for one claimed job: checks the claim is still ours right
-    before each request (fencing), records successes, skips unchanged saves.
-    """
-
-    def __init__(self, client: Any, source: Source, job: EnterspeedJob | None = None) -> None:
-        self._client = client
-        self._source = source
-        self._job = job
-        #: Saves skipped because Enterspeed already has the identical payload.
-        self.skipped = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def save(self, origin_id: str, entity: Mapping[str, Any], **kwargs: Any) -> Any:
-        digest = payload_hash(entity)
-        if conf.SKIP_UNCHANGED and not kwargs.get("force_type"):
-            entry = last_sent(self._source, origin_id)
-            if entry is not None and entry.payload_hash == digest:
-                self.skipped += 1
-                return IngestResponse(status=200, message="Unchanged; not sent again.")
-        self._check_claim()
-        response = self._client.save(origin_id, entity, **kwargs)
-        record(self._source, origin_id, digest, self._job)
-        return response
-
-    def delete(self, origin_id: str, **kwargs: Any) -> Any:
-        self._check_claim()
-        response = self._client.delete(origin_id, **kwargs)
-        record(self._source, origin_id, "", self._job)
-        return response
-
-    def _check_claim(self) -> None:
-        # A worker that was frozen past its lease (a paused VM, a long GC) must not send
-        # the state it mapped before: the job's new owner sends a newer one.
-        job = self._job
-        if job is None or job.lease_token is None:
-            return
-        from enterspeed_sync.models import EnterspeedJob, JobState
-
-        held = EnterspeedJob.objects.filter(
-            pk=job.pk, lease_token=job.lease_token, state=JobState.PROCESSING
-        )
-        if not held.exists():
-            raise LeaseLost(f"Lost the lease on job {job.pk} ({job.origin_id}); not sent.")

@@ -23,6 +23,7 @@ import socket
 import time
 import traceback
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,11 +33,18 @@ from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
 from enterspeed_sync import sending
-from enterspeed_sync.client import EnterspeedClient, EnterspeedError
+from enterspeed_sync.bulk import OperationCollector, Request, bulk_support, plan_requests
+from enterspeed_sync.client import (
+    BulkNotAvailable,
+    EnterspeedClient,
+    EnterspeedError,
+    EnterspeedHTTPError,
+)
 from enterspeed_sync.conf import conf, get_client
 from enterspeed_sync.handlers import find_handler, get_handlers
 from enterspeed_sync.jobs import request_processing
-from enterspeed_sync.ledger import LeaseLost, LedgerClient
+from enterspeed_sync.ledger import last_sent_hashes, record_many
+from enterspeed_sync.mapping.batch import mapping_batch
 from enterspeed_sync.models import ENTITY_KEY_FIELDS, EnterspeedJob, JobState
 from enterspeed_sync.retries import (
     Verdict,
@@ -251,22 +259,246 @@ def _wait_for_due(until: datetime | None, deadline: float | None, wait_seconds: 
     return True
 
 
-def _process_batch(jobs, client, handlers, source, result: ProcessResult) -> None:
-    token = jobs[0].lease_token
-    held = {job.pk for job in jobs}
-    renewed_at = time.monotonic()
-    # Renew well before the lease could run out; a lease has >= 4/5 of its time left
-    # whenever a request starts, and LEASE_SECONDS is kept well above TIMEOUT.
-    renew_every = conf.LEASE_SECONDS / 5
-    for index, job in enumerate(jobs):
-        if time.monotonic() - renewed_at >= renew_every:
-            held = renew_lease(token)
-            renewed_at = time.monotonic()
-        if job.pk not in held:
-            logger.warning("Lost the lease on Enterspeed job %s; another worker has it", job.pk)
+class Lease:
+    """A claimed batch's lease: renewed while the worker works, checked before each request."""
+
+    def __init__(self, jobs: list[EnterspeedJob]) -> None:
+        self.token = jobs[0].lease_token
+        self.held = {job.pk for job in jobs}
+        self.renewed_at = time.monotonic()
+        # Renew well before the lease could run out; a lease has >= 4/5 of its time left
+        # whenever a request starts, and LEASE_SECONDS is kept well above TIMEOUT.
+        self.renew_every = conf.LEASE_SECONDS / 5
+
+    def renew_if_due(self) -> None:
+        if time.monotonic() - self.renewed_at >= self.renew_every:
+            self.held = renew_lease(self.token)
+            self.renewed_at = time.monotonic()
+
+    def still_held(self, jobs: list[EnterspeedJob]) -> set[int]:
+        """
+        Which of ``jobs`` are still ours, asked right before a request (fencing): a worker
+        frozen past its lease (a paused VM, a long GC) must not send what it mapped before,
+        because the job's new owner sends a newer state.
+        """
+        held = set(
+            EnterspeedJob.objects.filter(
+                pk__in=[job.pk for job in jobs],
+                lease_token=self.token,
+                state=JobState.PROCESSING,
+            ).values_list("pk", flat=True)
+        )
+        for job in jobs:
+            if job.pk not in held:
+                logger.warning(
+                    "Lost the lease on Enterspeed job %s (%s); not sent", job.pk, job.origin_id
+                )
+        return held
+
+
+def _process_batch(jobs, client, handlers, source, result: ProcessResult) -> dict[int, str]:
+    """
+    Map every job of the batch (sharing lookups, see ``mapping.batch``), then send what
+    they produced in bulk requests, and record each job's outcome. Returns the outcomes.
+    """
+    lease = Lease(jobs)
+    outcomes: dict[int, str] = {}
+    collected: list[OperationCollector] = []
+    with mapping_batch():
+        _prepare(jobs, handlers)
+        for index, job in enumerate(jobs):
+            lease.renew_if_due()
+            if job.pk not in lease.held:
+                logger.warning("Lost the lease on Enterspeed job %s; another worker has it", job.pk)
+                outcomes[job.pk] = Outcome.LOST
+                continue
+            handler = find_handler(job, handlers)
+            if handler is None:
+                mark_failed(
+                    job,
+                    f"No handler in ENTERSPEED_SYNC['JOB_HANDLERS'] can handle a "
+                    f"{job.job_type!r} job for a {job.entity_type!r} entity ({job.origin_id}).",
+                )
+                outcomes[job.pk] = Outcome.FAILED
+                continue
+            collector = OperationCollector(client, job)
+            try:
+                handler.handle(job, collector)
+            except Exception as exc:  # noqa: BLE001  (a handler error fails its job only)
+                outcomes[job.pk] = handle_failure(job, exc, source)
+                if outcomes[job.pk] in (Outcome.RELEASED, Outcome.STOP):
+                    for rest in [c.job for c in collected] + jobs[index + 1 :]:
+                        outcomes[rest.pk] = Outcome.RELEASED if release_job(rest) else Outcome.LOST
+                    collected = []
+                    break
+                continue
+            collected.append(collector)
+    if collected:
+        outcomes.update(_send_batch(collected, client, source, lease))
+    _count(outcomes, result)
+    return outcomes
+
+
+def _prepare(jobs: list[EnterspeedJob], handlers) -> None:
+    """Let each handler load what its jobs need in bulk; a failure only costs speed."""
+    by_handler: dict[int, tuple[object, list[EnterspeedJob]]] = {}
+    for job in jobs:
+        handler = find_handler(job, handlers)
+        if handler is not None:
+            by_handler.setdefault(id(handler), (handler, []))[1].append(job)
+    for handler, handler_jobs in by_handler.values():
+        try:
+            handler.prepare(handler_jobs)
+        except Exception:
+            logger.exception("%s.prepare failed; its jobs load one by one", type(handler).__name__)
+
+
+def _send_batch(collected, client, source, lease: Lease) -> dict[int, str]:
+    """
+    Send the operations the handlers asked for, in bulk where the account allows it, and
+    resolve every job: succeeded when all its operations were accepted, else failed,
+    retried or put back according to the first thing that went wrong.
+    """
+    jobs = {c.job.pk: c.job for c in collected}
+    operations = [op for c in collected for op in c.operations]
+    outcomes: dict[int, str] = {}
+    unchanged: set[int] = set()
+    #: Per job: (verdict, message, status) of its first refused operation.
+    refused: dict[int, tuple[str, str, int | None]] = {}
+    if conf.SKIP_UNCHANGED:
+        saves = [op for op in operations if op.action == "save" and not op.force_type]
+        last = last_sent_hashes(source, [op.origin_id for op in saves])
+        skipped = {id(op) for op in saves if last.get(op.origin_id) == op.digest}
+        operations = [op for op in operations if id(op) not in skipped]
+        sent_jobs = {op.job.pk for op in operations}
+        unchanged = {pk for pk in jobs if pk not in sent_jobs} & {
+            op.job.pk for c in collected for op in c.operations
+        }
+    # A client without bulk calls (a project's own, a test double) sends one at a time.
+    bulk = bulk_support.available(source.key_hash) and hasattr(client, "save_bulk")
+    pending = deque(plan_requests(operations, bulk=bulk, max_bytes=conf.MAX_PAYLOAD_BYTES))
+    while pending:
+        request = pending.popleft()
+        lease.renew_if_due()
+        live = [op for op in request.operations if op.job.pk not in outcomes]
+        held = lease.still_held(list({op.job.pk: op.job for op in live}.values()))
+        for op in live:
+            if op.job.pk not in held:
+                outcomes[op.job.pk] = Outcome.LOST
+        request.operations = [op for op in live if op.job.pk in held]
+        if not request.operations:
             continue
-        outcome = run_job(job, client, handlers, source)
-        if outcome == Outcome.SUCCEEDED or outcome == Outcome.UNCHANGED:
+        try:
+            accepted, errors = _send_request(client, request)
+        except BulkNotAvailable as exc:
+            logger.warning(
+                "Enterspeed refused a bulk request (%s); sending one entity per request", exc
+            )
+            bulk_support.refused(source.key_hash)
+            pending.extendleft(reversed(request.singles()))
+            continue
+        except EnterspeedHTTPError as exc:
+            if exc.status == 413 and len(request.operations) > 1:
+                pending.extendleft(reversed(request.singles()))  # find the oversized one
+                continue
+            stop = _fail_request(request, exc, source, outcomes)
+            if stop:
+                _release_rest(pending, jobs, outcomes)
+                break
+            continue
+        except Exception as exc:  # noqa: BLE001  (network errors, SendingPaused, bugs)
+            if _fail_request(request, exc, source, outcomes):
+                _release_rest(pending, jobs, outcomes)
+                break
+            continue
+        sending.record_success(source)
+        record_many(
+            source,
+            (
+                (op.origin_id, op.digest if op.action == "save" else "", op.job)
+                for op in request.operations
+                if op.origin_id in accepted
+            ),
+        )
+        for op in request.operations:
+            if op.origin_id in errors and op.job.pk not in refused:
+                refused[op.job.pk] = errors[op.origin_id]
+    succeeded = []
+    for pk, job in jobs.items():
+        if pk in outcomes:
+            continue
+        if pk in refused:
+            verdict, message, status = refused[pk]
+            if verdict == Verdict.PERMANENT:
+                logger.warning("Enterspeed job %s (%s) failed: %s", pk, job.origin_id, message)
+                mark_failed(job, message, status=status)
+                outcomes[pk] = Outcome.FAILED
+            else:
+                outcomes[pk] = retry_later(job, message, status=status)
+            continue
+        succeeded.append(job)
+        outcomes[pk] = Outcome.UNCHANGED if pk in unchanged else Outcome.SUCCEEDED
+    mark_succeeded_many(succeeded)
+    return outcomes
+
+
+def _send_request(client, request: Request) -> tuple[set[str], dict[str, tuple]]:
+    """
+    Send one request. Returns the accepted origin ids and, per refused origin id,
+    ``(verdict, message, status)``. Raises when the request as a whole failed.
+    """
+    if not request.bulk:
+        (op,) = request.operations
+        if op.action == "save":
+            client.save(op.origin_id, op.entity, force_type=op.force_type)
+        else:
+            client.delete(op.origin_id)
+        return {op.origin_id}, {}
+    if request.action == "save":
+        result = client.save_bulk([(op.origin_id, op.entity) for op in request.operations])
+    else:
+        result = client.delete_bulk(request.origin_ids)
+    errors = {
+        origin_id: (
+            Verdict.PERMANENT,
+            f"Enterspeed rejected the entity (HTTP 422, in a bulk request): {text}",
+            422,
+        )
+        for origin_id, text in result.errors.items()
+    }
+    for origin_id in result.unreported:
+        errors[origin_id] = (
+            Verdict.TRANSIENT,
+            f"Enterspeed answered the bulk request (HTTP {result.status}) without a result "
+            f"for {origin_id}",
+            result.status,
+        )
+    return set(result.accepted), errors
+
+
+def _fail_request(request: Request, exc: BaseException, source, outcomes) -> bool:
+    """Apply a failed request to its jobs; True when sending must stop for this batch."""
+    jobs = list({op.job.pk: op.job for op in request.operations}.values())
+    for pk, outcome in fail_jobs(jobs, exc, source).items():
+        outcomes[pk] = outcome
+    return any(outcomes[job.pk] in (Outcome.RELEASED, Outcome.STOP) for job in jobs)
+
+
+def _release_rest(pending: deque, jobs: dict, outcomes: dict[int, str]) -> None:
+    """Sending is paused for everyone: hand the jobs not yet sent back, unspent."""
+    for request in pending:
+        for op in request.operations:
+            if op.job.pk not in outcomes:
+                outcomes[op.job.pk] = Outcome.RELEASED if release_job(op.job) else Outcome.LOST
+    pending.clear()
+    for pk, job in jobs.items():
+        if pk not in outcomes:
+            outcomes[pk] = Outcome.RELEASED if release_job(job) else Outcome.LOST
+
+
+def _count(outcomes: dict[int, str], result: ProcessResult) -> None:
+    for outcome in outcomes.values():
+        if outcome in (Outcome.SUCCEEDED, Outcome.UNCHANGED):
             result.succeeded += 1
             result.unchanged += outcome == Outcome.UNCHANGED
         elif outcome == Outcome.FAILED:
@@ -275,12 +507,6 @@ def _process_batch(jobs, client, handlers, source, result: ProcessResult) -> Non
             result.retried += 1
         elif outcome == Outcome.RELEASED:
             result.released += 1
-        if outcome in (Outcome.RELEASED, Outcome.STOP):
-            # Sending is paused for everyone: hand the rest of the batch back unspent.
-            for rest in jobs[index + 1 :]:
-                release_job(rest)
-                result.released += 1
-            return
 
 
 class Outcome:
@@ -303,33 +529,27 @@ def process_job(job: EnterspeedJob, client: EnterspeedClient, handlers=None) -> 
 
 
 def run_job(job: EnterspeedJob, client, handlers, source: sending.Source) -> str:
-    """Run one claimed job and record what happened; returns an ``Outcome``."""
-    handler = find_handler(job, handlers)
-    if handler is None:
-        mark_failed(
-            job,
-            f"No handler in ENTERSPEED_SYNC['JOB_HANDLERS'] can handle a {job.job_type!r} job "
-            f"for a {job.entity_type!r} entity ({job.origin_id}).",
-        )
-        return Outcome.FAILED
-    recording = LedgerClient(client, source, job)
-    try:
-        handler.handle(job, recording)
-    except Exception as exc:  # noqa: BLE001  (any handler error fails the job, never the batch)
-        return handle_failure(job, exc, source)
-    mark_succeeded(job)
-    if not recording.skipped:  # a skipped save proves nothing about the API
-        sending.record_success(source)
-    return Outcome.UNCHANGED if recording.skipped else Outcome.SUCCEEDED
+    """Run one claimed job (a batch of one) and record what happened; returns an ``Outcome``."""
+    handlers = get_handlers() if handlers is None else handlers
+    return _process_batch([job], client, handlers, source, ProcessResult())[job.pk]
 
 
 def handle_failure(job: EnterspeedJob, exc: BaseException, source: sending.Source) -> str:
-    """Apply the retry policy to a failed attempt."""
-    if isinstance(exc, LeaseLost):
-        logger.warning("%s", exc)
-        return Outcome.LOST
+    """Apply the retry policy to a failed attempt of one job."""
+    return fail_jobs([job], exc, source)[job.pk]
+
+
+def fail_jobs(
+    jobs: list[EnterspeedJob], exc: BaseException, source: sending.Source
+) -> dict[int, str]:
+    """
+    Apply the retry policy to the jobs of one failed request (or one failed job). What the
+    failure means for the source (a 429 pause, an auth stop, a breaker count) is recorded
+    once, whatever the number of jobs.
+    """
     verdict = classify(exc)
     message = describe_error(exc)
+    names = ", ".join(job.origin_id for job in jobs[:5]) + (" …" if len(jobs) > 5 else "")
     if verdict.verdict == Verdict.THROTTLED:
         if verdict.status == 429:
             seconds = clamp_retry_after(
@@ -338,28 +558,38 @@ def handle_failure(job: EnterspeedJob, exc: BaseException, source: sending.Sourc
             until = sending.pause_for_rate_limit(source, seconds, message)
         else:  # SendingPaused: another worker paused sending
             until = getattr(exc, "until", None)
-        logger.info("Enterspeed job %s (%s) put back: %s", job.pk, job.origin_id, exc)
-        release_job(job, until=until)
-        return Outcome.RELEASED
+        logger.info("Enterspeed jobs put back (%s): %s", names, exc)
+        return {
+            job.pk: Outcome.RELEASED if release_job(job, until=until) else Outcome.LOST
+            for job in jobs
+        }
     if verdict.verdict == Verdict.AUTH:
         sending.record_auth_failure(source, message)
-        release_job(job, error=message, status=verdict.status)
-        return Outcome.RELEASED
+        return {
+            job.pk: Outcome.RELEASED
+            if release_job(job, error=message, status=verdict.status)
+            else Outcome.LOST
+            for job in jobs
+        }
     if verdict.verdict == Verdict.PERMANENT:
-        logger.warning("Enterspeed job %s (%s) failed: %s", job.pk, job.origin_id, exc)
-        mark_failed(job, message, status=verdict.status)
-        return Outcome.FAILED
-    logger.warning("Enterspeed job %s (%s) will be retried: %s", job.pk, job.origin_id, exc)
+        logger.warning("Enterspeed jobs failed (%s): %s", names, exc)
+        for job in jobs:
+            mark_failed(job, message, status=verdict.status)
+        return {job.pk: Outcome.FAILED for job in jobs}
+    logger.warning("Enterspeed jobs will be retried (%s): %s", names, exc)
     retry_after = verdict.retry_after
     if verdict.status is None:
         # A timeout or dropped connection: Enterspeed may still be working on the request
         # and apply it later. Waiting one more full TIMEOUT lets it land before the retry,
         # so the retry (the newest state) is what stays.
         retry_after = max(retry_after or 0.0, conf.TIMEOUT_TOTAL)
-    outcome = retry_later(job, message, status=verdict.status, retry_after=retry_after)
-    if sending.record_transient_failure(source, message) and outcome == Outcome.RETRY:
-        return Outcome.STOP
-    return outcome
+    outcomes = {
+        job.pk: retry_later(job, message, status=verdict.status, retry_after=retry_after)
+        for job in jobs
+    }
+    if sending.record_transient_failure(source, message):
+        outcomes = {pk: Outcome.STOP if o == Outcome.RETRY else o for pk, o in outcomes.items()}
+    return outcomes
 
 
 def describe_error(exc: BaseException) -> str:
@@ -372,12 +602,28 @@ def describe_error(exc: BaseException) -> str:
 
 def mark_succeeded(job: EnterspeedJob) -> None:
     """Delete the job and the entity's failed row: Enterspeed now has the newest state."""
+    mark_succeeded_many([job])
+
+
+def mark_succeeded_many(jobs: list[EnterspeedJob]) -> None:
+    """``mark_succeeded`` for many claimed jobs, in a few queries."""
+    if not jobs:
+        return
     with transaction.atomic():
-        deleted, _ = EnterspeedJob.objects.filter(pk=job.pk, lease_token=job.lease_token).delete()
-        if not deleted:
-            logger.warning("Lost the claim on Enterspeed job %s; leaving it alone", job.pk)
-            return
-        EnterspeedJob.objects.for_entity(*job.entity_key).failed().delete()
+        claimed = Q()
+        for job in jobs:
+            claimed |= Q(pk=job.pk, lease_token=job.lease_token)
+        deleted = set(EnterspeedJob.objects.filter(claimed).values_list("pk", flat=True))
+        EnterspeedJob.objects.filter(pk__in=deleted).delete()
+        for job in jobs:
+            if job.pk not in deleted:
+                logger.warning("Lost the claim on Enterspeed job %s; leaving it alone", job.pk)
+        done = [job for job in jobs if job.pk in deleted]
+        if done and EnterspeedJob.objects.failed().exists():
+            failed = Q()
+            for job in done:
+                failed |= Q(**dict(zip(ENTITY_KEY_FIELDS, job.entity_key, strict=True)))
+            EnterspeedJob.objects.failed().filter(failed).delete()
 
 
 def retry_later(

@@ -54,6 +54,37 @@ class RecordedRequest:
     #: When the request arrived (``time.time()``).
     timestamp: float = field(default_factory=time.time)
 
+    @property
+    def origin_ids(self) -> list[str]:
+        """The entities the request is about: its own, or those of a bulk body."""
+        if self.origin_id:
+            return [self.origin_id]
+        return [str(origin_id) for origin_id in _bulk_ids(self.body) if origin_id]
+
+    @property
+    def accepted_ids(self) -> list[str]:
+        """The entities the request saved or deleted (a delete of a missing one counts)."""
+        if self.origin_id:
+            ok = self.status == 200 or (self.method == "DELETE" and self.status == 404)
+            return [self.origin_id] if ok else []
+        if self.status != 200:
+            return []
+        keys = (
+            ("changedSourceEntities", "unchangedSourceEntities")
+            if self.method == "POST"
+            else ("deletedSourceEntities", "notFoundSourceEntities")
+        )
+        return [str(i) for key in keys for i in self.response.get(key) or ()]
+
+    def entity(self, origin_id: str) -> Any:
+        """The body sent for ``origin_id`` (a bulk save carries it among others)."""
+        if self.origin_id == origin_id:
+            return self.body
+        for item in self.body if isinstance(self.body, list) else ():
+            if isinstance(item, dict) and item.get("originId") == origin_id:
+                return item
+        return None
+
 
 #: ``_Failure.status`` of a dropped connection: the request is read, no answer is sent.
 DROP = 0
@@ -313,10 +344,7 @@ class IngestStandIn:
         """Accepted saves and deletes per origin id (what a 200, or a 404 on delete, did)."""
         counts: Counter[str] = Counter()
         for request in self.requests:
-            if request.origin_id and (
-                request.status == 200 or (request.method == "DELETE" and request.status == 404)
-            ):
-                counts[request.origin_id] += 1
+            counts.update(request.accepted_ids)
         return counts
 
     # Request handling (called from the server's threads) ----------------------------
@@ -439,13 +467,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.close()
             return None
-        standin._track(origin_id, 1)
-        try:
-            if standin.latency:
-                time.sleep(standin.latency)
-            status, response, body = self._respond(method, origin_id, api_key)
-        finally:
-            standin._track(origin_id, -1)
+        status, response, body = self._respond(method, origin_id, api_key)
         if status == DROP:
             self.close_connection = True
             self.connection.close()
@@ -487,6 +509,20 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 return 400, _message(400, "The body is not valid JSON"), None
         ids = [origin_id] if origin_id else _bulk_ids(body)
+        for tracked in ids:
+            standin._track(tracked, 1)
+        try:
+            if standin.latency:
+                time.sleep(standin.latency)
+            return self._apply(method, origin_id, api_key, body, ids)
+        finally:
+            for tracked in ids:
+                standin._track(tracked, -1)
+
+    def _apply(
+        self, method: str, origin_id: str | None, api_key: str, body: Any, ids: list
+    ) -> tuple[int, dict[str, Any], Any]:
+        standin = self.standin
         failure = standin._take_failure(ids)
         if failure == "slow":
             time.sleep(standin._plan.slow_seconds if standin._plan else 3.0)

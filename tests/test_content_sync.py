@@ -56,7 +56,7 @@ def queued():
 
 
 def sent(standin):
-    return {(r.method, r.origin_id) for r in standin.requests}
+    return {(r.method, origin_id) for r in standin.requests for origin_id in r.origin_ids}
 
 
 def test_seed_sends_each_kind_as_its_own_entity(synced_site, standin):

@@ -160,7 +160,9 @@ def test_default_guard_deletes_unroutable_pages(content_site, standin):
     with settings_with(standin):
         queue_page_job(orphan, JobType.PUBLISH)
         process_pending_jobs()
-    assert [(r.method, r.origin_id) for r in standin.requests] == [("DELETE", f"page-{orphan.pk}")]
+    assert [(r.method, r.origin_ids) for r in standin.requests] == [
+        ("DELETE", [f"page-{orphan.pk}"])
+    ]
     assert not EnterspeedJob.objects.exists()
 
 

@@ -35,6 +35,9 @@ FAST = {
     "RETRY_WAIT_SECONDS": 0,
     "RATE_LIMIT": 0,
     "LEASE_SECONDS": 10,
+    # These tests pin down what each single request does; tests/test_bulk.py does the
+    # same for bulk requests.
+    "BULK_INGEST": False,
 }
 
 
