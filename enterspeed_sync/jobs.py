@@ -111,7 +111,7 @@ def queue_jobs(specs: Iterable[JobSpec]) -> int:
         _upsert_pending(chunk)
         count += len(chunk)
     if count:
-        request_processing()
+        request_processing(parallel=count > conf.BATCH_SIZE)
     return count
 
 
@@ -184,19 +184,29 @@ def _settle_time() -> timedelta:
         return timedelta(seconds=35)
 
 
-def request_processing() -> None:
+def request_processing(*, parallel: bool = False) -> None:
     """
     Ask the django-q2 cluster to process the queue once the current transaction commits.
-    One request per transaction is enough: the task drains every pending job.
+    One request per transaction is enough: the task drains every pending job. With
+    ``parallel`` (more jobs than one batch, e.g. a seed) every worker gets a task, so one
+    maps the next batch while another waits for Enterspeed's answer.
     """
     if not conf.PROCESS_ON_COMMIT:
         return
     connection = transaction.get_connection()
-    already_requested = any(
-        func is enqueue_processing for _sids, func, _robust in connection.run_on_commit
-    )
-    if not already_requested:
+    requested = {func for _sids, func, _robust in connection.run_on_commit}
+    if enqueue_processing not in requested:
         transaction.on_commit(enqueue_processing, robust=True)
+    if parallel and enqueue_helper_tasks not in requested:
+        transaction.on_commit(enqueue_helper_tasks, robust=True)
+
+
+def enqueue_helper_tasks() -> None:
+    """One more processing task for each other worker of the cluster (claims never clash)."""
+    from django_q.conf import Conf
+
+    for _worker in range(max(0, int(Conf.WORKERS or 1) - 1)):
+        enqueue_processing()
 
 
 def enqueue_processing() -> None:

@@ -185,6 +185,7 @@ class IngestStandIn:
         self._sources: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in self.api_keys}
         self._requests: list[RecordedRequest] = []
         self._failures: list[_Failure] = []
+        self._rejections: dict[str, dict[str, str]] = {}
         self._plan: FaultPlan | None = None
         self._outage = False
         #: Faults injected so far, by kind ("429", "500", "drop", "slow", "outage", …).
@@ -262,6 +263,7 @@ class IngestStandIn:
                 source.clear()
             self._requests.clear()
             self._failures.clear()
+            self._rejections.clear()
             self._plan = None
             self._outage = False
             self.latency = 0.0
@@ -291,6 +293,12 @@ class IngestStandIn:
                     origin_id,
                 )
             )
+
+    def reject_entity(self, origin_id: str, errors: dict[str, str]) -> None:
+        """Refuse every save of ``origin_id`` with a 422 and ``errors`` (in a bulk save,
+        only that entity), until ``reset()`` or ``faults_off()``."""
+        with self._lock:
+            self._rejections[origin_id] = dict(errors)
 
     def slow_next(self, seconds: float, *, count: int = 1, origin_id: str | None = None) -> None:
         """Apply and answer the next ``count`` ingest requests only after ``seconds``: past
@@ -336,6 +344,7 @@ class IngestStandIn:
         """Stop every kind of injected fault (scripted, random, outage, latency)."""
         with self._lock:
             self._failures.clear()
+            self._rejections.clear()
             self._plan = None
             self._outage = False
             self.latency = 0.0
@@ -392,6 +401,7 @@ class IngestStandIn:
     def _save(self, api_key: str, origin_id: str, entity: dict, force: bool) -> tuple[int, dict]:
         errors = validate_entity(entity, max_properties=self.max_properties)
         with self._lock:
+            errors.update(self._rejections.get(origin_id, {}))
             source = self._sources[api_key]
             current = source.get(origin_id)
             if not errors and current and current["type"] != entity["type"] and not force:

@@ -206,3 +206,57 @@ def test_connection_test(client, api):
 def test_the_client_imports_no_django():
     code = "import enterspeed_sync.client, sys; assert 'django' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# Bulk -----------------------------------------------------------------------------------
+
+
+BULK = f"{BASE}/ingest/v2"
+
+
+def test_bulk_save_sends_one_array_and_sorts_the_verdicts(client, api):
+    api.post(
+        BULK,
+        json={
+            "status": 200,
+            "changedSourceEntities": ["page-1"],
+            "unchangedSourceEntities": ["page-2"],
+            "errors": {"entities[2]": ["properties.1x: Property name cannot start with a digit"]},
+        },
+    )
+    result = client.save_bulk([(f"page-{i}", ENTITY) for i in (1, 2, 3, 4)])
+    body = json.loads(api.calls[0].request.body)
+    assert [item["originId"] for item in body] == ["page-1", "page-2", "page-3", "page-4"]
+    assert body[0]["properties"] == ENTITY["properties"]
+    assert result.accepted == ("page-1", "page-2")
+    assert result.errors == {"page-3": "properties.1x: Property name cannot start with a digit"}
+    assert result.unreported == ("page-4",)
+
+
+def test_bulk_save_where_every_entity_is_invalid_is_a_result_not_an_exception(client, api):
+    api.post(BULK, status=422, json={"status": 422, "message": "Invalid request", "errors": {}})
+    result = client.save_bulk([("page-1", ENTITY), ("page-2", ENTITY)])
+    assert result.accepted == ()
+    assert result.errors == {"page-1": "Invalid request", "page-2": "Invalid request"}
+
+
+def test_an_answer_without_result_lists_accepts_what_has_no_error(client, api):
+    api.delete(BULK, json={"status": 200, "errors": {"page-2": "Locked"}})
+    result = client.delete_bulk(["page-1", "page-2"])
+    assert json.loads(api.calls[0].request.body) == {"originIds": ["page-1", "page-2"]}
+    assert result.accepted == ("page-1",) and result.errors == {"page-2": "Locked"}
+
+
+@pytest.mark.parametrize("status", [400, 404])
+def test_an_account_without_bulk_raises_bulk_not_available(client, api, status):
+    from enterspeed_sync.client import BulkNotAvailable
+
+    api.post(BULK, status=status, json={"error": "Bulk ingest not available for this tenant"})
+    with pytest.raises(BulkNotAvailable) as caught:
+        client.save_bulk([("page-1", ENTITY)])
+    assert caught.value.status == status and not caught.value.retryable
+
+
+def test_bulk_requests_take_at_most_50_entities(client):
+    with pytest.raises(ValueError, match="at most 50"):
+        client.delete_bulk([f"page-{i}" for i in range(51)])

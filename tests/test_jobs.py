@@ -101,3 +101,24 @@ def test_enqueue_failure_is_logged_not_raised(monkeypatch, caplog):
     monkeypatch.setattr(django_q.tasks, "async_task", broken)
     enqueue_processing()
     assert "Could not queue Enterspeed processing" in caplog.text
+
+
+@override_settings(ENTERSPEED_SYNC={"API_KEY": "source-tests", "BATCH_SIZE": 5})
+def test_more_than_a_batch_of_jobs_gives_every_worker_a_task(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    import django_q.tasks
+    from django_q.conf import Conf
+
+    from enterspeed_sync.jobs import enqueue_helper_tasks, enqueue_processing, queue_jobs
+
+    tasks = []
+    monkeypatch.setattr(django_q.tasks, "async_task", lambda *a, **k: tasks.append(a[0]))
+    monkeypatch.setattr(Conf, "WORKERS", 3)
+    with django_capture_on_commit_callbacks() as callbacks:
+        queue_jobs(spec(str(i)) for i in range(5))
+    assert callbacks == [enqueue_processing]
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        queue_jobs(spec(str(i)) for i in range(6))
+    assert callbacks == [enqueue_processing, enqueue_helper_tasks]
+    assert tasks == ["enterspeed_sync.tasks.process_pending_jobs"] * 3
