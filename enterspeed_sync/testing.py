@@ -28,7 +28,7 @@ import random
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -181,6 +181,9 @@ class IngestStandIn:
         self.bulk_enabled = bulk_enabled
         #: Seconds to wait before answering each ingest request.
         self.latency = 0.0
+        #: Ingest requests per second the "tenant" takes (0: no limit); more get a 429.
+        self.rate_limit = 0.0
+        self._arrivals: deque[float] = deque()
         self._lock = threading.RLock()
         self._sources: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in self.api_keys}
         self._requests: list[RecordedRequest] = []
@@ -234,6 +237,11 @@ class IngestStandIn:
     def entities(self) -> dict[str, dict[str, Any]]:
         """What the first key's source holds now: origin id → entity (a copy)."""
         return self.entities_for(self.api_keys[0])
+
+    def entity_count(self, api_key: str | None = None) -> int:
+        """How many entities a source holds (cheap: nothing is copied)."""
+        with self._lock:
+            return len(self._sources[api_key or self.api_keys[0]])
 
     def entities_for(self, api_key: str) -> dict[str, dict[str, Any]]:
         with self._lock:
@@ -394,6 +402,18 @@ class IngestStandIn:
         with self._lock:
             self._requests.append(request)
 
+    def _over_rate_limit(self, arrived: float) -> bool:
+        """Whether this request is over ``rate_limit`` in the last second (a tenant limit)."""
+        if self.rate_limit <= 0:
+            return False
+        with self._lock:
+            while self._arrivals and arrived - self._arrivals[0] >= 1.0:
+                self._arrivals.popleft()
+            if len(self._arrivals) >= self.rate_limit:
+                return True
+            self._arrivals.append(arrived)
+            return False
+
     def _in_outage(self) -> bool:
         with self._lock:
             return self._outage
@@ -471,6 +491,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(404, {"status": 404, "message": "Not found"})
         origin_id = unquote(path[len(INGEST_PREFIX) + 1 :]) or None
         api_key = self.headers.get("X-Api-Key")
+        if standin._over_rate_limit(arrived):
+            self._drain_body()
+            with standin._lock:
+                standin.faults["rate_limit"] += 1
+            return self._send_json(429, _message(429, "Too many requests"), {"Retry-After": "1"})
         if standin._in_outage():
             with standin._lock:
                 standin.faults["outage"] += 1

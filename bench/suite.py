@@ -1,0 +1,376 @@
+"""
+The performance suite: seed a synthetic site of N pages (bench/site.py) into the ingest
+stand-in through a real django-q2 cluster, and print one table.
+
+    python bench/suite.py [--pages 10000] [--latency 0.03] [--rate-limit 25] [--postgres]
+
+For each size (N, then N x --memory-factor) it builds the site on a fresh database and
+measures:
+
+- mapping only: every page mapped in batches, as a worker does, nothing sent (one core);
+- seed to synced: ``manage.py enterspeed_seed`` in its own process, a cluster of
+  ``--workers`` workers processing, until the stand-in holds every page and no job is left;
+- peak memory (VmHWM) of the seed process and of the busiest cluster worker.
+
+Then, on the N-page site, the time an editor's publish takes (a POST of the page editor's
+Publish button) with the app's signal receivers connected and without them, alternating.
+
+The stand-in answers every request after ``--latency`` seconds and refuses requests over
+``--rate-limit`` per second with a 429, as Enterspeed's tenant limit does; the app is
+configured with the same ``RATE_LIMIT``. Prints numbers, asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+#: Enterspeed's documented tenant limit, and its bulk size.
+ANCHOR_RATE = 25.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--pages", type=int, default=10_000)
+    parser.add_argument("--memory-factor", type=int, default=5, help="second size = N x this")
+    parser.add_argument("--latency", type=float, default=0.03, help="stand-in delay (s)")
+    parser.add_argument("--rate-limit", type=float, default=ANCHOR_RATE, help="requests/s")
+    parser.add_argument("--workers", type=int, default=2, help="cluster workers")
+    parser.add_argument("--publishes", type=int, default=40, help="editor publishes to time")
+    parser.add_argument("--postgres", action="store_true", help="run on a throwaway PostgreSQL")
+    args = parser.parse_args()
+
+    if args.postgres:
+        from tests.__main__ import PG_HOST, PG_USER, postgres_binaries, throwaway_postgres
+
+        with throwaway_postgres(postgres_binaries()) as port:
+            os.environ.update(
+                ENTERSPEED_TEST_DB="postgres",
+                ENTERSPEED_TEST_PG_HOST=PG_HOST,
+                ENTERSPEED_TEST_PG_PORT=str(port),
+                ENTERSPEED_TEST_PG_USER=PG_USER,
+            )
+            with tempfile.TemporaryDirectory(prefix="enterspeed-bench-") as folder:
+                os.environ["ENTERSPEED_TEST_SQLITE_DIR"] = folder  # media files
+                run(args)
+    else:
+        with tempfile.TemporaryDirectory(prefix="enterspeed-bench-") as folder:
+            os.environ["ENTERSPEED_TEST_SQLITE_DIR"] = folder
+            run(args)
+
+
+def run(args) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    os.environ["ENTERSPEED_TEST_Q_SYNC"] = "1"
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test.utils import setup_test_environment
+
+    from enterspeed_sync.testing import IngestStandIn
+
+    setup_test_environment()
+    rows = []
+    publish = None
+    for size in (args.pages, args.pages * args.memory_factor):
+        old_name = connection.creation.create_test_db(verbosity=0)
+        try:
+            with IngestStandIn(api_keys=["source-bench"]) as standin:
+                standin.latency = args.latency
+                standin.rate_limit = args.rate_limit
+                rows.append(measure_size(args, size, standin))
+                if publish is None:
+                    publish = measure_publish(args, standin)
+        finally:
+            connection.close()
+            connection.creation.destroy_test_db(old_name, verbosity=0)
+        print_row(rows[-1])
+    print_table(args, rows, publish, connection.vendor)
+
+
+def measure_size(args, size: int, standin) -> dict:
+    from django.db import connection
+
+    from bench.site import build_site
+    from enterspeed_sync.models import EnterspeedJob
+
+    started = time.perf_counter()
+    counts = build_site(size)
+    entities = counts["pages"] + counts["images"]
+    print(f"built {counts['pages']:,} pages in {time.perf_counter() - started:.1f} s", flush=True)
+    mapping_rate = measure_mapping(args)
+    connection.close()  # the cluster and the seed process open their own
+
+    from tests.qcluster import running_qcluster, wait_until, worker_pids
+
+    overrides = {
+        "API_KEY": "source-bench",
+        "RATE_LIMIT": args.rate_limit,
+        "TIMEOUT": [2, 10],
+        "LEASE_SECONDS": 60,
+    }
+    env = cluster_env(standin.url, args.workers, overrides)
+    log = Path(os.environ.get("ENTERSPEED_BENCH_LOG") or Path(tempfile.gettempdir()) / "bench.log")
+    with running_qcluster(standin.url, log, workers=args.workers, sync_overrides=overrides) as q:
+        time.sleep(2)  # the cluster's workers are up
+        peaks_before = {pid: vm_hwm(pid) for pid in worker_pids(q)}
+        started = time.perf_counter()
+        seed = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "django",
+                "enterspeed_seed",
+                "--skip-checks",
+                "--kind",
+                "pages",
+                "--kind",
+                "images",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        _pid, _status, usage = os.wait4(seed.pid, 0)
+        seed.returncode = 0
+        seed_seconds = time.perf_counter() - started
+        seed_rss_kb = usage.ru_maxrss
+        synced = wait_until(
+            lambda: standin.entity_count() >= entities and not EnterspeedJob.objects.exists(),
+            timeout=3600,
+            interval=0.1,
+        )
+        wall = time.perf_counter() - started
+        worker_peak_kb = max((vm_hwm(pid) for pid in worker_pids(q)), default=0)
+    left = EnterspeedJob.objects.count()
+    connection.close()
+    return {
+        "pages": counts["pages"],
+        "entities": entities,
+        "synced": synced and left == 0,
+        "wall": wall,
+        "seed_seconds": seed_seconds,
+        "rate": entities / wall,
+        "mapping_rate": mapping_rate,
+        "requests": len(standin.requests),
+        "throttled": standin.faults["rate_limit"],
+        "seed_rss_mb": seed_rss_kb / 1024,
+        "worker_rss_mb": worker_peak_kb / 1024,
+        "workers_before_mb": max(peaks_before.values(), default=0) / 1024,
+    }
+
+
+def measure_mapping(args) -> float:
+    """Pages per second mapped the way a worker maps them, in batches, nothing sent."""
+    from enterspeed_sync.conf import conf
+    from enterspeed_sync.handlers import find_handler, get_handlers
+    from enterspeed_sync.mapping.batch import mapping_batch
+    from enterspeed_sync.seeding import published_specs
+
+    handlers = get_handlers()
+    jobs = [spec.as_job(pk=n) for n, (_kind, spec) in enumerate(published_specs(kinds=["pages"]))]
+    size = conf.BATCH_SIZE
+    started = time.perf_counter()
+    for start in range(0, len(jobs), size):
+        batch = jobs[start : start + size]
+        with mapping_batch():
+            handler = find_handler(batch[0], handlers)
+            handler.prepare(batch)
+            for job in batch:
+                handler.plan(job)
+    return len(jobs) / (time.perf_counter() - started)
+
+
+def measure_publish(args, standin) -> dict:
+    """Median time of the page editor's Publish with and without the app's receivers."""
+    from django.contrib.auth import get_user_model
+    from django.db.models.signals import post_delete, post_save, pre_delete
+    from django.test import Client, override_settings
+    from django.urls import reverse
+    from wagtail.signals import (
+        page_published,
+        page_slug_changed,
+        page_unpublished,
+        post_page_move,
+        published,
+        unpublished,
+    )
+    from wagtail.test.utils.form_data import inline_formset, nested_form_data, rich_text
+
+    from enterspeed_sync.mapping import get_base_page_model
+    from enterspeed_sync.signal_handlers import register_signal_handlers
+    from tests.testapp.models import BlogPage
+
+    page_model = get_base_page_model()
+    user = get_user_model().objects.create_superuser("bench", "bench@example.com", "bench")
+    client = Client()
+    client.force_login(user)
+    page = BlogPage.objects.order_by("pk").first()
+    url = reverse("wagtailadmin_pages:edit", args=[page.pk])
+    receivers = [
+        (page_published, "enterspeed_publish"),
+        (page_unpublished, "enterspeed_unpublish"),
+        (post_delete, "enterspeed_page_delete"),
+        (post_page_move, "enterspeed_page_move"),
+        (page_slug_changed, "enterspeed_slug"),
+        (post_save, "enterspeed_object_save"),
+        (pre_delete, "enterspeed_object_pre_delete"),
+        (post_delete, "enterspeed_object_delete"),
+        (published, "enterspeed_object_published"),
+        (unpublished, "enterspeed_object_unpublished"),
+    ]
+
+    def publish(n: int) -> float:
+        data = nested_form_data(
+            {
+                "title": f"Edited {n}",
+                "slug": page.slug,
+                "body": rich_text(f"<p>Edited body {n}</p>"),
+                "content": stream_form_data(page),
+                "comments": inline_formset([]),
+                "action-publish": "publish",
+            }
+        )
+        started = time.perf_counter()
+        response = client.post(url, data)
+        seconds = time.perf_counter() - started
+        if response.status_code != 302:
+            raise RuntimeError(f"publish failed: HTTP {response.status_code}")
+        return seconds
+
+    sync = {"API_KEY": "source-bench", "BASE_URL": standin.url}
+    with_app, without_app = [], []
+    # The cluster is not running: the job and django-q2 task rows are written, as in
+    # production, and processed by nobody while we time.
+    with override_settings(ENTERSPEED_SYNC=sync):
+        from django_q.conf import Conf
+
+        sync_mode, Conf.SYNC = Conf.SYNC, False
+        try:
+            for n in range(4):  # warm up both paths
+                publish(n)
+            for n in range(args.publishes):
+                for signal, uid in receivers:
+                    sender = page_model if uid == "enterspeed_page_delete" else None
+                    signal.disconnect(sender=sender, dispatch_uid=uid)
+                without_app.append(publish(2 * n))
+                register_signal_handlers()
+                with_app.append(publish(2 * n + 1))
+        finally:
+            Conf.SYNC = sync_mode
+            register_signal_handlers()
+    return {
+        "without": statistics.median(without_app),
+        "with": statistics.median(with_app),
+    }
+
+
+def stream_form_data(page):
+    from wagtail.test.utils.form_data import rich_text, streamfield
+
+    blocks = []
+    for child in page.content:
+        if child.block_type == "heading":
+            blocks.append(("heading", child.value))
+        elif child.block_type == "paragraph":
+            blocks.append(("paragraph", rich_text(child.value.source)))
+        elif child.block_type == "image":
+            blocks.append(("image", child.value.pk))
+        elif child.block_type == "quote":
+            blocks.append(("quote", {"text": child.value["text"], "author": "Someone"}))
+    return streamfield(blocks)
+
+
+def cluster_env(standin_url: str, workers: int, overrides: dict) -> dict:
+    import json
+
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.cluster_settings",
+        "ENTERSPEED_TEST_STANDIN_URL": standin_url,
+        "ENTERSPEED_TEST_Q_WORKERS": str(workers),
+        "ENTERSPEED_TEST_SYNC_OVERRIDES": json.dumps(overrides),
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def vm_hwm(pid: int) -> int:
+    """Peak resident memory of a process, in kB (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def print_row(row: dict) -> None:
+    print(
+        f"  {row['pages']:,} pages: synced={row['synced']} in {row['wall']:.1f} s "
+        f"({row['rate']:,.0f}/s), seed process {row['seed_seconds']:.1f} s, "
+        f"{row['requests']} requests, {row['throttled']} refused by the rate limit",
+        flush=True,
+    )
+
+
+def print_table(args, rows: list[dict], publish: dict, vendor: str) -> None:
+    small, large = rows[0], rows[-1]
+    anchor_seconds = small["entities"] / ANCHOR_RATE
+    overhead = (publish["with"] / publish["without"] - 1) * 100
+    efficiency = small["rate"] / small["mapping_rate"] * 100
+
+    def peak(row):
+        return max(row["seed_rss_mb"], row["worker_rss_mb"])
+
+    lines = [
+        ("database", f"{vendor}, {args.workers} cluster workers, {os.cpu_count()} cores"),
+        ("stand-in", f"{args.latency * 1000:.0f} ms latency, {args.rate_limit:g} requests/s"),
+        ("seed to synced", f"{small['entities']:,} entities in {small['wall']:.1f} s"),
+        ("throughput", f"{small['rate']:,.0f} entities/s"),
+        ("mapping only (1 core)", f"{small['mapping_rate']:,.0f} entities/s"),
+        ("pipeline efficiency", f"{efficiency:.0f} % (end-to-end / mapping only)"),
+        (
+            "anchor ceiling",
+            f"{ANCHOR_RATE:g} entities/s = {anchor_seconds:,.0f} s; ours is "
+            f"{small['rate'] / ANCHOR_RATE:.1f}x",
+        ),
+        ("requests sent", f"{small['requests']:,} ({small['throttled']} refused with 429)"),
+        (
+            "editor publish",
+            f"{publish['without'] * 1000:.1f} ms without the app, "
+            f"{publish['with'] * 1000:.1f} ms with it ({overhead:+.1f} %)",
+        ),
+        (
+            f"peak memory at N={small['pages']:,}",
+            f"{peak(small):.0f} MB (seed {small['seed_rss_mb']:.0f}, "
+            f"worker {small['worker_rss_mb']:.0f})",
+        ),
+        (
+            f"peak memory at {args.memory_factor}N={large['pages']:,}",
+            f"{peak(large):.0f} MB (seed {large['seed_rss_mb']:.0f}, "
+            f"worker {large['worker_rss_mb']:.0f}), {(peak(large) / peak(small) - 1) * 100:+.1f} %",
+        ),
+        (
+            f"seed to synced at {args.memory_factor}N",
+            f"{large['entities']:,} entities in {large['wall']:.1f} s ({large['rate']:,.0f}/s)",
+        ),
+    ]
+    width = max(len(name) for name, _ in lines)
+    print()
+    for name, value in lines:
+        print(f"{name:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()
