@@ -301,6 +301,10 @@ def test_bad_filters_get_400_with_field_errors(admin_token):
     fields = assert_error(response, 400, "invalid")["fields"]
     assert set(fields) == {"state", "created_after", "page", "page_size", "non_field_errors"}
     assert fields["non_field_errors"] == ["Unknown parameter 'stat'."]
+    # An empty value means nothing, except for the locale ("no locale") and the search.
+    fields = assert_error(get(api("jobs"), admin_token, job_type=""), 400, "invalid")["fields"]
+    assert fields == {"job_type": ["Give a value, or leave the parameter out."]}
+    assert get(api("jobs"), admin_token, locale="", origin_id="").status_code == 200
 
 
 @override_settings(ENTERSPEED_SYNC=NO_KICK)

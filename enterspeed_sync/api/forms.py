@@ -55,7 +55,10 @@ def _choices(choices):
 
 
 class StrictForm(forms.Form):
-    """Refuses parameters it does not know."""
+    """Refuses parameters it does not know, and empty values where empty means nothing."""
+
+    #: Parameters whose empty value is a real value (e.g. "jobs without a locale").
+    empty_allowed: frozenset[str] = frozenset()
 
     def __init__(self, data, *args, **kwargs):
         super().__init__(data, *args, **kwargs)
@@ -64,12 +67,16 @@ class StrictForm(forms.Form):
     def clean(self):
         for name in self.unknown:
             self.add_error(None, f"Unknown parameter '{name}'.")
+        for name in self.fields:
+            if self.data.get(name) == "" and name not in self.empty_allowed:
+                self.add_error(name, "Give a value, or leave the parameter out.")
         return super().clean()
 
 
 class JobFilterForm(StrictForm):
     """The filters shared by the job list and "retry/delete all failed"."""
 
+    empty_allowed = frozenset({"locale", "origin_id"})
     job_type = forms.ChoiceField(required=False, choices=_choices(JobType.choices))
     entity_type = forms.ChoiceField(required=False, choices=_choices(EntityType.choices))
     destination = forms.ChoiceField(required=False, choices=_choices(Destination.choices))
@@ -157,11 +164,13 @@ def clean_seed_request(body: dict) -> tuple[dict, dict]:
         if unknown := sorted(set(locales) - known):
             errors["locales"] = [f"Unknown locales {unknown}; the site has {sorted(known)}."]
 
+    if errors:
+        return {}, errors
     scope = {
-        "kinds": [kind for kind in SEED_KINDS if kind in set(kinds or [])],
+        "kinds": [kind for kind in SEED_KINDS if kind in set(kinds)],
         "root_page": root_page,
         "descendants": flags["descendants"],
-        "locales": sorted(set(locales or [])),
+        "locales": sorted(set(locales)),
         "force": flags["force"],
     }
     return scope, errors

@@ -6,6 +6,7 @@ routes and methods of ``enterspeed_sync/api/urls.py`` and runs schemathesis agai
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django.conf import settings
@@ -498,8 +499,16 @@ RESPONSES = {
 
 
 def get_openapi_document() -> dict:
-    """The document, with the server URL where the project mounted the API."""
+    """
+    The document, with the server URL where the project mounted the API and the site's
+    locales as the seed request's choices.
+    """
+    from wagtail.models import Locale
+
     v1_root = reverse("enterspeed_sync_api:health").removesuffix("health/").rstrip("/")
+    locales = list(Locale.objects.order_by("language_code").values_list("language_code", flat=True))
+    seed_scope = copy.deepcopy(SEED_SCOPE)
+    seed_scope["properties"]["locales"]["items"]["enum"] = locales
     return {
         "openapi": "3.1.0",
         "info": {
@@ -516,7 +525,7 @@ def get_openapi_document() -> dict:
         "security": [{"bearerToken": []}, {"adminSession": []}],
         "paths": PATHS,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, "SeedScope": seed_scope},
             "responses": RESPONSES,
             "securitySchemes": {
                 "bearerToken": {"type": "http", "scheme": "bearer"},
