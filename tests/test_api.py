@@ -481,7 +481,7 @@ def test_seed_rejects_bad_scopes_field_by_field(admin_token):
         admin_token,
         {
             "kinds": ["pages", "widgets"],
-            "root_page": 987654,
+            "root_page": 2**64,
             "descendants": "yes",
             "locales": ["xx"],
             "destination": "preview",
@@ -490,6 +490,10 @@ def test_seed_rejects_bad_scopes_field_by_field(admin_token):
     fields = assert_error(response, 400, "invalid")["fields"]
     assert set(fields) == {"kinds", "root_page", "descendants", "locales", "destination"}
     assert not EnterspeedJob.objects.exists()
+    response = post(api("seeds"), admin_token, {"root_page": 987654})
+    assert assert_error(response, 400, "invalid")["fields"] == {
+        "root_page": ["There is no page 987654."]
+    }
 
 
 def test_a_seed_started_elsewhere_is_not_found(admin_token):

@@ -15,6 +15,8 @@ from wagtail.models import Locale
 from enterspeed_sync.models import Destination, EntityType, JobState, JobType
 from enterspeed_sync.seeding import SEED_KINDS
 
+#: The largest id a 64-bit integer column holds; larger numbers name nothing.
+MAX_ID = 2**63 - 1
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 ORDERINGS = ("created_at", "-created_at", "updated_at", "-updated_at", "id", "-id")
@@ -142,7 +144,11 @@ def clean_seed_request(body: dict) -> tuple[dict, dict]:
 
     root_page = body.get("root_page")
     if root_page is not None:
-        if not isinstance(root_page, int) or isinstance(root_page, bool) or root_page < 1:
+        if (
+            not isinstance(root_page, int)
+            or isinstance(root_page, bool)
+            or not 0 < root_page <= MAX_ID
+        ):
             errors["root_page"] = ["A page id (a positive integer) or null."]
         elif not get_base_page_model().objects.filter(pk=root_page, depth__gt=1).exists():
             errors["root_page"] = [f"There is no page {root_page}."]

@@ -12,7 +12,13 @@ from wagtail.models import ModelLogEntry
 
 from enterspeed_sync import admin_tasks, permissions
 from enterspeed_sync.api.base import APIError, APIView, NotFound, ValidationFailed
-from enterspeed_sync.api.forms import SEED_FIELDS, JobFilterForm, JobListForm, clean_seed_request
+from enterspeed_sync.api.forms import (
+    MAX_ID,
+    SEED_FIELDS,
+    JobFilterForm,
+    JobListForm,
+    clean_seed_request,
+)
 from enterspeed_sync.api.health import get_health_report
 from enterspeed_sync.api.openapi import get_openapi_document
 from enterspeed_sync.api.serializers import STATES, serialize_job
@@ -69,10 +75,6 @@ def given_filters(form) -> dict:
     return {name: form.data[name] for name in form.fields if name in form.data}
 
 
-#: The largest primary key a 64-bit integer column holds; larger ids name no job.
-MAX_ID = 2**63 - 1
-
-
 def get_job(pk: int) -> EnterspeedJob:
     job = None
     if 0 < pk <= MAX_ID:
@@ -104,9 +106,11 @@ class JobListView(APIView):
             counts[row["state"]] = row["n"]
         if data.get("state"):
             matching = matching.filter(state=data["state"])
-        ordering = data["ordering"]
-        tiebreak = "-pk" if ordering.startswith("-") else "pk"
-        ordered = matching.order_by(ordering.replace("id", "pk"), tiebreak)
+        descending = data["ordering"].startswith("-")
+        field = data["ordering"].lstrip("-")
+        field = "pk" if field == "id" else field
+        # The primary key breaks ties, so pages never repeat or skip a job.
+        ordered = matching.order_by(*(f"-{f}" if descending else f for f in (field, "pk")))
         paginator = Paginator(ordered, data["page_size"])
         try:
             page = paginator.page(data["page"])
