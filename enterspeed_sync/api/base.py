@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
 from django.http import JsonResponse
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
@@ -63,7 +64,8 @@ def has_admin_access(user) -> bool:
 class APIView(View):
     """
     Subclasses implement ``get``/``post``/``delete`` returning a JsonResponse or raising
-    APIError, and set ``permission_test`` per method (the admin area's permission tests).
+    APIError, and map methods to the admin area's permission tests in ``permission_tests``
+    (reading needs ``permissions.can_view``).
     """
 
     http_method_names = ["get", "head", "post", "delete", "options"]
@@ -99,6 +101,9 @@ class APIView(View):
             return error_response(exc.status, exc.code, exc.message, exc.fields)
         except Exception:  # logged in full; the client gets JSON, not an HTML page
             logger.exception("Operations API error: %s %s", request.method, request.path)
+            # Under ATOMIC_REQUESTS the request's transaction would otherwise commit.
+            if transaction.get_connection().in_atomic_block:
+                transaction.set_rollback(True)
             return error_response(500, "server_error", "Internal error; see the server's log.")
 
     def permission_message(self, method: str) -> str:
