@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -213,6 +214,11 @@ class LedgerEntry(models.Model):
                 fields=["key_hash", "origin_id"], name="enterspeed_sync_one_ledger_entry"
             )
         ]
+        indexes = [
+            # "When did Enterspeed last accept anything?" (the health endpoint) reads the
+            # newest entry of a source from this index instead of scanning the ledger.
+            models.Index(fields=["key_hash", "sent_at"], name="enterspeed_ledger_sent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.origin_id}: {self.payload_hash[:12] or 'deleted'}"
@@ -220,3 +226,51 @@ class LedgerEntry(models.Model):
     @property
     def is_present(self) -> bool:
         return bool(self.payload_hash)
+
+
+class APITokenQuerySet(models.QuerySet):
+    def active(self, now=None):
+        """Tokens that authenticate: not revoked and not expired."""
+        now = now or timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        )
+
+
+class APIToken(models.Model):
+    """
+    A bearer token for the operations API (docs/api.md). It acts as its user, with that
+    user's permissions. Only a hash of the token is stored: the token itself is shown once,
+    when it is created (``manage.py enterspeed_api_token create``).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="enterspeed_api_tokens",
+    )
+    name = models.CharField(_("name"), max_length=100, blank=True, default="")
+    #: The token's visible start ("esync_<prefix>_…"), to tell tokens apart in listings.
+    prefix = models.CharField(_("prefix"), max_length=16, unique=True, editable=False)
+    #: sha256 of the whole token, hex.
+    key_hash = models.CharField(_("key hash"), max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    #: Updated at most once a minute (see enterspeed_sync.api.tokens), not on every request.
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    objects = APITokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("Enterspeed API token")
+        verbose_name_plural = _("Enterspeed API tokens")
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"esync_{self.prefix}_… ({self.name or self.user})"
+
+    def is_active(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

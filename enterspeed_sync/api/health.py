@@ -1,0 +1,60 @@
+"""
+The health endpoint's report: queue depth and age, failures, whether sending is paused and
+when Enterspeed last accepted something. Three queries (job counts, the source's sending
+state, the ledger's newest entry), so a monitor may ask every few seconds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Max
+from django.utils import timezone
+
+from enterspeed_sync import health
+from enterspeed_sync.api.serializers import isoformat
+from enterspeed_sync.conf import conf
+from enterspeed_sync.models import LedgerEntry
+from enterspeed_sync.sending import current_source
+
+#: ``health.SyncStatus.state`` values that mean no worker sends anything now.
+PAUSED_STATES = frozenset({health.AUTH_FAILED, health.BREAKER_OPEN, health.RATE_LIMITED})
+
+
+def last_successful_ingest(source=None) -> datetime | None:
+    """When Enterspeed last accepted a save or delete from the configured source."""
+    source = source or current_source()
+    entries = LedgerEntry.objects.filter(key_hash=source.key_hash)
+    return entries.aggregate(last=Max("sent_at"))["last"]
+
+
+def get_health_report(now: datetime | None = None) -> dict:
+    now = now or timezone.now()
+    status = health.get_sync_status(now)
+    reasons = []
+    if not conf.API_KEY:
+        reasons.append("no_api_key")
+    if status.state != health.OK:
+        reasons.append(status.state)
+    if status.failed:
+        reasons.append("failed_jobs")
+    oldest = status.oldest_pending_at
+    return {
+        "status": "degraded" if reasons else "ok",
+        "reasons": reasons,
+        "state": status.state,
+        "message": status.message,
+        "pending": status.pending,
+        "due": status.due,
+        "processing": status.processing,
+        "failed": status.failed,
+        "oldest_pending_age_seconds": (
+            round(max((now - oldest).total_seconds(), 0.0), 3) if oldest else None
+        ),
+        "last_successful_ingest_at": isoformat(last_successful_ingest()),
+        "sending_paused": status.state in PAUSED_STATES,
+        "paused_until": isoformat(status.until) if status.state in PAUSED_STATES else None,
+        "last_error": status.last_error,
+        "enabled": conf.ENABLED,
+        "checked_at": isoformat(now),
+    }
