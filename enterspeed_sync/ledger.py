@@ -91,6 +91,8 @@ class LedgerClient:
         self._job = job
         #: Saves skipped because Enterspeed already has the identical payload.
         self.skipped = 0
+        #: ``(origin id, "save" or "delete")`` of every request Enterspeed accepted.
+        self.sent: list[tuple[str, str]] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -105,12 +107,14 @@ class LedgerClient:
         self._check_claim()
         response = self._client.save(origin_id, entity, **kwargs)
         record(self._source, origin_id, digest, self._job)
+        self.sent.append((origin_id, "save"))
         return response
 
     def delete(self, origin_id: str, **kwargs: Any) -> Any:
         self._check_claim()
         response = self._client.delete(origin_id, **kwargs)
         record(self._source, origin_id, "", self._job)
+        self.sent.append((origin_id, "delete"))
         return response
 
     def _check_claim(self) -> None:
