@@ -14,8 +14,9 @@ from django.db.models import Count, Min
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from enterspeed_sync.conf import conf
-from enterspeed_sync.models import Destination, EnterspeedJob, JobState
+from enterspeed_sync.conf import conf, get_api_key
+from enterspeed_sync.conf import get_destinations as configured_destinations
+from enterspeed_sync.models import Destination, EnterspeedJob, JobState, PostSyncHookStatus
 
 #: A pending job older than this means no worker has picked up work recently.
 STALLED_AFTER = timedelta(minutes=5)
@@ -106,9 +107,18 @@ def get_destinations() -> list[ConfiguredDestination]:
         return []
     return [
         ConfiguredDestination(
-            Destination.PUBLISH, Destination.PUBLISH.label, conf.BASE_URL, mask_key(conf.API_KEY)
+            destination,
+            Destination(destination).label,
+            conf.BASE_URL,
+            mask_key(get_api_key(destination)),
         )
+        for destination in configured_destinations()
     ]
+
+
+def get_hook_statuses() -> list[PostSyncHookStatus]:
+    """How each post-sync hook's last call went (hooks that were never called have no row)."""
+    return list(PostSyncHookStatus.objects.all())
 
 
 @dataclass(frozen=True)
@@ -139,6 +149,24 @@ def get_notices(now=None) -> list[Notice]:
             Notice(
                 "warning",
                 _("Sync is switched off (ENTERSPEED_SYNC['ENABLED'] is False): no jobs are made."),
+            )
+        )
+    for hook in PostSyncHookStatus.objects.filter(consecutive_failures__gt=0):
+        notices.append(
+            Notice(
+                "error",
+                _(
+                    "The post-sync hook %(hook)s failed %(count)d times in a row (last at "
+                    "%(when)s): %(error)s"
+                )
+                % {
+                    "hook": str(hook),
+                    "count": hook.consecutive_failures,
+                    "when": timezone.localtime(hook.last_failure_at).strftime("%Y-%m-%d %H:%M")
+                    if hook.last_failure_at
+                    else "?",
+                    "error": hook.last_error,
+                },
             )
         )
     oldest = EnterspeedJob.objects.pending().aggregate(oldest=Min("created_at"))["oldest"]

@@ -24,6 +24,7 @@ def seed_task(
     locales: list[str] | None = None,
     descendants: bool = True,
     force: bool = False,
+    destination: str = "publish",
 ) -> dict[str, int]:
     """Queue the jobs of one seed; returns the jobs added per kind (the dashboard shows it)."""
     from enterspeed_sync.mapping import get_base_page_model
@@ -41,6 +42,7 @@ def seed_task(
             locales=locales or None,
             descendants=descendants,
             force=force,
+            destination=destination,
         )
     return dict(result.counts)
 

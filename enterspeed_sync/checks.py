@@ -56,6 +56,57 @@ def check_api_key(app_configs=None, **kwargs):
 
 
 @register(Tags.compatibility)
+def check_preview_api_key(app_configs=None, **kwargs):
+    if not _is_dict_setting() or not conf.PREVIEW_API_KEY:
+        return []
+    if conf.PREVIEW_API_KEY == conf.API_KEY:
+        return [
+            Error(
+                f"{SETTING_NAME}['PREVIEW_API_KEY'] is the same key as API_KEY: drafts would "
+                "overwrite published content in that source.",
+                hint="Use the key of a separate Enterspeed preview source, or remove "
+                "PREVIEW_API_KEY.",
+                id="enterspeed_sync.E011",
+            )
+        ]
+    if not conf.PREVIEW_API_KEY.startswith("source-"):
+        return [
+            Warning(
+                f"{SETTING_NAME}['PREVIEW_API_KEY'] does not look like an Enterspeed source key.",
+                hint="Ingest keys start with 'source-'; management API keys do not work here.",
+                id="enterspeed_sync.W021",
+            )
+        ]
+    return []
+
+
+@register(Tags.compatibility)
+def check_post_sync_hooks(app_configs=None, **kwargs):
+    from enterspeed_sync.post_sync import hook_problems
+
+    if not _is_dict_setting():
+        return []
+    hooks = (getattr(settings, SETTING_NAME, None) or {}).get("POST_SYNC_HOOKS") or []
+    if not isinstance(hooks, list | tuple):
+        return [
+            Error(
+                f"{SETTING_NAME}['POST_SYNC_HOOKS'] should be a list of dicts, not {hooks!r}.",
+                id="enterspeed_sync.E012",
+            )
+        ]
+    return [
+        Error(
+            f"{SETTING_NAME}['POST_SYNC_HOOKS'][{index}] {'; it '.join(problems)}.",
+            hint="Each hook is a dict such as {'url': 'https://…', 'method': 'POST'}; "
+            "see docs/post-sync.md. An invalid hook is never called.",
+            id="enterspeed_sync.E012",
+        )
+        for index, entry in enumerate(hooks)
+        if (problems := hook_problems(entry))
+    ]
+
+
+@register(Tags.compatibility)
 def check_base_url(app_configs=None, **kwargs):
     if not _is_dict_setting():
         return []
@@ -299,7 +350,7 @@ POSITIVE_WHOLE = ("MAX_ATTEMPTS", "BREAKER_THRESHOLD")
 POSITIVE = ("RETRY_BASE_DELAY", "RETRY_MAX_DELAY", "RETRY_AFTER_MAX", "BREAKER_COOLDOWN")
 POSITIVE += ("BREAKER_COOLDOWN_MAX", "LEASE_SECONDS")
 #: ... and those where 0 means "not at all".
-NOT_NEGATIVE = ("RATE_LIMIT_PAUSE", "RETRY_WAIT_SECONDS")
+NOT_NEGATIVE = ("RATE_LIMIT_PAUSE", "RETRY_WAIT_SECONDS", "PREVIEW_SETTLE_SECONDS")
 #: Enterspeed's documented ingest limit per tenant.
 ENTERSPEED_RATE_LIMIT = 25
 

@@ -102,6 +102,17 @@ DEFAULTS: dict[str, Any] = {
     # Send saves and deletes in bulk requests of up to 50 entities. An account that refuses
     # bulk requests is detected and sent single requests automatically; False always does.
     "BULK_INGEST": True,
+    # Preview (docs/preview.md) ---------------------------------------------------------
+    # Key of the Enterspeed source that receives drafts; "" turns the preview source off.
+    "PREVIEW_API_KEY": "",
+    # A draft save's preview job waits this long before it is sent, so a burst of
+    # autosaves (one every half second while typing) costs one request per interval.
+    "PREVIEW_SETTLE_SECONDS": 2.0,
+    # One locale-independent entity per set of translated pages (docs/translation-groups.md).
+    "TRANSLATION_GROUPS": False,
+    # URLs called after a processing run that changed something in Enterspeed
+    # (docs/post-sync.md): [{"url": ..., "method": "POST", "headers": {...}}, ...].
+    "POST_SYNC_HOOKS": [],
 }
 
 
@@ -273,6 +284,22 @@ class Settings:
         return bool(self._get("BULK_INGEST"))
 
     @property
+    def PREVIEW_API_KEY(self) -> str:
+        return self._get("PREVIEW_API_KEY") or ""
+
+    @property
+    def PREVIEW_SETTLE_SECONDS(self) -> float:
+        return float(self._get("PREVIEW_SETTLE_SECONDS") or 0)
+
+    @property
+    def TRANSLATION_GROUPS(self) -> bool:
+        return bool(self._get("TRANSLATION_GROUPS"))
+
+    @property
+    def POST_SYNC_HOOKS(self) -> list[dict[str, Any]]:
+        return list(self._get("POST_SYNC_HOOKS") or [])
+
+    @property
     def TIMEOUT_TOTAL(self) -> float:
         """The longest a request can take to fail: connect plus read timeout."""
         timeout = self.TIMEOUT
@@ -281,12 +308,26 @@ class Settings:
 
 conf = Settings()
 
+#: The values of ``enterspeed_sync.models.Destination`` (not imported: conf loads first).
+PUBLISH = "publish"
+PREVIEW = "preview"
 
-def get_client(*, before_request=None) -> EnterspeedClient:
-    """The ingest client for the configured source. Handlers receive it; never build one.
+
+def get_destinations() -> list[str]:
+    """The destinations jobs are made for and sent to: publish, and preview when configured."""
+    return [PUBLISH, PREVIEW] if conf.PREVIEW_API_KEY else [PUBLISH]
+
+
+def get_api_key(destination: str = PUBLISH) -> str:
+    """The API key of a destination's Enterspeed source ("" when it is not configured)."""
+    return conf.PREVIEW_API_KEY if destination == PREVIEW else conf.API_KEY
+
+
+def get_client(*, before_request=None, destination: str = PUBLISH) -> EnterspeedClient:
+    """The ingest client for a destination's source. Handlers receive it; never build one.
     ``before_request`` is called before every request (the job runner's rate limiter)."""
     return EnterspeedClient(
-        api_key=conf.API_KEY,
+        api_key=get_api_key(destination),
         base_url=conf.BASE_URL,
         timeout=conf.TIMEOUT,
         before_request=before_request,

@@ -7,10 +7,13 @@ from django.utils.translation import gettext_lazy as _
 from wagtail.admin.widgets import AdminPageChooser
 from wagtail.models import Locale
 
-from enterspeed_sync.seeding import SEED_KINDS
+from enterspeed_sync.conf import get_destinations
+from enterspeed_sync.models import Destination
+from enterspeed_sync.seeding import SEED_KINDS, TRANSLATION_GROUPS_KIND
 
 KIND_LABELS = {
     "pages": _("Pages"),
+    TRANSLATION_GROUPS_KIND: _("Translation groups"),
     "images": _("Images"),
     "documents": _("Documents"),
     "snippets": _("Snippets"),
@@ -18,6 +21,16 @@ KIND_LABELS = {
 
 
 class SeedForm(forms.Form):
+    destination = forms.ChoiceField(
+        label=_("Source"),
+        choices=Destination.choices,
+        initial=Destination.PUBLISH,
+        widget=forms.RadioSelect,
+        help_text=_(
+            "The published source gets live content; the preview source every page's and "
+            "snippet's latest draft."
+        ),
+    )
     kinds = forms.MultipleChoiceField(
         label=_("Include"),
         choices=[(kind, KIND_LABELS[kind]) for kind in SEED_KINDS],
@@ -58,6 +71,14 @@ class SeedForm(forms.Form):
             (locale.language_code, locale.get_display_name() or locale.language_code)
             for locale in Locale.objects.order_by("language_code")
         ]
+        configured = get_destinations()
+        self.fields["destination"].choices = [
+            (value, label) for value, label in Destination.choices if value in configured
+        ]
+        if len(configured) == 1:
+            # Nothing to choose: seed the published source without showing the field.
+            self.fields["destination"].widget = forms.HiddenInput()
+            self.fields["destination"].required = False
 
     def clean_root_page(self):
         from enterspeed_sync.mapping import get_base_page_model
@@ -69,9 +90,14 @@ class SeedForm(forms.Form):
             raise forms.ValidationError(_("Choose a page that exists."))
         return page_id
 
+    def clean_destination(self):
+        return self.cleaned_data.get("destination") or Destination.PUBLISH
+
     def describe(self) -> str:
         data = self.cleaned_data
         parts = [", ".join(str(KIND_LABELS[kind]) for kind in data["kinds"])]
+        if data["destination"] != Destination.PUBLISH:
+            parts.insert(0, str(Destination(data["destination"]).label))
         if data.get("root_page"):
             from wagtail.models import Page
 

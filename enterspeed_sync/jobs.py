@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import cache
 from itertools import islice
@@ -25,7 +25,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from wagtail.models import AbstractPage, DraftStateMixin, Locale, TranslatableMixin
 
-from enterspeed_sync.conf import conf
+from enterspeed_sync.conf import conf, get_destinations
 from enterspeed_sync.mapping import (
     get_base_page_model,
     get_entity_type,
@@ -54,6 +54,9 @@ class JobSpec:
     locale: str = ""
     destination: str = Destination.PUBLISH
     content_type_id: int | None = None
+    #: Seconds a new job waits before its first attempt (a preview's settle time). A job
+    #: that is already pending keeps its time, so a burst of changes cannot postpone it.
+    delay: float = 0.0
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -147,9 +150,10 @@ def _write_pending(by_key: dict[tuple[str, str, str, str], JobSpec]) -> None:
     for key, spec in by_key.items():
         job = existing.get(key)
         if job is None:
+            due = now + timedelta(seconds=spec.delay) if spec.delay > 0 else now
             to_create.append(
                 spec.as_job(
-                    state=JobState.PENDING, created_at=now, updated_at=now, next_attempt_at=now
+                    state=JobState.PENDING, created_at=now, updated_at=now, next_attempt_at=due
                 )
             )
         else:
@@ -226,6 +230,24 @@ def enqueue_processing() -> None:
         logger.exception("Could not queue Enterspeed processing; the schedule will retry")
 
 
+# Destinations ----------------------------------------------------------------------------
+
+
+def in_destinations(
+    specs: Iterable[JobSpec], destinations: Iterable[str] | None
+) -> Iterator[JobSpec]:
+    """
+    Each spec once per destination that is configured (``None``: the published source
+    only). A destination without an API key is left out, so no job waits for a source
+    that does not exist.
+    """
+    wanted = [Destination.PUBLISH] if destinations is None else list(destinations)
+    enabled = [destination for destination in wanted if destination in get_destinations()]
+    for spec in specs:
+        for destination in enabled:
+            yield replace(spec, destination=destination)
+
+
 # Pages ---------------------------------------------------------------------------------
 
 
@@ -240,16 +262,23 @@ def page_job_spec(page_id, locale: str, job_type: str, content_type_id=None) -> 
     )
 
 
-def queue_page_job(page, job_type: str) -> None:
-    queue_job(page_job_spec(page.pk, page.locale.language_code, job_type, page.content_type_id))
+def queue_page_job(page, job_type: str, destinations: Iterable[str] | None = None) -> None:
+    """A job for ``page`` in each of ``destinations`` (default: the published source)."""
+    spec = page_job_spec(page.pk, page.locale.language_code, job_type, page.content_type_id)
+    queue_jobs(in_destinations([spec], destinations))
 
 
 def queue_live_subtree_publish(page) -> int:
     """
     Publish jobs for ``page`` and every live descendant: a move or slug change rewrites
-    their URLs in bulk, and they get no signal of their own.
+    their URLs in bulk, and they get no signal of their own. With a preview source, every
+    descendant's draft is re-sent there too (drafts have URLs below the new path as well).
     """
-    return queue_page_publishes(page.get_descendants(inclusive=True).live())
+    count = queue_page_publishes(page.get_descendants(inclusive=True).live())
+    if Destination.PREVIEW in get_destinations():
+        specs = page_publish_specs(page.get_descendants(inclusive=True))
+        count += queue_jobs(in_destinations(specs, [Destination.PREVIEW]))
+    return count
 
 
 def queue_page_publishes(pages) -> int:
@@ -294,11 +323,16 @@ def _object_job_spec(model, entity_type, pk, locale, job_type, content_type_id) 
     )
 
 
-def queue_object_job(obj: models.Model, job_type: str) -> bool:
-    """Queue a job for ``obj`` if its model syncs. Returns whether a job was queued."""
+def queue_object_job(
+    obj: models.Model, job_type: str, destinations: Iterable[str] | None = None
+) -> bool:
+    """
+    Queue a job for ``obj`` in each of ``destinations`` (default: the published source) if
+    its model syncs. Returns whether a job was queued.
+    """
     spec = job_spec_for(obj, job_type)
     if spec is not None:
-        queue_job(spec)
+        queue_jobs(in_destinations([spec], destinations))
     return spec is not None
 
 
@@ -307,21 +341,28 @@ def queue_object_publishes(queryset: models.QuerySet) -> int:
     return queue_jobs(object_publish_specs(queryset))
 
 
-def object_publish_specs(queryset: models.QuerySet) -> Iterator[JobSpec]:
-    """Publish job specs for the published objects of a queryset (images, documents, snippets)."""
+def object_publish_specs(
+    queryset: models.QuerySet, *, destination: str = Destination.PUBLISH
+) -> Iterator[JobSpec]:
+    """
+    Publish job specs for the objects of a queryset (images, documents, snippets) that
+    belong in ``destination``: in the published source only live ones, in the preview
+    source every one (a draft is what preview shows).
+    """
     model = queryset.model
     entity_type = get_entity_type(model)
     if entity_type is None:
         return
-    if issubclass(model, DraftStateMixin):
+    if issubclass(model, DraftStateMixin) and destination == Destination.PUBLISH:
         queryset = queryset.filter(live=True)
     content_type_id = ContentType.objects.get_for_model(model).pk
     fields = ["pk", "locale__language_code"] if issubclass(model, TranslatableMixin) else ["pk"]
     rows = queryset.order_by("pk").values_list(*fields).iterator(chunk_size=BULK_CHUNK_SIZE)
     for pk, *locale in rows:
-        yield _object_job_spec(
+        spec = _object_job_spec(
             model, entity_type, pk, locale[0] if locale else "", JobType.PUBLISH, content_type_id
         )
+        yield spec if destination == Destination.PUBLISH else replace(spec, destination=destination)
 
 
 def queue_translation_publishes(obj: models.Model) -> int:
@@ -368,12 +409,13 @@ def queue_referrer_publishes(obj: models.Model) -> int:
             page_ids.add(object_id)
         elif model._meta.concrete_model in synced:
             by_model.setdefault(model, set()).add(object_id)
-    count = 0
+    specs: list[JobSpec] = []
     if page_ids:
-        count += queue_page_publishes(page_model.objects.live().filter(pk__in=page_ids))
+        specs += page_publish_specs(page_model.objects.live().filter(pk__in=page_ids))
     for model, ids in by_model.items():
-        count += queue_object_publishes(model._default_manager.filter(pk__in=ids))
-    return count
+        specs += object_publish_specs(model._default_manager.filter(pk__in=ids))
+    # Referrers show the object's title and URL in their drafts too.
+    return queue_jobs(in_destinations(specs, get_destinations()))
 
 
 @cache
@@ -395,3 +437,73 @@ def _many_to_many_fields_to(target: type[models.Model]) -> list[tuple[type[model
 def _clear_many_to_many_cache(*, setting: str, **kwargs) -> None:
     if setting == "ENTERSPEED_SYNC":  # SNIPPET_MODELS decides which models count
         _many_to_many_fields_to.cache_clear()
+
+
+# Preview: drafts --------------------------------------------------------------------------
+
+
+def queue_preview_of_revision(revision) -> bool:
+    """
+    A saved revision (a draft save, an autosave, a publish) of a page or a draft-state
+    snippet: queue a preview job for its object, sent after ``PREVIEW_SETTLE_SECONDS``.
+    The object's pending preview job absorbs every later revision until it is sent, so a
+    burst of autosaves costs one request per settle interval. Returns whether one was queued.
+    """
+    if Destination.PREVIEW not in get_destinations():
+        return False
+    model = revision.content_type.model_class()
+    entity_type = get_entity_type(model) if model is not None else None
+    if entity_type not in (EntityType.PAGE, EntityType.SNIPPET):
+        return False
+    if entity_type == EntityType.SNIPPET and not issubclass(model, DraftStateMixin):
+        return False  # its drafts are saved to the row itself, and post_save handles those
+    obj = revision.content_object
+    if obj is None:
+        return False
+    spec = job_spec_for(obj, JobType.PUBLISH)
+    if spec is None:
+        return False
+    queue_job(replace(spec, destination=Destination.PREVIEW, delay=conf.PREVIEW_SETTLE_SECONDS))
+    if entity_type == EntityType.PAGE:
+        # A new translation shows up in its group once its first draft is saved.
+        queue_translation_group(obj, [Destination.PREVIEW])
+    return True
+
+
+# Translation groups ---------------------------------------------------------------------
+
+
+def translation_group_spec(translation_key, destination: str = Destination.PUBLISH) -> JobSpec:
+    from enterspeed_sync.mapping.translation_groups import translation_group_origin_id
+
+    return JobSpec(
+        entity_type=EntityType.TRANSLATION_GROUP,
+        entity_id=str(translation_key),
+        job_type=JobType.PUBLISH,
+        origin_id=translation_group_origin_id(translation_key),
+        destination=destination,
+    )
+
+
+def queue_translation_group(page, destinations: Iterable[str] | None = None) -> bool:
+    """
+    Re-send the translation group of ``page`` (``TRANSLATION_GROUPS``): its list of variants
+    may have changed. The handler deletes a group that has no variant left. Unchanged groups
+    cost nothing: the ledger skips identical payloads.
+    """
+    if not conf.TRANSLATION_GROUPS or not isinstance(page, AbstractPage):
+        return False
+    queue_jobs(in_destinations([translation_group_spec(page.translation_key)], destinations))
+    return True
+
+
+def translation_group_specs(pages, destination: str = Destination.PUBLISH) -> Iterator[JobSpec]:
+    """One group spec per distinct translation key of a page queryset, in chunks."""
+    keys = (
+        pages.order_by("translation_key")
+        .values_list("translation_key", flat=True)
+        .distinct()
+        .iterator(chunk_size=BULK_CHUNK_SIZE)
+    )
+    for translation_key in keys:
+        yield translation_group_spec(translation_key, destination)

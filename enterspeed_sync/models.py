@@ -14,6 +14,8 @@ class EntityType(models.TextChoices):
     IMAGE = "image", _("Image")
     DOCUMENT = "document", _("Document")
     SNIPPET = "snippet", _("Snippet")
+    #: One entity per set of translated pages (``TRANSLATION_GROUPS``); id = translation key.
+    TRANSLATION_GROUP = "translation_group", _("Translation group")
     CUSTOM = "custom", _("Custom")
 
 
@@ -274,3 +276,37 @@ class APIToken(models.Model):
     def is_active(self, now=None) -> bool:
         now = now or timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class PostSyncHookStatus(models.Model):
+    """
+    How the calls of one post-sync hook (``POST_SYNC_HOOKS``) went, one row per hook: the
+    admin dashboard shows the hooks whose last call failed. The URL is kept masked, as
+    build-hook URLs carry their secret in the path.
+    """
+
+    key_hash = models.CharField(_("hook hash"), max_length=64, unique=True, editable=False)
+    name = models.CharField(_("name"), max_length=255, blank=True, default="")
+    #: Scheme and host of the hook's URL; the path may be a secret.
+    url_hint = models.CharField(_("URL"), max_length=255, blank=True, default="")
+    last_called_at = models.DateTimeField(_("last called at"), null=True, blank=True)
+    last_success_at = models.DateTimeField(_("last success at"), null=True, blank=True)
+    last_failure_at = models.DateTimeField(_("last failure at"), null=True, blank=True)
+    #: Calls in a row that failed after every attempt; 0 once a call succeeds.
+    consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0)
+    #: Every call that failed after every attempt, ever.
+    total_failures = models.PositiveIntegerField(_("failures"), default=0)
+    last_status = models.PositiveSmallIntegerField(_("last HTTP status"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+
+    class Meta:
+        verbose_name = _("Enterspeed post-sync hook status")
+        verbose_name_plural = _("Enterspeed post-sync hook statuses")
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name or self.url_hint
+
+    @property
+    def is_failing(self) -> bool:
+        return self.consecutive_failures > 0

@@ -24,7 +24,7 @@ import time
 import traceback
 import uuid
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ImproperlyConfigured
@@ -32,7 +32,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
-from enterspeed_sync import sending
+from enterspeed_sync import post_sync, sending
 from enterspeed_sync.bulk import OperationCollector, Request, bulk_support, plan_requests
 from enterspeed_sync.client import (
     BulkNotAvailable,
@@ -40,12 +40,12 @@ from enterspeed_sync.client import (
     EnterspeedError,
     EnterspeedHTTPError,
 )
-from enterspeed_sync.conf import conf, get_client
+from enterspeed_sync.conf import conf, get_client, get_destinations
 from enterspeed_sync.handlers import find_handler, get_handlers
 from enterspeed_sync.jobs import request_processing
 from enterspeed_sync.ledger import last_sent_hashes, record_many
 from enterspeed_sync.mapping.batch import mapping_batch
-from enterspeed_sync.models import ENTITY_KEY_FIELDS, EnterspeedJob, JobState
+from enterspeed_sync.models import ENTITY_KEY_FIELDS, Destination, EnterspeedJob, JobState
 from enterspeed_sync.retries import (
     Verdict,
     backoff_delay,
@@ -76,6 +76,8 @@ class ProcessResult:
     drained: bool = True
     #: Why the run stopped claiming early: "", "rate_limited", "breaker_open" or "auth".
     stopped: str = ""
+    #: Destinations in which Enterspeed received a change (not only unchanged skips).
+    changed_destinations: set[str] = field(default_factory=set)
 
     @property
     def processed(self) -> int:
@@ -86,10 +88,11 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def claim_jobs(limit: int) -> list[EnterspeedJob]:
+def claim_jobs(limit: int, destination: str | None = None) -> list[EnterspeedJob]:
     """
-    Move up to ``limit`` of the oldest due pending jobs to processing, leased to this
-    worker for ``LEASE_SECONDS``, and return them.
+    Move up to ``limit`` of the oldest due pending jobs (of one ``destination``, or of
+    every destination) to processing, leased to this worker for ``LEASE_SECONDS``, and
+    return them.
 
     An entity whose previous job is still processing is skipped, so an entity's
     instructions are never sent out of order or by two workers at once.
@@ -98,12 +101,10 @@ def claim_jobs(limit: int) -> list[EnterspeedJob]:
     busy = EnterspeedJob.objects.processing().filter(
         **{field: OuterRef(field) for field in ENTITY_KEY_FIELDS}
     )
-    candidates = (
-        EnterspeedJob.objects.due(now)
-        .filter(~Exists(busy))
-        .order_by("created_at", "pk")
-        .values_list("pk", flat=True)
-    )
+    due = EnterspeedJob.objects.due(now)
+    if destination is not None:
+        due = due.filter(destination=destination)
+    candidates = due.filter(~Exists(busy)).order_by("created_at", "pk").values_list("pk", flat=True)
     token = uuid.uuid4()
     with transaction.atomic():
         if connection.features.has_select_for_update_skip_locked:
@@ -142,6 +143,10 @@ def process_pending_jobs(
     passed (then ``drained`` is False). Jobs that become due within ``wait_seconds``
     (default ``RETRY_WAIT_SECONDS``) are waited for. Never raises for a failing job: it is
     recorded.
+
+    Each destination (the published source, and the preview source when configured) is its
+    own Enterspeed source, processed in turn with its own client, rate limiter, pauses and
+    breaker. ``client`` replaces the published source's client (tests pass a fake).
     """
     check_settings()
     batch_size = batch_size or conf.BATCH_SIZE
@@ -149,36 +154,30 @@ def process_pending_jobs(
     result = ProcessResult()
     started = time.monotonic()
     deadline = None if max_seconds is None else started + max_seconds
-    source = sending.current_source()
-    own_client = client is None
-    client = client or get_client(before_request=sending.SendGate(source))
     # Resolve handlers before claiming: a broken JOB_HANDLERS setting must not strand
     # claimed jobs in "processing".
     handlers = get_handlers()
-    try:
-        while True:
-            result.recovered += recover_expired_leases()
-            gate = sending.check_gate(source)
-            if gate.probe:
-                gate = sending.probe(source, client)
-            if not gate.open:
-                result.stopped = gate.reason
-                if gate.reason != "auth" and _wait_for_due(gate.until, deadline, wait_seconds):
-                    continue
-                break
-            result.stopped = ""
-            jobs = claim_jobs(batch_size)
-            if not jobs:
-                if _wait_for_due(None, deadline, wait_seconds):
-                    continue
-                break
-            _process_batch(jobs, client, handlers, source, result)
-            if deadline is not None and time.monotonic() >= deadline:
-                result.drained = not EnterspeedJob.objects.due().exists()
-                break
-    finally:
-        if own_client:
-            client.close()
+    fail_unconfigured_destinations(batch_size)
+    stopped = []
+    for index, destination in enumerate(get_destinations()):
+        # Like one destination alone, each gets at least one batch before the deadline counts.
+        if index and deadline is not None and time.monotonic() >= deadline:
+            result.drained = not _due_jobs().exists()
+            break
+        changed_before = result.succeeded - result.unchanged
+        given = client if destination == Destination.PUBLISH else None
+        _process_destination(
+            destination, given, handlers, batch_size, deadline, wait_seconds, result
+        )
+        if result.stopped:
+            stopped.append(result.stopped)
+        if result.succeeded - result.unchanged > changed_before:
+            result.changed_destinations.add(destination)
+        if not result.drained:
+            break
+    result.stopped = stopped[0] if stopped else ""
+    post_sync.after_processing(result.changed_destinations)
+
     if result.processed or result.retried or result.released:
         logger.info(
             "Processed %d Enterspeed jobs: %d succeeded (%d unchanged), %d failed, "
@@ -193,6 +192,69 @@ def process_pending_jobs(
     if result.stopped:
         logger.warning("Enterspeed sending is paused (%s); jobs wait in the queue", result.stopped)
     return result
+
+
+def _process_destination(
+    destination, client, handlers, batch_size, deadline, wait_seconds, result
+) -> None:
+    """Drain one destination's jobs through its own client and sending state."""
+    source = sending.current_source(destination)
+    own_client = client is None
+    if own_client:
+        client = get_client(before_request=sending.SendGate(source), destination=destination)
+    result.stopped = ""
+    try:
+        while True:
+            result.recovered += recover_expired_leases()
+            gate = sending.check_gate(source)
+            if gate.probe:
+                gate = sending.probe(source, client)
+            if not gate.open:
+                result.stopped = gate.reason
+                if gate.reason != "auth" and _wait_for_due(
+                    gate.until, deadline, wait_seconds, destination
+                ):
+                    continue
+                break
+            result.stopped = ""
+            jobs = claim_jobs(batch_size, destination=destination)
+            if not jobs:
+                if _wait_for_due(None, deadline, wait_seconds, destination):
+                    continue
+                break
+            _process_batch(jobs, client, handlers, source, result)
+            if deadline is not None and time.monotonic() >= deadline:
+                result.drained = not _due_jobs().exists()
+                break
+    finally:
+        if own_client:
+            client.close()
+
+
+def _due_jobs():
+    """Due jobs of the configured destinations (others are failed, never waited for)."""
+    return EnterspeedJob.objects.due().filter(destination__in=get_destinations())
+
+
+def fail_unconfigured_destinations(batch_size: int) -> int:
+    """
+    Fail the due jobs of a destination that has no API key (the preview key was removed
+    after they were queued), with a reason that says so, instead of leaving them waiting.
+    """
+    failed = 0
+    for destination in Destination.values:
+        if destination in get_destinations():
+            continue
+        while jobs := claim_jobs(batch_size, destination=destination):
+            for job in jobs:
+                mark_failed(
+                    job,
+                    f"The {Destination(destination).label.lower()} is not configured "
+                    f"(no API key for the {destination!r} destination); set its key in "
+                    f"ENTERSPEED_SYNC, then retry the job, or delete it.",
+                )
+                failed += 1
+    return failed
 
 
 #: Every setting processing reads after it has claimed jobs.
@@ -230,7 +292,12 @@ def check_settings() -> None:
             ) from e
 
 
-def _wait_for_due(until: datetime | None, deadline: float | None, wait_seconds: float) -> bool:
+def _wait_for_due(
+    until: datetime | None,
+    deadline: float | None,
+    wait_seconds: float,
+    destination: str | None = None,
+) -> bool:
     """
     Sleep until the next job becomes due (a retry, a pause ending) if that is within
     ``wait_seconds`` and the time budget. Returns False when there is nothing to wait for:
@@ -243,11 +310,10 @@ def _wait_for_due(until: datetime | None, deadline: float | None, wait_seconds: 
         # wait for nothing; a dead worker's jobs are recovered by the next run.
         # Due jobs that could not be claimed wait for their entity's job in flight; the
         # worker holding it claims them next, so only future retries are worth a wait.
-        until = (
-            EnterspeedJob.objects.pending()
-            .filter(next_attempt_at__gt=timezone.now())
-            .aggregate(due=Min("next_attempt_at"))["due"]
-        )
+        waiting = EnterspeedJob.objects.pending().filter(next_attempt_at__gt=timezone.now())
+        if destination is not None:
+            waiting = waiting.filter(destination=destination)
+        until = waiting.aggregate(due=Min("next_attempt_at"))["due"]
         if until is None:
             return False
     delay = max(MIN_WAIT_SECONDS, (until - timezone.now()).total_seconds() + 0.01)
@@ -365,6 +431,8 @@ def _send_batch(collected, client, source, lease: Lease) -> dict[int, str]:
     unchanged: set[int] = set()
     #: Per job: (verdict, message, status) of its first refused operation.
     refused: dict[int, tuple[str, str, int | None]] = {}
+    #: Per job: (origin id, action) of each operation Enterspeed accepted.
+    sent_by_job: dict[int, list[tuple[str, str]]] = {}
     if conf.SKIP_UNCHANGED:
         saves = [op for op in operations if op.action == "save" and not op.force_type]
         last = last_sent_hashes(source, [op.origin_id for op in saves])
@@ -412,6 +480,9 @@ def _send_batch(collected, client, source, lease: Lease) -> dict[int, str]:
                 break
             continue
         sending.record_success(source)
+        for op in request.operations:
+            if op.origin_id in accepted:
+                sent_by_job.setdefault(op.job.pk, []).append((op.origin_id, op.action))
         record_many(
             source,
             (
@@ -438,7 +509,8 @@ def _send_batch(collected, client, source, lease: Lease) -> dict[int, str]:
             continue
         succeeded.append(job)
         outcomes[pk] = Outcome.UNCHANGED if pk in unchanged else Outcome.SUCCEEDED
-    mark_succeeded_many(succeeded)
+    for job in mark_succeeded_many(succeeded):
+        post_sync.announce_synced(job, sent_by_job.get(job.pk, ()))
     return outcomes
 
 
@@ -524,7 +596,7 @@ class Outcome:
 
 def process_job(job: EnterspeedJob, client: EnterspeedClient, handlers=None) -> bool:
     """Run one claimed job through its handler. Returns True on success."""
-    outcome = run_job(job, client, handlers, sending.current_source())
+    outcome = run_job(job, client, handlers, sending.current_source(job.destination))
     return outcome in (Outcome.SUCCEEDED, Outcome.UNCHANGED)
 
 
@@ -605,10 +677,10 @@ def mark_succeeded(job: EnterspeedJob) -> None:
     mark_succeeded_many([job])
 
 
-def mark_succeeded_many(jobs: list[EnterspeedJob]) -> None:
-    """``mark_succeeded`` for many claimed jobs, in a few queries."""
+def mark_succeeded_many(jobs: list[EnterspeedJob]) -> list[EnterspeedJob]:
+    """``mark_succeeded`` for many claimed jobs, in a few queries; returns those still ours."""
     if not jobs:
-        return
+        return []
     with transaction.atomic():
         claimed = Q()
         for job in jobs:
@@ -624,6 +696,7 @@ def mark_succeeded_many(jobs: list[EnterspeedJob]) -> None:
             for job in done:
                 failed |= Q(**dict(zip(ENTITY_KEY_FIELDS, job.entity_key, strict=True)))
             EnterspeedJob.objects.failed().filter(failed).delete()
+    return done
 
 
 def retry_later(

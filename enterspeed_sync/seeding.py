@@ -1,25 +1,37 @@
 """
-Seeding: queue a publish job for everything that should be in Enterspeed (live pages,
-images, documents, live snippets), in chunks, without loading the site into memory.
-Safe to run again: jobs coalesce per entity.
+Seeding: queue a publish job for everything that should be in an Enterspeed source, in
+chunks, without loading the site into memory. Safe to run again: jobs coalesce per entity.
+
+The published source gets the live pages, images, documents and live snippets; the preview
+source every page and snippet (each one's latest draft is sent), images and documents.
+With ``TRANSLATION_GROUPS``, seeding pages also queues their translation groups.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from wagtail.models import TranslatableMixin
 
-from enterspeed_sync.conf import conf
-from enterspeed_sync.jobs import JobSpec, object_publish_specs, page_publish_specs, queue_jobs
+from enterspeed_sync.conf import conf, get_destinations
+from enterspeed_sync.jobs import (
+    JobSpec,
+    object_publish_specs,
+    page_publish_specs,
+    queue_jobs,
+    translation_group_specs,
+)
 from enterspeed_sync.ledger import forget
 from enterspeed_sync.mapping import get_base_page_model, get_synced_snippet_models
 from enterspeed_sync.mapping.identity import get_document_model, get_image_model
+from enterspeed_sync.models import Destination
 from enterspeed_sync.sending import current_source
 
 #: The kinds of entity a seed can include, in the order they are queued.
 SEED_KINDS = ("pages", "images", "documents", "snippets")
+#: Counted apart from the pages they come with (``TRANSLATION_GROUPS``).
+TRANSLATION_GROUPS_KIND = "translation_groups"
 
 
 @dataclass
@@ -31,12 +43,15 @@ class SeedResult:
         return sum(self.counts.values())
 
 
-def page_specs(*, root_page=None, locales=None, descendants=True) -> Iterator[JobSpec]:
+def seeded_pages(*, root_page=None, locales=None, descendants=True, destination=None):
     """
-    Publish specs for every live page (``root_page`` and, with ``descendants``, the pages
-    below it), optionally only in the given locales. The tree root (depth 1) is not content.
+    The pages a seed covers: every live page (every page for the preview source) of
+    ``root_page`` and, with ``descendants``, below it, optionally only in the given locales.
+    The tree root (depth 1) is not content.
     """
-    pages = get_base_page_model().objects.live().filter(depth__gt=1)
+    pages = get_base_page_model().objects.filter(depth__gt=1)
+    if destination != Destination.PREVIEW:
+        pages = pages.live()
     if root_page is not None:
         if descendants:
             pages = pages.descendant_of(root_page, inclusive=True)
@@ -44,45 +59,97 @@ def page_specs(*, root_page=None, locales=None, descendants=True) -> Iterator[Jo
             pages = pages.filter(pk=root_page.pk)
     if locales:
         pages = pages.filter(locale__language_code__in=locales)
-    return page_publish_specs(pages.order_by("path"))
+    return pages
 
 
-def image_specs() -> Iterator[JobSpec]:
-    return object_publish_specs(get_image_model().objects.all()) if conf.SYNC_IMAGES else iter(())
+def page_specs(
+    *, root_page=None, locales=None, descendants=True, destination=Destination.PUBLISH
+) -> Iterator[JobSpec]:
+    """Publish specs for the pages a seed covers (see ``seeded_pages``)."""
+    pages = seeded_pages(
+        root_page=root_page, locales=locales, descendants=descendants, destination=destination
+    )
+    return _to(destination, page_publish_specs(pages.order_by("path")))
 
 
-def document_specs() -> Iterator[JobSpec]:
+def translation_group_seed_specs(
+    *, root_page=None, locales=None, descendants=True, destination=Destination.PUBLISH
+) -> Iterator[JobSpec]:
+    """The translation groups of the pages a seed covers (none without TRANSLATION_GROUPS)."""
+    if not conf.TRANSLATION_GROUPS:
+        return iter(())
+    pages = seeded_pages(
+        root_page=root_page, locales=locales, descendants=descendants, destination=destination
+    )
+    return translation_group_specs(pages, destination)
+
+
+def image_specs(destination=Destination.PUBLISH) -> Iterator[JobSpec]:
+    if not conf.SYNC_IMAGES:
+        return iter(())
+    return object_publish_specs(get_image_model().objects.all(), destination=destination)
+
+
+def document_specs(destination=Destination.PUBLISH) -> Iterator[JobSpec]:
     if not conf.SYNC_DOCUMENTS:
         return iter(())
-    return object_publish_specs(get_document_model().objects.all())
+    return object_publish_specs(get_document_model().objects.all(), destination=destination)
 
 
-def snippet_specs(*, locales=None) -> Iterator[JobSpec]:
-    """Every live object of every synced snippet model (translatable ones in ``locales``)."""
+def snippet_specs(*, locales=None, destination=Destination.PUBLISH) -> Iterator[JobSpec]:
+    """
+    Every object of every synced snippet model that belongs in ``destination`` (live ones
+    for the published source), translatable ones only in ``locales``.
+    """
     for model in get_synced_snippet_models():
         objects = model._default_manager.all()
         if locales and issubclass(model, TranslatableMixin):
             objects = objects.filter(locale__language_code__in=locales)
-        yield from object_publish_specs(objects)
+        yield from object_publish_specs(objects, destination=destination)
+
+
+def _to(destination: str, specs: Iterator[JobSpec]) -> Iterator[JobSpec]:
+    if destination == Destination.PUBLISH:
+        return specs
+    return (replace(spec, destination=destination) for spec in specs)
 
 
 def published_specs(
-    *, kinds: Iterable[str] = SEED_KINDS, root_page=None, locales=None, descendants=True
+    *,
+    kinds: Iterable[str] = SEED_KINDS,
+    root_page=None,
+    locales=None,
+    descendants=True,
+    destination: str = Destination.PUBLISH,
 ) -> Iterator[tuple[str, JobSpec]]:
-    """``(kind, spec)`` for everything of ``kinds`` that belongs in Enterspeed, lazily."""
+    """
+    ``(kind, spec)`` for everything of ``kinds`` that belongs in ``destination``, lazily.
+    Pages come with their translation groups (kind ``"translation_groups"``) when
+    ``TRANSLATION_GROUPS`` is on.
+    """
     kinds = set(kinds)
     if unknown := kinds - set(SEED_KINDS):
         raise ValueError(f"Unknown seed kinds {sorted(unknown)}; choose from {SEED_KINDS}.")
+    pages = {"root_page": root_page, "locales": locales, "descendants": descendants}
     sources = {
-        "pages": lambda: page_specs(root_page=root_page, locales=locales, descendants=descendants),
-        "images": image_specs,
-        "documents": document_specs,
-        "snippets": lambda: snippet_specs(locales=locales),
+        "pages": lambda: page_specs(**pages, destination=destination),
+        TRANSLATION_GROUPS_KIND: lambda: translation_group_seed_specs(
+            **pages, destination=destination
+        ),
+        "images": lambda: image_specs(destination),
+        "documents": lambda: document_specs(destination),
+        "snippets": lambda: snippet_specs(locales=locales, destination=destination),
     }
-    for kind in SEED_KINDS:
-        if kind in kinds:
-            for spec in sources[kind]():
-                yield kind, spec
+    for kind in _kinds_in_order(kinds):
+        for spec in sources[kind]():
+            yield kind, spec
+
+
+def _kinds_in_order(kinds: set[str]) -> list[str]:
+    ordered = [kind for kind in SEED_KINDS if kind in kinds]
+    if "pages" in kinds and conf.TRANSLATION_GROUPS:
+        ordered.insert(ordered.index("pages") + 1, TRANSLATION_GROUPS_KIND)
+    return ordered
 
 
 def seed(
@@ -92,20 +159,36 @@ def seed(
     locales: list[str] | None = None,
     descendants: bool = True,
     force: bool = False,
+    destination: str = Destination.PUBLISH,
 ) -> SeedResult:
     """
-    Queue everything of the given ``kinds`` (see ``SEED_KINDS``). ``root_page`` and
-    ``descendants`` narrow pages; ``locales`` narrows pages and translatable snippets.
-    With ``force``, the ledger entries of what is queued are dropped, so every entity is
-    sent even when Enterspeed already has the same payload (``SKIP_UNCHANGED``).
+    Queue everything of the given ``kinds`` (see ``SEED_KINDS``) for ``destination`` (the
+    published source, or the preview source). ``root_page`` and ``descendants`` narrow
+    pages; ``locales`` narrows pages and translatable snippets. With ``force``, the ledger
+    entries of what is queued are dropped, so every entity is sent even when Enterspeed
+    already has the same payload (``SKIP_UNCHANGED``). Raises ValueError for a destination
+    that is not configured.
     """
-    kinds = list(kinds)
+    if destination not in get_destinations():
+        raise ValueError(
+            f"The {destination!r} destination is not configured; "
+            + (
+                "set ENTERSPEED_SYNC['PREVIEW_API_KEY']."
+                if destination == Destination.PREVIEW
+                else f"choose from {get_destinations()}."
+            )
+        )
+    kinds = set(kinds)
     specs = published_specs(
-        kinds=kinds, root_page=root_page, locales=locales, descendants=descendants
+        kinds=kinds,
+        root_page=root_page,
+        locales=locales,
+        descendants=descendants,
+        destination=destination,
     )
-    result = SeedResult(counts=dict.fromkeys((k for k in SEED_KINDS if k in kinds), 0))
+    result = SeedResult(counts=dict.fromkeys(_kinds_in_order(kinds), 0))
 
-    source = current_source()
+    source = current_source(destination)
     to_forget: list[str] = []
 
     def counted():

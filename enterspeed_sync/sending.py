@@ -26,7 +26,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from enterspeed_sync.client import EnterspeedClient, mask_api_key
-from enterspeed_sync.conf import conf
+from enterspeed_sync.conf import PUBLISH, conf, get_api_key
 from enterspeed_sync.models import SourceState
 from enterspeed_sync.retries import SendingPaused
 
@@ -50,9 +50,9 @@ def source_for(api_key: str, base_url: str) -> Source:
     return Source(key_hash=digest, key_hint=mask_api_key(api_key))
 
 
-def current_source() -> Source:
-    """The source the settings point at now."""
-    return source_for(conf.API_KEY, conf.BASE_URL)
+def current_source(destination: str = PUBLISH) -> Source:
+    """The source a destination's settings point at now (each key is its own source)."""
+    return source_for(get_api_key(destination), conf.BASE_URL)
 
 
 def get_state(source: Source, *, for_update: bool = False) -> SourceState:

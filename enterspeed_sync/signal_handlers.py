@@ -8,13 +8,19 @@ is logged and rolled back to a savepoint, and the editor's change goes through.
 Change                      Jobs
 ==========================  =============================================================
 page published              publish it; re-send its live translations
-page unpublished / deleted  delete it; re-send its live translations
+page unpublished            delete it (published source); re-send its live translations
+page deleted                delete it (both sources); re-send its live translations
 page moved / slug changed   publish it and every live descendant (their URLs changed)
 image / document saved      publish it; re-send what references it
 image / document deleted    delete it; re-send what referenced it
 snippet with draft state    published → publish, unpublished → delete (like pages)
 other snippet               saved → publish, deleted → delete
+revision saved (a draft)    preview job for its page or draft-state snippet
 ==========================  =============================================================
+
+With a preview source (``PREVIEW_API_KEY``) every publish also updates the preview source
+and every delete removes the entity there too; an unpublish leaves preview alone, as the
+draft still exists. With ``TRANSLATION_GROUPS`` a page's group is re-sent with it.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import logging
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_delete
-from wagtail.models import AbstractPage, DraftStateMixin
+from wagtail.models import AbstractPage, DraftStateMixin, Revision
 from wagtail.signals import (
     page_published,
     page_slug_changed,
@@ -35,8 +41,9 @@ from wagtail.signals import (
 )
 
 from enterspeed_sync import jobs
+from enterspeed_sync.conf import get_destinations
 from enterspeed_sync.mapping import get_base_page_model, get_entity_type
-from enterspeed_sync.models import EntityType, JobType
+from enterspeed_sync.models import Destination, EntityType, JobType
 
 logger = logging.getLogger(__name__)
 
@@ -77,22 +84,26 @@ def queue_publish_on_page_published(sender, instance, **kwargs):
     # A scheduled publish fires page_published with live=False (wagtail#13959); the real
     # go-live fires it again from publish_scheduled.
     if instance.live:
-        jobs.queue_page_job(instance, JobType.PUBLISH)
+        jobs.queue_page_job(instance, JobType.PUBLISH, get_destinations())
         jobs.queue_translation_publishes(instance)
+        jobs.queue_translation_group(instance, get_destinations())
 
 
 @never_raise
 def queue_delete_on_page_unpublished(sender, instance, **kwargs):
-    jobs.queue_page_job(instance, JobType.DELETE)
+    # Only the published source: the draft still exists, so preview keeps showing it.
+    jobs.queue_page_job(instance, JobType.DELETE, [Destination.PUBLISH])
     jobs.queue_translation_publishes(instance)
+    jobs.queue_translation_group(instance, [Destination.PUBLISH])
 
 
 @never_raise
 def queue_delete_on_page_deleted(sender, instance, **kwargs):
     # Sent once per page of a deleted tree; the row is gone, so everything the job needs
     # is taken from the instance now.
-    jobs.queue_page_job(instance, JobType.DELETE)
+    jobs.queue_page_job(instance, JobType.DELETE, get_destinations())
     jobs.queue_translation_publishes(instance)
+    jobs.queue_translation_group(instance, get_destinations())
 
 
 @never_raise
@@ -132,7 +143,7 @@ def _publishes_on_save(sender) -> bool:
 
 
 def _queue_publish(instance) -> None:
-    jobs.queue_object_job(instance, JobType.PUBLISH)
+    jobs.queue_object_job(instance, JobType.PUBLISH, get_destinations())
     jobs.queue_translation_publishes(instance)
     jobs.queue_referrer_publishes(instance)
 
@@ -151,7 +162,8 @@ def queue_publish_on_published(sender, instance, **kwargs):
 
 @for_synced_objects
 def queue_delete_on_unpublished(sender, instance, **kwargs):
-    jobs.queue_object_job(instance, JobType.DELETE)
+    # Only the published source: the snippet's draft stays in preview.
+    jobs.queue_object_job(instance, JobType.DELETE, [Destination.PUBLISH])
     jobs.queue_translation_publishes(instance)
     jobs.queue_referrer_publishes(instance)
 
@@ -164,8 +176,21 @@ def queue_referrers_before_delete(sender, instance, **kwargs):
 
 @for_synced_objects
 def queue_delete_on_delete(sender, instance, **kwargs):
-    jobs.queue_object_job(instance, JobType.DELETE)
+    jobs.queue_object_job(instance, JobType.DELETE, get_destinations())
     jobs.queue_translation_publishes(instance)
+
+
+def queue_preview_on_revision_saved(sender, instance, **kwargs):
+    # Wagtail has no "draft saved" signal: every draft save, autosave (about every half
+    # second while an editor types, overwriting the latest revision) and publish saves a
+    # Revision. The preview job's settle time turns such a burst into a few requests.
+    if Destination.PREVIEW in get_destinations():  # no savepoint per revision without preview
+        _queue_preview(sender, instance=instance, **kwargs)
+
+
+@never_raise
+def _queue_preview(sender, instance, **kwargs):
+    jobs.queue_preview_of_revision(instance)
 
 
 def register_signal_handlers() -> None:
@@ -184,3 +209,6 @@ def register_signal_handlers() -> None:
     post_delete.connect(queue_delete_on_delete, dispatch_uid="enterspeed_object_delete")
     published.connect(queue_publish_on_published, dispatch_uid="enterspeed_object_published")
     unpublished.connect(queue_delete_on_unpublished, dispatch_uid="enterspeed_object_unpublished")
+    post_save.connect(
+        queue_preview_on_revision_saved, sender=Revision, dispatch_uid="enterspeed_revision_saved"
+    )

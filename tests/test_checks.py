@@ -28,6 +28,21 @@ def test_valid_settings_pass():
         ({"TIMEOUT": (1, 2, 3)}, "enterspeed_sync.E006"),
         ({"BATCH_SIZE": 0}, "enterspeed_sync.E007"),
         ({"APIKEY": "x"}, "enterspeed_sync.W001"),
+        ({"PREVIEW_API_KEY": "source-tests"}, "enterspeed_sync.E011"),
+        ({"PREVIEW_API_KEY": "preview-123"}, "enterspeed_sync.W021"),
+        ({"PREVIEW_SETTLE_SECONDS": -1}, "enterspeed_sync.E010"),
+        ({"POST_SYNC_HOOKS": {"url": "https://example.com"}}, "enterspeed_sync.E012"),
+        ({"POST_SYNC_HOOKS": [{"url": "example.com/build"}]}, "enterspeed_sync.E012"),
+        (
+            {"POST_SYNC_HOOKS": [{"url": "https://x.test", "method": "DELETE"}]},
+            "enterspeed_sync.E012",
+        ),
+        ({"POST_SYNC_HOOKS": [{"url": "https://x.test", "attempts": 0}]}, "enterspeed_sync.E012"),
+        (
+            {"POST_SYNC_HOOKS": [{"url": "https://x.test", "destinations": ["live"]}]},
+            "enterspeed_sync.E012",
+        ),
+        ({"POST_SYNC_HOOKS": [{"url": "https://x.test", "header": {}}]}, "enterspeed_sync.E012"),
         ({"API_KEY": "management-123"}, "enterspeed_sync.W002"),
         (
             {"JOB_HANDLERS": ["tests.fakes.NeverHandler", "tests.fakes.NeverHandler"]},

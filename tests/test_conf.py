@@ -6,6 +6,7 @@ from enterspeed_sync.handlers.base import DeleteHandler
 from enterspeed_sync.handlers.media import DocumentPublishHandler, ImagePublishHandler
 from enterspeed_sync.handlers.pages import PagePublishHandler
 from enterspeed_sync.handlers.snippets import SnippetPublishHandler
+from enterspeed_sync.handlers.translation_groups import TranslationGroupHandler
 
 
 def test_defaults_apply_when_a_key_is_missing():
@@ -34,6 +35,7 @@ def test_default_handlers_in_order():
         ImagePublishHandler,
         DocumentPublishHandler,
         SnippetPublishHandler,
+        TranslationGroupHandler,
         DeleteHandler,
     ]
 

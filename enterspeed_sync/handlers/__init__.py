@@ -17,6 +17,7 @@ DEFAULT_JOB_HANDLERS: list[str] = [
     "enterspeed_sync.handlers.media.ImagePublishHandler",
     "enterspeed_sync.handlers.media.DocumentPublishHandler",
     "enterspeed_sync.handlers.snippets.SnippetPublishHandler",
+    "enterspeed_sync.handlers.translation_groups.TranslationGroupHandler",
     "enterspeed_sync.handlers.base.DeleteHandler",
 ]
 

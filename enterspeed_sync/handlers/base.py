@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from enterspeed_sync.exceptions import EntityValidationError
 from enterspeed_sync.guards import find_veto
 from enterspeed_sync.mapping import BaseMapper, batch, get_mapper
-from enterspeed_sync.models import JobType
+from enterspeed_sync.models import Destination, JobType
 from enterspeed_sync.validation import find_problems
 
 if TYPE_CHECKING:
@@ -67,6 +67,9 @@ class BasePublishHandler(BaseJobHandler):
     and the pre-flight validation, and save it. An object that is gone, not live, or vetoed
     by a guard is deleted from Enterspeed instead, so a late or retried job never
     resurrects or keeps stale content.
+
+    A job for the preview source maps the object's latest draft (its newest revision)
+    instead, whether or not it is live: preview shows what editors are working on.
     """
 
     #: The ``EnterspeedJob.entity_type`` this handler publishes.
@@ -106,7 +109,9 @@ class BasePublishHandler(BaseJobHandler):
             obj = self.get_object(job)
         if obj is None:
             return Plan("delete", job.origin_id, reason="It no longer exists.")
-        if not self.is_published(obj):
+        if job.destination == Destination.PREVIEW:
+            obj = self.get_draft(obj)
+        elif not self.is_published(obj):
             return Plan("delete", job.origin_id, reason="It is not published.", obj=obj)
         mapper = self.get_mapper(obj)
         if veto := find_veto(obj, mapper):
@@ -122,6 +127,11 @@ class BasePublishHandler(BaseJobHandler):
     def is_published(self, obj: models.Model) -> bool:
         """Whether ``obj`` belongs in the published source (draft-state objects must be live)."""
         return getattr(obj, "live", True)
+
+    def get_draft(self, obj: models.Model) -> models.Model:
+        """What the preview source shows: the newest revision of objects that have them."""
+        get_latest = getattr(obj, "get_latest_revision_as_object", None)
+        return get_latest() if callable(get_latest) else obj
 
     def get_mapper(self, obj: models.Model) -> BaseMapper:
         return get_mapper(obj)

@@ -80,6 +80,7 @@ class DashboardView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Templa
         context.update(status_context(self.request))
         context.update(
             destinations=admin_status.get_destinations(),
+            hooks=admin_status.get_hook_statuses(),
             can_seed=permissions.can_seed(self.request.user),
             seed_form=kwargs.get("seed_form") or SeedForm(),
         )
@@ -100,14 +101,16 @@ class TestConnectionView(EnterspeedPermissionMixin, View):
         if not admin_status.get_destinations():
             messages.error(request, _t("No API key is configured, so there is nothing to test."))
             return redirect("enterspeed_sync:dashboard")
-        with get_client() as client:
-            result = client.test_connection()
-        if result.ok:
-            messages.success(request, result.message)
-        else:
-            messages.error(
-                request, _t("Connection test failed: %(message)s") % {"message": result.message}
-            )
+        for destination in admin_status.get_destinations():
+            with get_client(destination=destination.name) as client:
+                result = client.test_connection()
+            values = {"source": destination.label, "message": result.message}
+            if result.ok:
+                messages.success(request, _t("%(source)s: %(message)s") % values)
+            else:
+                messages.error(
+                    request, _t("Connection test failed (%(source)s): %(message)s") % values
+                )
         return redirect("enterspeed_sync:dashboard")
 
 
@@ -138,6 +141,7 @@ class SeedView(EnterspeedPermissionMixin, View):
                     "descendants": data["descendants"],
                     "locales": data["locales"],
                     "force": data["force"],
+                    "destination": data["destination"],
                 },
             )
             admin_tasks.queue_on_commit(
@@ -148,6 +152,7 @@ class SeedView(EnterspeedPermissionMixin, View):
                 locales=list(data["locales"]),
                 descendants=bool(data["descendants"]),
                 force=bool(data["force"]),
+                destination=data["destination"],
             )
         seeds = request.session.get(SESSION_KEY, [])
         seeds.insert(

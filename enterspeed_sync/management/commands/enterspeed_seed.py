@@ -1,6 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from enterspeed_sync.conf import get_destinations
 from enterspeed_sync.mapping import get_base_page_model
+from enterspeed_sync.models import Destination
 from enterspeed_sync.seeding import SEED_KINDS, seed
 
 
@@ -35,6 +37,13 @@ class Command(BaseCommand):
             help="Only pages and translatable snippets in this locale (repeatable).",
         )
         parser.add_argument(
+            "--destination",
+            choices=Destination.values,
+            default=Destination.PUBLISH,
+            help="The Enterspeed source to seed: 'publish' (live content, the default) or "
+            "'preview' (every page's and snippet's latest draft; needs PREVIEW_API_KEY).",
+        )
+        parser.add_argument(
             "--force",
             action="store_true",
             help="Send everything seeded even if Enterspeed already has the same payload "
@@ -42,8 +51,21 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, kinds=None, root=None, descendants=True, locales=None, force=False, **options
+        self,
+        *args,
+        kinds=None,
+        root=None,
+        descendants=True,
+        locales=None,
+        force=False,
+        destination=Destination.PUBLISH,
+        **options,
     ):
+        if destination not in get_destinations():
+            raise CommandError(
+                f"The {destination!r} destination is not configured: set "
+                "ENTERSPEED_SYNC['PREVIEW_API_KEY'] to seed the preview source."
+            )
         root_page = None
         if root is not None:
             root_page = get_base_page_model().objects.filter(pk=root).first()
@@ -57,7 +79,9 @@ class Command(BaseCommand):
             locales=locales,
             descendants=descendants,
             force=force,
+            destination=destination,
         )
         for kind, count in result.counts.items():
             self.stdout.write(f"{kind}: {count} jobs queued")
-        self.stdout.write(self.style.SUCCESS(f"Seeded {result.total} jobs."))
+        label = Destination(destination).label.lower()
+        self.stdout.write(self.style.SUCCESS(f"Seeded {result.total} jobs for the {label}."))

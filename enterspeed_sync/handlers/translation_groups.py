@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from enterspeed_sync.guards import find_veto
+from enterspeed_sync.handlers.base import BasePublishHandler, Plan
+from enterspeed_sync.mapping.translation_groups import (
+    get_group_pages,
+    translation_group_entity,
+    variant_of,
+)
+from enterspeed_sync.models import Destination, EntityType
+from enterspeed_sync.validation import find_problems
+
+if TYPE_CHECKING:
+    from enterspeed_sync.models import EnterspeedJob
+
+
+class TranslationGroupHandler(BasePublishHandler):
+    """
+    Sends a translation group (``translation-group-{translation_key}``): the origin ids and
+    locales of the group's pages that are in the job's source. In the published source
+    those are the live pages; in the preview source every page (each has a draft). Pages a
+    guard vetoes are left out, as they are not in Enterspeed either. A group with no page
+    left is deleted.
+    """
+
+    key = "translation_group"
+    entity_type = EntityType.TRANSLATION_GROUP
+
+    def plan(self, job: EnterspeedJob) -> Plan:
+        variants = [variant_of(page) for page in self.get_variants(job)]
+        if not variants:
+            reason = "None of its pages is in this source any more."
+            return Plan("delete", job.origin_id, reason=reason)
+        entity = translation_group_entity(job.entity_id, variants)
+        return Plan("save", job.origin_id, entity=entity, problems=find_problems(entity))
+
+    def get_variants(self, job: EnterspeedJob) -> list:
+        """The group's pages that belong in the job's source."""
+        pages = get_group_pages(job.entity_id)
+        if job.destination != Destination.PREVIEW:
+            pages = pages.live()
+        return [page for page in pages if find_veto(page, self.get_mapper(page)) is None]
