@@ -57,7 +57,7 @@ def requests_to(server, key, origin_id=None):
     return [
         r
         for r in server.requests
-        if r.api_key == key and (origin_id is None or r.origin_id == origin_id)
+        if r.api_key == key and (origin_id is None or origin_id in r.origin_ids)
     ]
 
 

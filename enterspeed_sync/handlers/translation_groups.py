@@ -28,6 +28,9 @@ class TranslationGroupHandler(BasePublishHandler):
     key = "translation_group"
     entity_type = EntityType.TRANSLATION_GROUP
 
+    def prepare(self, jobs) -> None:
+        """Groups load their variants in ``plan``; there is nothing to load in bulk."""
+
     def plan(self, job: EnterspeedJob) -> Plan:
         variants = [variant_of(page) for page in self.get_variants(job)]
         if not variants:
