@@ -36,7 +36,9 @@ def delete_specs(count):
 
 def test_sigterm_to_the_main_process_finishes_the_batch(standin, tmp_path):
     standin.latency = 0.1
-    with running_qcluster(standin.url, tmp_path / "q.log") as cluster:
+    # One entity per request, so the batch is still in flight when the signal comes.
+    single = {"BULK_INGEST": False}
+    with running_qcluster(standin.url, tmp_path / "q.log", sync_overrides=single) as cluster:
         queue_jobs(delete_specs(30))
         enqueue_processing()
         assert wait_until(lambda: EnterspeedJob.objects.processing().exists(), timeout=30)
@@ -52,7 +54,8 @@ def test_sigterm_to_the_main_process_finishes_the_batch(standin, tmp_path):
 
 def test_a_process_group_kill_loses_nothing(standin, tmp_path):
     standin.latency = 0.2
-    with running_qcluster(standin.url, tmp_path / "a.log") as cluster:
+    single = {"BULK_INGEST": False}  # a batch in flight for long enough to be killed
+    with running_qcluster(standin.url, tmp_path / "a.log", sync_overrides=single) as cluster:
         queue_jobs(delete_specs(30))
         enqueue_processing()
         assert wait_until(lambda: EnterspeedJob.objects.processing().exists(), timeout=30)
