@@ -194,41 +194,21 @@ def measure_mapping(args) -> float:
 def measure_publish(args, standin) -> dict:
     """Median time of the page editor's Publish with and without the app's receivers."""
     from django.contrib.auth import get_user_model
-    from django.db.models.signals import post_delete, post_save, pre_delete
     from django.test import Client, override_settings
     from django.urls import reverse
-    from wagtail.signals import (
-        page_published,
-        page_slug_changed,
-        page_unpublished,
-        post_page_move,
-        published,
-        unpublished,
-    )
     from wagtail.test.utils.form_data import inline_formset, nested_form_data, rich_text
 
-    from enterspeed_sync.mapping import get_base_page_model
-    from enterspeed_sync.signal_handlers import register_signal_handlers
+    from enterspeed_sync.signal_handlers import (
+        register_signal_handlers,
+        unregister_signal_handlers,
+    )
     from tests.testapp.models import BlogPage
 
-    page_model = get_base_page_model()
     user = get_user_model().objects.create_superuser("bench", "bench@example.com", "bench")
     client = Client()
     client.force_login(user)
     page = BlogPage.objects.order_by("pk").first()
     url = reverse("wagtailadmin_pages:edit", args=[page.pk])
-    receivers = [
-        (page_published, "enterspeed_publish"),
-        (page_unpublished, "enterspeed_unpublish"),
-        (post_delete, "enterspeed_page_delete"),
-        (post_page_move, "enterspeed_page_move"),
-        (page_slug_changed, "enterspeed_slug"),
-        (post_save, "enterspeed_object_save"),
-        (pre_delete, "enterspeed_object_pre_delete"),
-        (post_delete, "enterspeed_object_delete"),
-        (published, "enterspeed_object_published"),
-        (unpublished, "enterspeed_object_unpublished"),
-    ]
 
     def publish(n: int) -> float:
         data = nested_form_data(
@@ -260,9 +240,7 @@ def measure_publish(args, standin) -> dict:
             for n in range(4):  # warm up both paths
                 publish(n)
             for n in range(args.publishes):
-                for signal, uid in receivers:
-                    sender = page_model if uid == "enterspeed_page_delete" else None
-                    signal.disconnect(sender=sender, dispatch_uid=uid)
+                unregister_signal_handlers()
                 without_app.append(publish(2 * n))
                 register_signal_handlers()
                 with_app.append(publish(2 * n + 1))

@@ -370,15 +370,16 @@ def _process_batch(jobs, client, handlers, source, result: ProcessResult) -> dic
     lease = Lease(jobs)
     outcomes: dict[int, str] = {}
     collected: list[OperationCollector] = []
+    handler_of = {job.pk: find_handler(job, handlers) for job in jobs}
     with mapping_batch():
-        _prepare(jobs, handlers)
+        _prepare(jobs, handler_of)
         for index, job in enumerate(jobs):
             lease.renew_if_due()
             if job.pk not in lease.held:
                 logger.warning("Lost the lease on Enterspeed job %s; another worker has it", job.pk)
                 outcomes[job.pk] = Outcome.LOST
                 continue
-            handler = find_handler(job, handlers)
+            handler = handler_of[job.pk]
             if handler is None:
                 mark_failed(
                     job,
@@ -405,11 +406,11 @@ def _process_batch(jobs, client, handlers, source, result: ProcessResult) -> dic
     return outcomes
 
 
-def _prepare(jobs: list[EnterspeedJob], handlers) -> None:
+def _prepare(jobs: list[EnterspeedJob], handler_of: dict[int, object]) -> None:
     """Let each handler load what its jobs need in bulk; a failure only costs speed."""
     by_handler: dict[int, tuple[object, list[EnterspeedJob]]] = {}
     for job in jobs:
-        handler = find_handler(job, handlers)
+        handler = handler_of[job.pk]
         if handler is not None:
             by_handler.setdefault(id(handler), (handler, []))[1].append(job)
     for handler, handler_jobs in by_handler.values():
@@ -438,9 +439,9 @@ def _send_batch(collected, client, source, lease: Lease) -> dict[int, str]:
         last = last_sent_hashes(source, [op.origin_id for op in saves])
         skipped = {id(op) for op in saves if last.get(op.origin_id) == op.digest}
         operations = [op for op in operations if id(op) not in skipped]
-        sent_jobs = {op.job.pk for op in operations}
-        unchanged = {pk for pk in jobs if pk not in sent_jobs} & {
-            op.job.pk for c in collected for op in c.operations
+        # Jobs whose every operation was a skipped save.
+        unchanged = {op.job.pk for op in saves if id(op) in skipped} - {
+            op.job.pk for op in operations
         }
     # A client without bulk calls (a project's own, a test double) sends one at a time.
     bulk = bulk_support.available(source.key_hash) and hasattr(client, "save_bulk")
@@ -558,10 +559,6 @@ def _fail_request(request: Request, exc: BaseException, source, outcomes) -> boo
 
 def _release_rest(pending: deque, jobs: dict, outcomes: dict[int, str]) -> None:
     """Sending is paused for everyone: hand the jobs not yet sent back, unspent."""
-    for request in pending:
-        for op in request.operations:
-            if op.job.pk not in outcomes:
-                outcomes[op.job.pk] = Outcome.RELEASED if release_job(op.job) else Outcome.LOST
     pending.clear()
     for pk, job in jobs.items():
         if pk not in outcomes:

@@ -193,22 +193,36 @@ def _queue_preview(sender, instance, **kwargs):
     jobs.queue_preview_of_revision(instance)
 
 
+def _connections() -> list[tuple]:
+    """``(signal, receiver, sender, dispatch_uid)`` of every receiver the app connects."""
+    return [
+        (page_published, queue_publish_on_page_published, None, "enterspeed_publish"),
+        (page_unpublished, queue_delete_on_page_unpublished, None, "enterspeed_unpublish"),
+        (
+            post_delete,
+            queue_delete_on_page_deleted,
+            get_base_page_model(),
+            "enterspeed_page_delete",
+        ),
+        (post_page_move, queue_subtree_on_page_moved, None, "enterspeed_page_move"),
+        (page_slug_changed, queue_subtree_on_slug_changed, None, "enterspeed_slug"),
+        # Snippet models may be registered after apps are ready (wagtail_hooks), so these
+        # receivers listen to every model and pick ours by sender (cached per model).
+        (post_save, queue_publish_on_save, None, "enterspeed_object_save"),
+        (pre_delete, queue_referrers_before_delete, None, "enterspeed_object_pre_delete"),
+        (post_delete, queue_delete_on_delete, None, "enterspeed_object_delete"),
+        (published, queue_publish_on_published, None, "enterspeed_object_published"),
+        (unpublished, queue_delete_on_unpublished, None, "enterspeed_object_unpublished"),
+        (post_save, queue_preview_on_revision_saved, Revision, "enterspeed_revision_saved"),
+    ]
+
+
 def register_signal_handlers() -> None:
-    page_model = get_base_page_model()
-    page_published.connect(queue_publish_on_page_published, dispatch_uid="enterspeed_publish")
-    page_unpublished.connect(queue_delete_on_page_unpublished, dispatch_uid="enterspeed_unpublish")
-    post_delete.connect(
-        queue_delete_on_page_deleted, sender=page_model, dispatch_uid="enterspeed_page_delete"
-    )
-    post_page_move.connect(queue_subtree_on_page_moved, dispatch_uid="enterspeed_page_move")
-    page_slug_changed.connect(queue_subtree_on_slug_changed, dispatch_uid="enterspeed_slug")
-    # Snippet models may be registered after apps are ready (wagtail_hooks), so these
-    # receivers listen to every model and pick ours by sender (cached per model).
-    post_save.connect(queue_publish_on_save, dispatch_uid="enterspeed_object_save")
-    pre_delete.connect(queue_referrers_before_delete, dispatch_uid="enterspeed_object_pre_delete")
-    post_delete.connect(queue_delete_on_delete, dispatch_uid="enterspeed_object_delete")
-    published.connect(queue_publish_on_published, dispatch_uid="enterspeed_object_published")
-    unpublished.connect(queue_delete_on_unpublished, dispatch_uid="enterspeed_object_unpublished")
-    post_save.connect(
-        queue_preview_on_revision_saved, sender=Revision, dispatch_uid="enterspeed_revision_saved"
-    )
+    for signal, receiver, sender, dispatch_uid in _connections():
+        signal.connect(receiver, sender=sender, dispatch_uid=dispatch_uid)
+
+
+def unregister_signal_handlers() -> None:
+    """Disconnect every receiver ``register_signal_handlers`` connected (benchmarks)."""
+    for signal, _receiver, sender, dispatch_uid in _connections():
+        signal.disconnect(sender=sender, dispatch_uid=dispatch_uid)

@@ -60,12 +60,11 @@ class MappingBatch:
         self.default_root_url: str | None = None
         #: path → (pk, locale_id) of the prefetched pages' ancestors.
         self.tree: dict[str, tuple[int, int]] = {}
-        #: page pk → redirect URLs (old path, site root URL or None for the page's own).
+        #: Prefetched pages' pk → their redirects (old path, site root URL or None for the
+        #: page's own); a page not in it was not prefetched.
         self.redirects: dict[int, list[tuple[str, str | None]]] = {}
         #: (model label, translation key) → its live translations (pk only).
         self.translations: dict[tuple[str, Any], list[models.Model]] = {}
-        #: Pages whose tree, redirects and translations were prefetched.
-        self.prefetched_pages: set[int] = set()
         #: ("page" | "image", pk) → the object a rich text link or embed points at.
         self.link_targets: dict[tuple[str, int], models.Model | None] = {}
         self.active_locale_ids: dict[str, int | None] = {}
@@ -134,7 +133,6 @@ def prefetch_pages(pages: Iterable[AbstractPage]) -> None:
             batch.redirects[redirect.redirect_page_id].append((redirect.old_path, root_url))
     prefetch_translations(pages, base_model=page_model)
     prefetch_relations(pages)
-    batch.prefetched_pages.update(ids)
 
 
 def prefetch_translations(
@@ -288,7 +286,7 @@ def ancestor_ids(page: AbstractPage) -> list[int]:
 def redirects_of(page: AbstractPage) -> list[tuple[str, str | None]] | None:
     """Prefetched ``(old_path, site root URL or None)`` pairs, or None if not prefetched."""
     batch = current_batch()
-    if batch is None or page.pk not in batch.prefetched_pages:
+    if batch is None or page.pk not in batch.redirects:
         return None
     return batch.redirects.get(page.pk, [])
 
