@@ -217,9 +217,10 @@ def _process_destination(
                     continue
                 break
             result.stopped = ""
+            looked_at = timezone.now()
             jobs = claim_jobs(batch_size, destination=destination)
             if not jobs:
-                if _wait_for_due(None, deadline, wait_seconds, destination):
+                if _wait_for_due(None, deadline, wait_seconds, destination, looked_at):
                     continue
                 break
             _process_batch(jobs, client, handlers, source, result)
@@ -297,11 +298,16 @@ def _wait_for_due(
     deadline: float | None,
     wait_seconds: float,
     destination: str | None = None,
+    looked_at: datetime | None = None,
 ) -> bool:
     """
     Sleep until the next job becomes due (a retry, a pause ending) if that is within
     ``wait_seconds`` and the time budget. Returns False when there is nothing to wait for:
     the once-a-minute schedule or the next commit picks it up.
+
+    ``looked_at`` is when the queue was last looked at for due jobs: a retry that became
+    due since then (on a slow database, between that look and this one) is still waited
+    for, briefly, instead of being left for the schedule.
     """
     if wait_seconds <= 0:
         return False
@@ -310,7 +316,9 @@ def _wait_for_due(
         # wait for nothing; a dead worker's jobs are recovered by the next run.
         # Due jobs that could not be claimed wait for their entity's job in flight; the
         # worker holding it claims them next, so only future retries are worth a wait.
-        waiting = EnterspeedJob.objects.pending().filter(next_attempt_at__gt=timezone.now())
+        waiting = EnterspeedJob.objects.pending().filter(
+            next_attempt_at__gt=looked_at or timezone.now()
+        )
         if destination is not None:
             waiting = waiting.filter(destination=destination)
         until = waiting.aggregate(due=Min("next_attempt_at"))["due"]

@@ -84,6 +84,31 @@ def test_a_5xx_is_retried_with_backoff_until_it_succeeds(site_tree, standin, syn
     assert [r.status for r in standin.requests] == [500, 502, 200]
 
 
+def test_a_retry_that_falls_due_while_the_queue_is_read_is_still_waited_for(
+    site_tree, standin, sync, monkeypatch
+):
+    # On a slow database, a retry can fall due between the claim that found nothing and the
+    # look for retries to wait for; it must not then be left for the minute schedule.
+    from enterspeed_sync import processing
+
+    claim_jobs_now = processing.claim_jobs
+
+    def slow_claim(*args, **kwargs):
+        jobs = claim_jobs_now(*args, **kwargs)
+        if not jobs:
+            time.sleep(0.3)  # longer than the retry's backoff
+        return jobs
+
+    monkeypatch.setattr(processing, "claim_jobs", slow_claim)
+    post = site_tree["posts"][0]
+    with sync(MAX_ATTEMPTS=5, RETRY_BASE_DELAY=0.05, RETRY_MAX_DELAY=0.1):
+        publish(post)
+        standin.fail_next(500)
+        result = process_pending_jobs(wait_seconds=5)
+    assert (result.retried, result.succeeded) == (1, 1)
+    assert not EnterspeedJob.objects.exists()
+
+
 def test_a_job_that_keeps_failing_is_failed_after_max_attempts(site_tree, standin, sync):
     with sync(MAX_ATTEMPTS=3, BREAKER_THRESHOLD=100):
         publish(site_tree["posts"][0])
