@@ -125,26 +125,16 @@ def measure_size(args, size: int, standin) -> dict:
         time.sleep(2)  # the cluster's workers are up
         peaks_before = {pid: vm_hwm(pid) for pid in worker_pids(q)}
         started = time.perf_counter()
-        seed = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "django",
-                "enterspeed_seed",
-                "--skip-checks",
-                "--kind",
-                "pages",
-                "--kind",
-                "images",
-            ],
+        seed = subprocess.run(
+            [sys.executable, "-c", SEED_AND_REPORT_PEAK],
             cwd=ROOT,
             env=env,
-            stdout=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=True,
         )
-        _pid, _status, usage = os.wait4(seed.pid, 0)
-        seed.returncode = 0
         seed_seconds = time.perf_counter() - started
-        seed_rss_kb = usage.ru_maxrss
+        seed_rss_kb = int(seed.stdout.split()[-1])
         synced = wait_until(
             lambda: standin.entity_count() >= entities and not EnterspeedJob.objects.exists(),
             timeout=3600,
@@ -168,6 +158,21 @@ def measure_size(args, size: int, standin) -> dict:
         "worker_rss_mb": worker_peak_kb / 1024,
         "workers_before_mb": max(peaks_before.values(), default=0) / 1024,
     }
+
+
+#: The seed, as ``manage.py enterspeed_seed`` runs it, in a process of its own that then
+#: prints its peak resident memory (VmHWM, kB). Not the rusage of the child: on Linux a
+#: child's ru_maxrss starts at its parent's when it forks, so it would show the benchmark's
+#: own memory, which grows with the site it built.
+SEED_AND_REPORT_PEAK = """
+import django
+django.setup()
+from django.core.management import call_command
+call_command("enterspeed_seed", "--kind", "pages", "--kind", "images", skip_checks=True)
+for line in open("/proc/self/status"):
+    if line.startswith("VmHWM:"):
+        print(line.split()[1])
+"""
 
 
 def measure_mapping(args) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import cache
@@ -168,14 +168,15 @@ def _write_pending(by_key: dict[tuple[str, str, str, str], JobSpec]) -> None:
             job.next_attempt_at = max(now, min(job.next_attempt_at, now + _settle_time()))
             job.attempts = 0
             to_update.append(job)
-    if to_update:
-        EnterspeedJob.objects.bulk_update(
-            to_update,
-            [
-                *("job_type", "origin_id", "content_type_id", "updated_at"),
-                *("next_attempt_at", "attempts"),
-            ],
+    fields = ["job_type", "origin_id", "content_type_id", "updated_at", "next_attempt_at"]
+    if len(to_update) == 1:
+        # An editor's publish: a plain UPDATE costs a fraction of bulk_update's CASE WHEN.
+        (job,) = to_update
+        EnterspeedJob.objects.filter(pk=job.pk).update(
+            attempts=0, **{name: getattr(job, name) for name in fields}
         )
+    elif to_update:
+        EnterspeedJob.objects.bulk_update(to_update, [*fields, "attempts"])
     if to_create:
         EnterspeedJob.objects.bulk_create(to_create)
 
@@ -215,16 +216,21 @@ def enqueue_helper_tasks() -> None:
 
 def enqueue_processing() -> None:
     """Queue one django-q2 task that drains the job queue. Never raises."""
+    from django_q.conf import Conf
     from django_q.tasks import async_task
 
     try:
-        async_task(
-            "enterspeed_sync.tasks.process_pending_jobs",
-            task_name="enterspeed_sync.process_pending_jobs",
-            group="enterspeed_sync",
-            # Retry state lives in our job rows; django-q2 must never re-run a failure.
-            ack_failure=True,
-        )
+        # Outside a transaction, django-q2's ORM broker closes the database connections
+        # before each use (twice per task): with CONN_MAX_AGE = 0 it would reconnect in
+        # the middle of the editor's request. Inside one it does not.
+        with transaction.atomic(using=Conf.ORM) if Conf.ORM else nullcontext():
+            async_task(
+                "enterspeed_sync.tasks.process_pending_jobs",
+                task_name="enterspeed_sync.process_pending_jobs",
+                group="enterspeed_sync",
+                # Retry state lives in our job rows; django-q2 must never re-run a failure.
+                ack_failure=True,
+            )
     except Exception:
         # The job rows are committed; the minute schedule will pick them up.
         logger.exception("Could not queue Enterspeed processing; the schedule will retry")
@@ -268,6 +274,30 @@ def queue_page_job(page, job_type: str, destinations: Iterable[str] | None = Non
     queue_jobs(in_destinations([spec], destinations))
 
 
+def queue_page_change(page, job_type: str, destinations: Iterable[str] | None = None) -> None:
+    """
+    What an editor's publish, unpublish or delete of ``page`` queues: a job for it in each
+    of ``destinations``, and a re-send of its live translations to the published source
+    (each lists its translations' origin ids). One read and one write, as it runs in the
+    editor's request.
+    """
+    rows = (
+        get_base_page_model()
+        .objects.filter(translation_key=page.translation_key)
+        .values_list("pk", "locale__language_code", "content_type_id", "live")
+    )
+    locale, translations = None, []
+    for pk, language_code, content_type_id, live in rows:
+        if pk == page.pk:
+            locale = language_code
+        elif live:
+            translations.append(page_job_spec(pk, language_code, JobType.PUBLISH, content_type_id))
+    if locale is None:  # the page's row is gone: it was deleted
+        locale = page.locale.language_code
+    spec = page_job_spec(page.pk, locale, job_type, page.content_type_id)
+    queue_jobs([*in_destinations([spec], destinations), *translations])
+
+
 def queue_live_subtree_publish(page) -> int:
     """
     Publish jobs for ``page`` and every live descendant: a move or slug change rewrites
@@ -288,11 +318,13 @@ def queue_page_publishes(pages) -> int:
 
 def page_publish_specs(pages) -> Iterator[JobSpec]:
     """Publish job specs for every page of a queryset, read in chunks of ids."""
-    locales = dict(Locale.objects.values_list("pk", "language_code"))
     rows = pages.values_list("pk", "locale_id", "content_type_id").iterator(
         chunk_size=BULK_CHUNK_SIZE
     )
+    locales = None  # read with the first page: often there is none (a page's translations)
     for pk, locale_id, content_type_id in rows:
+        if locales is None:
+            locales = dict(Locale.objects.values_list("pk", "language_code"))
         yield page_job_spec(pk, locales.get(locale_id, ""), JobType.PUBLISH, content_type_id)
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from contextlib import nullcontext
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_delete
@@ -49,14 +50,22 @@ logger = logging.getLogger(__name__)
 
 
 def never_raise(receiver):
-    """Run the receiver in a savepoint; log and swallow anything it raises."""
+    """
+    Run the receiver in a savepoint of the caller's transaction; log and swallow anything
+    it raises. Outside a transaction (Wagtail's admin publishes outside one) no savepoint
+    is needed: each write of a receiver is atomic on its own.
+    """
 
     @functools.wraps(receiver)
     def wrapper(*args, **kwargs):
         if kwargs.get("raw") or not jobs.is_sync_active():
             return
         try:
-            with transaction.atomic():
+            with (
+                transaction.atomic()
+                if transaction.get_connection().in_atomic_block
+                else nullcontext()
+            ):
                 receiver(*args, **kwargs)
         except Exception:
             instance = kwargs.get("instance")
@@ -84,16 +93,14 @@ def queue_publish_on_page_published(sender, instance, **kwargs):
     # A scheduled publish fires page_published with live=False (wagtail#13959); the real
     # go-live fires it again from publish_scheduled.
     if instance.live:
-        jobs.queue_page_job(instance, JobType.PUBLISH, get_destinations())
-        jobs.queue_translation_publishes(instance)
+        jobs.queue_page_change(instance, JobType.PUBLISH, get_destinations())
         jobs.queue_translation_group(instance, get_destinations())
 
 
 @never_raise
 def queue_delete_on_page_unpublished(sender, instance, **kwargs):
     # Only the published source: the draft still exists, so preview keeps showing it.
-    jobs.queue_page_job(instance, JobType.DELETE, [Destination.PUBLISH])
-    jobs.queue_translation_publishes(instance)
+    jobs.queue_page_change(instance, JobType.DELETE, [Destination.PUBLISH])
     jobs.queue_translation_group(instance, [Destination.PUBLISH])
 
 
@@ -101,8 +108,7 @@ def queue_delete_on_page_unpublished(sender, instance, **kwargs):
 def queue_delete_on_page_deleted(sender, instance, **kwargs):
     # Sent once per page of a deleted tree; the row is gone, so everything the job needs
     # is taken from the instance now.
-    jobs.queue_page_job(instance, JobType.DELETE, get_destinations())
-    jobs.queue_translation_publishes(instance)
+    jobs.queue_page_change(instance, JobType.DELETE, get_destinations())
     jobs.queue_translation_group(instance, get_destinations())
 
 

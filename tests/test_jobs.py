@@ -119,3 +119,21 @@ def test_more_than_a_batch_of_jobs_gives_every_worker_a_task(
         queue_jobs(spec(str(i)) for i in range(6))
     assert callbacks == [enqueue_processing, enqueue_helper_tasks]
     assert tasks == ["enterspeed_sync.tasks.process_pending_jobs"] * 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_queueing_processing_keeps_the_requests_database_connection(monkeypatch):
+    # django-q2's ORM broker closes connections it finds outside a transaction; with
+    # CONN_MAX_AGE = 0 that would reconnect in the middle of an editor's request.
+    from django.db import connection
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    from enterspeed_sync.jobs import enqueue_processing
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+    connection.ensure_connection()
+    before = connection.connection
+    enqueue_processing()
+    assert connection.connection is before
+    assert OrmQ.objects.count() == 1

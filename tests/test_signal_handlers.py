@@ -149,7 +149,7 @@ def test_a_failing_receiver_never_breaks_the_editors_publish(site_tree, monkeypa
     def explode(*args, **kwargs):
         raise RuntimeError("job table unavailable")
 
-    monkeypatch.setattr(jobs, "queue_page_job", explode)
+    monkeypatch.setattr(jobs, "queue_page_change", explode)
     post = site_tree["posts"][0]
     post.title = "Still published"
     with transaction.atomic():
@@ -184,5 +184,29 @@ def test_translated_page_jobs_carry_their_locale(site_tree, danish):
         [
             (f"page-{post_da.pk}", "publish", "pending", "da"),
             (f"page-{post.pk}", "publish", "pending", "en"),
+        ]
+    )
+
+
+def test_a_publish_queues_its_page_and_translations_in_one_read_and_one_write(
+    site_tree, danish, django_assert_num_queries
+):
+    # The receiver runs in the editor's request: its cost is part of every publish.
+    from enterspeed_sync.signal_handlers import queue_publish_on_page_published
+
+    post = site_tree["posts"][0]
+    with pause_sync():
+        for page in (site_tree["home"], site_tree["blog"], post):
+            page.copy_for_translation(danish).save_revision().publish()
+    post.refresh_from_db()
+    # Savepoint (the editor's transaction), the page and its translations with their
+    # locales, then the upsert in its own savepoint: pending jobs read, new ones inserted.
+    with django_assert_num_queries(7):
+        queue_publish_on_page_published(type(post), instance=post)
+    post_da = post.get_translation(danish)
+    assert job_summary() == sorted(
+        [
+            (f"page-{post.pk}", "publish", "pending", "en"),
+            (f"page-{post_da.pk}", "publish", "pending", "da"),
         ]
     )
