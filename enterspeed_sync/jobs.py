@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import cache
@@ -216,24 +216,49 @@ def enqueue_helper_tasks() -> None:
 
 def enqueue_processing() -> None:
     """Queue one django-q2 task that drains the job queue. Never raises."""
-    from django_q.conf import Conf
     from django_q.tasks import async_task
 
     try:
-        # Outside a transaction, django-q2's ORM broker closes the database connections
-        # before each use (twice per task): with CONN_MAX_AGE = 0 it would reconnect in
-        # the middle of the editor's request. Inside one it does not.
-        with transaction.atomic(using=Conf.ORM) if Conf.ORM else nullcontext():
-            async_task(
-                "enterspeed_sync.tasks.process_pending_jobs",
-                task_name="enterspeed_sync.process_pending_jobs",
-                group="enterspeed_sync",
-                # Retry state lives in our job rows; django-q2 must never re-run a failure.
-                ack_failure=True,
-            )
+        async_task(
+            "enterspeed_sync.tasks.process_pending_jobs",
+            task_name="enterspeed_sync.process_pending_jobs",
+            group="enterspeed_sync",
+            # Retry state lives in our job rows; django-q2 must never re-run a failure.
+            ack_failure=True,
+            broker=_connection_keeping_broker(),
+        )
     except Exception:
         # The job rows are committed; the minute schedule will pick them up.
         logger.exception("Could not queue Enterspeed processing; the schedule will retry")
+
+
+def _connection_keeping_broker():
+    """
+    django-q2's ORM broker, minus one habit: outside a transaction it closes the database
+    connections before each use (twice per task), which with ``CONN_MAX_AGE = 0`` means
+    reconnecting in the middle of the editor's request. None (django-q2 picks the broker)
+    for every other broker.
+    """
+    from django_q.conf import Conf
+
+    # The ORM broker is what django_q.brokers.get_broker picks when none of these is set.
+    if not Conf.ORM or Conf.BROKER_CLASS or Conf.IRON_MQ or isinstance(Conf.SQS, dict):
+        return None
+    return _connection_keeping_orm_broker_class()()
+
+
+@cache
+def _connection_keeping_orm_broker_class():
+    from django_q.brokers.orm import ORM
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    class ConnectionKeepingORM(ORM):
+        @staticmethod
+        def get_connection(list_key=None):
+            return OrmQ.objects.using(Conf.ORM)
+
+    return ConnectionKeepingORM
 
 
 # Destinations ----------------------------------------------------------------------------
