@@ -121,7 +121,7 @@ def test_more_than_a_batch_of_jobs_gives_every_worker_a_task(
     assert tasks == ["enterspeed_sync.tasks.process_pending_jobs"] * 3
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_queueing_processing_keeps_the_requests_database_connection(monkeypatch):
     # django-q2's ORM broker closes connections it finds outside a transaction; with
     # CONN_MAX_AGE = 0 that would reconnect in the middle of an editor's request.
