@@ -11,16 +11,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from functools import cache
+from functools import cache, partial
 from itertools import islice
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.signals import setting_changed
 from django.db import IntegrityError, models, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest, Least
 from django.dispatch import receiver
 from django.utils import timezone
 from wagtail.models import AbstractPage, DraftStateMixin, Locale, TranslatableMixin
@@ -34,7 +36,14 @@ from enterspeed_sync.mapping import (
     origin_id_for,
     page_origin_id,
 )
-from enterspeed_sync.models import Destination, EnterspeedJob, EntityType, JobState, JobType
+from enterspeed_sync.models import (
+    ENTITY_KEY_FIELDS,
+    Destination,
+    EnterspeedJob,
+    EntityType,
+    JobState,
+    JobType,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -121,17 +130,61 @@ def queue_jobs(specs: Iterable[JobSpec]) -> int:
 def _upsert_pending(specs: list[JobSpec]) -> None:
     # Later specs for the same key win, as they would have one at a time.
     by_key = {spec.key: spec for spec in specs}
+    if len(by_key) == 1:
+        # An editor's change: no read and no transaction of its own (see _write_one).
+        (spec,) = by_key.values()
+        write, atomic = partial(_write_one, spec), _savepoint_if_in_transaction
+    else:
+        write, atomic = partial(_write_pending, by_key), transaction.atomic
     for _attempt in range(3):
         try:
-            with transaction.atomic():
-                _write_pending(by_key)
+            with atomic():
+                write()
             return
         except IntegrityError:
             # Another transaction inserted a pending job for one of these entities
             # between our read and our insert; the next round updates it instead.
             logger.info("Concurrent job insert for the same entity; retrying the upsert")
-    with transaction.atomic():
-        _write_pending(by_key)
+    with atomic():
+        write()
+
+
+def _savepoint_if_in_transaction():
+    """A savepoint in the caller's transaction; nothing in autocommit mode."""
+    return transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
+
+
+def _write_one(spec: JobSpec) -> None:
+    """
+    ``_write_pending`` for one entity in at most two statements, each atomic on its own, so
+    an editor's change needs no transaction: update the entity's pending job in place,
+    else insert one. A worker that claims the pending job first leaves the update nothing
+    to change, so the insert makes a new pending job; a concurrent insert makes ours fail
+    on the one-pending-job constraint, and the caller's next round updates that one.
+    """
+    now = timezone.now()
+    fields = {"job_type": spec.job_type, "origin_id": spec.origin_id}
+    if spec.content_type_id:
+        fields["content_type_id"] = spec.content_type_id
+    updated = (
+        EnterspeedJob.objects.pending()
+        .filter(**dict(zip(ENTITY_KEY_FIELDS, spec.key, strict=True)))
+        .update(
+            **fields,
+            updated_at=now,
+            # As in _write_pending: due now, or sooner than a retry it replaces, but not
+            # before a timed-out request of the old one can no longer land.
+            next_attempt_at=Greatest(
+                Value(now), Least(F("next_attempt_at"), Value(now + _settle_time()))
+            ),
+            attempts=0,
+        )
+    )
+    if not updated:
+        due = now + timedelta(seconds=spec.delay) if spec.delay > 0 else now
+        spec.as_job(
+            state=JobState.PENDING, created_at=now, updated_at=now, next_attempt_at=due
+        ).save(force_insert=True)
 
 
 def _write_pending(by_key: dict[tuple[str, str, str, str], JobSpec]) -> None:
@@ -168,15 +221,14 @@ def _write_pending(by_key: dict[tuple[str, str, str, str], JobSpec]) -> None:
             job.next_attempt_at = max(now, min(job.next_attempt_at, now + _settle_time()))
             job.attempts = 0
             to_update.append(job)
-    fields = ["job_type", "origin_id", "content_type_id", "updated_at", "next_attempt_at"]
-    if len(to_update) == 1:
-        # An editor's publish: a plain UPDATE costs a fraction of bulk_update's CASE WHEN.
-        (job,) = to_update
-        EnterspeedJob.objects.filter(pk=job.pk).update(
-            attempts=0, **{name: getattr(job, name) for name in fields}
+    if to_update:
+        EnterspeedJob.objects.bulk_update(
+            to_update,
+            [
+                *("job_type", "origin_id", "content_type_id", "updated_at"),
+                *("next_attempt_at", "attempts"),
+            ],
         )
-    elif to_update:
-        EnterspeedJob.objects.bulk_update(to_update, [*fields, "attempts"])
     if to_create:
         EnterspeedJob.objects.bulk_create(to_create)
 

@@ -137,3 +137,36 @@ def test_queueing_processing_keeps_the_requests_database_connection(monkeypatch)
     enqueue_processing()
     assert connection.connection is before
     assert OrmQ.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@override_settings(ENTERSPEED_SYNC={"API_KEY": "source-tests", "PROCESS_ON_COMMIT": False})
+def test_an_editors_job_insert_that_loses_a_race_updates_the_winner(caplog):
+    # Outside a transaction one entity's job is an UPDATE, else an INSERT. Another process
+    # inserting the entity's pending job in between makes our insert fail on the
+    # one-pending-job constraint: the next round must update that job, not drop ours.
+    import threading
+
+    from django.db import connection
+    from django.db.models.signals import pre_save
+
+    def insert_elsewhere():
+        spec(job_type="delete").as_job(state=JobState.PENDING).save()
+        connection.close()  # this thread's connection
+
+    def race(sender, instance, **kwargs):
+        pre_save.disconnect(race, sender=EnterspeedJob)
+        other = threading.Thread(target=insert_elsewhere)
+        other.start()
+        other.join()
+
+    caplog.set_level("INFO", logger="enterspeed_sync.jobs")
+    pre_save.connect(race, sender=EnterspeedJob)
+    try:
+        assert not connection.in_atomic_block
+        queue_job(spec(job_type="publish"))
+    finally:
+        pre_save.disconnect(race, sender=EnterspeedJob)
+    assert "Concurrent job insert" in caplog.text
+    job = EnterspeedJob.objects.get()
+    assert (job.job_type, job.state) == ("publish", "pending")
