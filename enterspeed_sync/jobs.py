@@ -133,7 +133,7 @@ def _upsert_pending(specs: list[JobSpec]) -> None:
     if len(by_key) == 1:
         # An editor's change: no read and no transaction of its own (see _write_one).
         (spec,) = by_key.values()
-        write, atomic = partial(_write_one, spec), _savepoint_if_in_transaction
+        write, atomic = partial(_write_one, spec), savepoint_if_in_transaction
     else:
         write, atomic = partial(_write_pending, by_key), transaction.atomic
     for _attempt in range(3):
@@ -149,8 +149,11 @@ def _upsert_pending(specs: list[JobSpec]) -> None:
         write()
 
 
-def _savepoint_if_in_transaction():
-    """A savepoint in the caller's transaction; nothing in autocommit mode."""
+def savepoint_if_in_transaction():
+    """
+    A savepoint when the caller is in a transaction, so a failure inside rolls back only
+    what was done inside; nothing in autocommit mode, where every statement is atomic.
+    """
     return transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
 
 

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from contextlib import nullcontext
 
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_delete
 from wagtail.models import AbstractPage, DraftStateMixin, Revision
 from wagtail.signals import (
@@ -61,11 +59,7 @@ def never_raise(receiver):
         if kwargs.get("raw") or not jobs.is_sync_active():
             return
         try:
-            with (
-                transaction.atomic()
-                if transaction.get_connection().in_atomic_block
-                else nullcontext()
-            ):
+            with jobs.savepoint_if_in_transaction():
                 receiver(*args, **kwargs)
         except Exception:
             instance = kwargs.get("instance")
