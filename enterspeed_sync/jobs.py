@@ -184,10 +184,13 @@ def _write_one(spec: JobSpec) -> None:
         )
     )
     if not updated:
-        due = now + timedelta(seconds=spec.delay) if spec.delay > 0 else now
-        spec.as_job(
-            state=JobState.PENDING, created_at=now, updated_at=now, next_attempt_at=due
-        ).save(force_insert=True)
+        _new_pending_job(spec, now).save(force_insert=True)
+
+
+def _new_pending_job(spec: JobSpec, now) -> EnterspeedJob:
+    """The unsaved pending job of an entity that has none, due after the spec's delay."""
+    due = now + timedelta(seconds=spec.delay) if spec.delay > 0 else now
+    return spec.as_job(state=JobState.PENDING, created_at=now, updated_at=now, next_attempt_at=due)
 
 
 def _write_pending(by_key: dict[tuple[str, str, str, str], JobSpec]) -> None:
@@ -206,12 +209,7 @@ def _write_pending(by_key: dict[tuple[str, str, str, str], JobSpec]) -> None:
     for key, spec in by_key.items():
         job = existing.get(key)
         if job is None:
-            due = now + timedelta(seconds=spec.delay) if spec.delay > 0 else now
-            to_create.append(
-                spec.as_job(
-                    state=JobState.PENDING, created_at=now, updated_at=now, next_attempt_at=due
-                )
-            )
+            to_create.append(_new_pending_job(spec, now))
         else:
             job.job_type = spec.job_type
             job.origin_id = spec.origin_id
@@ -398,13 +396,11 @@ def queue_page_publishes(pages) -> int:
 
 def page_publish_specs(pages) -> Iterator[JobSpec]:
     """Publish job specs for every page of a queryset, read in chunks of ids."""
+    locales = dict(Locale.objects.values_list("pk", "language_code"))
     rows = pages.values_list("pk", "locale_id", "content_type_id").iterator(
         chunk_size=BULK_CHUNK_SIZE
     )
-    locales = None  # read with the first page: often there is none (a page's translations)
     for pk, locale_id, content_type_id in rows:
-        if locales is None:
-            locales = dict(Locale.objects.values_list("pk", "language_code"))
         yield page_job_spec(pk, locales.get(locale_id, ""), JobType.PUBLISH, content_type_id)
 
 
@@ -479,16 +475,14 @@ def object_publish_specs(
 
 def queue_translation_publishes(obj: models.Model) -> int:
     """
-    Re-send the other published translations of ``obj``: each lists its translations'
-    origin ids, and that list changes when a translation is published, unpublished or deleted.
+    Re-send the other published translations of ``obj`` (a snippet; pages do this in
+    ``queue_page_change``): each lists its translations' origin ids, and that list changes
+    when a translation is published, unpublished or deleted.
     """
     if not isinstance(obj, TranslatableMixin):
         return 0
-    model = get_base_page_model() if isinstance(obj, AbstractPage) else type(obj)
-    others = model._default_manager.filter(translation_key=obj.translation_key).exclude(pk=obj.pk)
-    if isinstance(obj, AbstractPage):
-        return queue_page_publishes(others.live())
-    return queue_object_publishes(others)
+    others = type(obj)._default_manager.filter(translation_key=obj.translation_key)
+    return queue_object_publishes(others.exclude(pk=obj.pk))
 
 
 def queue_referrer_publishes(obj: models.Model) -> int:
