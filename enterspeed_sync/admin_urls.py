@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from enterspeed_sync.views import dashboard, jobs, pages
+from enterspeed_sync.views import dashboard, jobs, pages, self_test
 
 app_name = "enterspeed_sync"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("status/", dashboard.StatusView.as_view(), name="status"),
     path("test-connection/", dashboard.TestConnectionView.as_view(), name="test_connection"),
     path("seed/", dashboard.SeedView.as_view(), name="seed"),
+    path("self-test/", self_test.SelfTestView.as_view(), name="self_test"),
     path("clear-pending/", dashboard.ClearPendingView.as_view(), name="clear_pending"),
     path("jobs/", jobs.JobIndexView.as_view(), name="jobs"),
     path(

@@ -1,6 +1,8 @@
 """
-What would be sent for an entity right now, without sending it: ``manage.py
-enterspeed_inspect`` prints it, and the admin shows it next to a job.
+What would be sent right now, without sending it: for one entity (``manage.py
+enterspeed_inspect ORIGIN_ID``, the admin's job inspect view), and for a sample of every
+synced model (``run_self_test``: ``manage.py enterspeed_inspect --all-models`` and the
+admin's mapping self-test, to run before a first seed).
 """
 
 from __future__ import annotations
@@ -8,9 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.contenttypes.models import ContentType
+from wagtail.models import DraftStateMixin, get_page_models
+
+from enterspeed_sync.conf import conf
 from enterspeed_sync.handlers import find_handler
 from enterspeed_sync.handlers.base import BasePublishHandler
-from enterspeed_sync.mapping import get_entity_type, get_locale_code, get_object_for_origin_id
+from enterspeed_sync.jobs import object_publish_specs, page_publish_specs
+from enterspeed_sync.mapping import (
+    get_base_page_model,
+    get_entity_type,
+    get_locale_code,
+    get_object_for_origin_id,
+    get_synced_snippet_models,
+)
+from enterspeed_sync.mapping.batch import mapping_batch
+from enterspeed_sync.mapping.identity import get_document_model, get_image_model
 from enterspeed_sync.models import EnterspeedJob, EntityType, JobType
 
 
@@ -55,3 +70,138 @@ def inspect_origin_id(origin_id: str) -> Inspection:
         problems=plan.problems,
         handler=handler.key or type(handler).__name__,
     )
+
+
+# The site-wide self-test ------------------------------------------------------------------
+
+#: Objects mapped per model by default: enough to meet most field shapes, quick on any site.
+DEFAULT_SELF_TEST_LIMIT = 10
+
+
+@dataclass
+class ModelReport:
+    """How mapping went for up to N live objects of one synced model."""
+
+    label: str
+    kind: str
+    tried: int = 0
+    ok: int = 0
+    #: Objects the handler would delete rather than send (a guard veto, say): not problems.
+    skipped: int = 0
+    problems: int = 0
+    #: ``"<origin id>: <what is wrong>"`` for the first object that could not be sent.
+    first_problem: str = ""
+    first_skip_reason: str = ""
+
+    def add_problem(self, origin_id: str, text: str) -> None:
+        self.problems += 1
+        if not self.first_problem:
+            self.first_problem = f"{origin_id}: {text}"
+
+
+@dataclass
+class SelfTest:
+    reports: list[ModelReport]
+    #: Labels of synced models with no live object to try (page types nobody used yet).
+    untried: list[str]
+
+    @property
+    def problems(self) -> int:
+        return sum(report.problems for report in self.reports)
+
+    @property
+    def tried(self) -> int:
+        return sum(report.tried for report in self.reports)
+
+
+def run_self_test(limit: int = DEFAULT_SELF_TEST_LIMIT) -> SelfTest:
+    """
+    Map up to ``limit`` live objects of every synced model (every page type, the image and
+    document models, every synced snippet model) the way processing would, without sending:
+    the configured handlers load them in bulk and plan each job, so mappers, guards and the
+    pre-flight contract validation all run. Never raises for a mapping error: it is counted
+    on its model's report, with the first one's text.
+    """
+    reports: list[ModelReport] = []
+    untried: list[str] = []
+    for kind, model, specs in _synced_model_specs(limit):
+        specs = list(specs)
+        if not specs:
+            untried.append(model._meta.label)
+            continue
+        reports.append(_test_model(kind, model, specs))
+    return SelfTest(reports=reports, untried=untried)
+
+
+def _synced_model_specs(limit: int):
+    """(kind, model, publish job specs of up to ``limit`` of its live objects) per model."""
+    base = get_base_page_model()
+    for model in sorted(get_page_models(), key=lambda m: m._meta.label):
+        if not issubclass(model, base):
+            continue
+        content_type = ContentType.objects.get_for_model(model, for_concrete_model=False)
+        pages = base.objects.live().filter(depth__gt=1, content_type=content_type)
+        yield "page", model, page_publish_specs(pages.order_by("path")[:limit])
+    media = []
+    if conf.SYNC_IMAGES:
+        media.append(("image", get_image_model()))
+    if conf.SYNC_DOCUMENTS:
+        media.append(("document", get_document_model()))
+    snippets = sorted(get_synced_snippet_models(), key=lambda m: m._meta.label)
+    for kind, model in [*media, *(("snippet", model) for model in snippets)]:
+        objects = model._default_manager.all()
+        if issubclass(model, DraftStateMixin):
+            objects = objects.filter(live=True)
+        ids = list(objects.order_by("pk").values_list("pk", flat=True)[:limit])
+        yield kind, model, object_publish_specs(model._default_manager.filter(pk__in=ids))
+
+
+def _test_model(kind: str, model, specs) -> ModelReport:
+    report = ModelReport(label=model._meta.label, kind=kind)
+    jobs = [spec.as_job() for spec in specs]
+    handler_of = {job.origin_id: find_handler(job) for job in jobs}
+    with mapping_batch():
+        by_handler: dict[int, tuple[BasePublishHandler, list[EnterspeedJob]]] = {}
+        for job in jobs:
+            handler = handler_of[job.origin_id]
+            if isinstance(handler, BasePublishHandler):
+                by_handler.setdefault(id(handler), (handler, []))[1].append(job)
+        for handler, handler_jobs in by_handler.values():
+            try:
+                handler.prepare(handler_jobs)
+            except Exception as exc:  # noqa: BLE001 - processing survives it too, but slower
+                report.add_problem(
+                    handler_jobs[0].origin_id,
+                    f"{type(handler).__name__}.prepare failed (processing loads each object "
+                    f"alone then): {type(exc).__name__}: {exc}",
+                )
+        for job in jobs:
+            report.tried += 1
+            _test_job(job, handler_of[job.origin_id], report)
+    return report
+
+
+def _test_job(job: EnterspeedJob, handler, report: ModelReport) -> None:
+    if not isinstance(handler, BasePublishHandler):
+        report.add_problem(
+            job.origin_id,
+            "no handler in ENTERSPEED_SYNC['JOB_HANDLERS'] can publish it"
+            if handler is None
+            else f"its handler {type(handler).__name__} cannot show what it would send",
+        )
+        return
+    try:
+        plan = handler.plan(job)
+    except Exception as exc:  # noqa: BLE001 - the error is what the self-test reports
+        report.add_problem(job.origin_id, f"{type(exc).__name__}: {exc}")
+        return
+    if plan.action == "delete":
+        report.skipped += 1
+        report.first_skip_reason = report.first_skip_reason or f"{job.origin_id}: {plan.reason}"
+    elif plan.problems:
+        path, problem = next(iter(plan.problems.items()))
+        more = len(plan.problems) - 1
+        suffix = f" (and {more} more)" if more else ""
+        report.add_problem(job.origin_id, f"{path or 'entity'}: {problem}{suffix}")
+    else:
+        report.ok += 1

@@ -117,6 +117,7 @@ ALL_GET_URLS = [
     reverse("enterspeed_sync:jobs_results"),
     reverse("enterspeed_sync:clear_pending"),
     reverse("enterspeed_sync:jobs_all", args=["retry"]),
+    reverse("enterspeed_sync:self_test"),
 ]
 
 
