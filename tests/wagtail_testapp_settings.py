@@ -13,7 +13,7 @@ from wagtail.test.settings import *  # noqa: F403
 
 from tests.db import database_settings
 
-INSTALLED_APPS = [  # noqa: F405
+INSTALLED_APPS = [
     "enterspeed_sync",
     *INSTALLED_APPS,  # noqa: F405
     "django_q",

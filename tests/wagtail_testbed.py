@@ -158,7 +158,7 @@ def create_pages(bed: TestBed) -> None:
             remaining.remove(model)
             try:
                 page = build_page(model, parent)
-            except Exception as e:  # noqa: BLE001 (reported, and the test fails on it)
+            except Exception as e:  # reported, and the test fails on it
                 bed.skipped_pages[model._meta.label] = f"{type(e).__name__}: {e}"
                 continue
             page.save_revision().publish()
@@ -184,7 +184,7 @@ def build_page(model, parent):
             add_children(page)
             parent.add_child(instance=page)  # Page.save() runs full_clean()
             return page
-    except Exception:  # noqa: BLE001 (retried with fewer fields)
+    except Exception:  # noqa: S110 (retried with fewer fields below)
         pass
     with transaction.atomic():
         page = model(title=f"{model._meta.verbose_name} page", slug=f"testbed-{label}")
@@ -205,7 +205,7 @@ def add_children(obj) -> None:
         try:
             fill_fields(child, optional=True, exclude={relation.field.name})
             child.full_clean(exclude=[relation.field.name])
-        except Exception:  # noqa: BLE001 (the page goes without this child)
+        except Exception:  # noqa: S112 (the page goes without this child)
             continue
         setattr(obj, relation.get_accessor_name(), [child])
 
@@ -229,7 +229,7 @@ def create_snippets(bed: TestBed) -> None:
                         add_children(obj)
                     obj.full_clean()
                     obj.save()
-            except Exception as e:  # noqa: BLE001 (reported, and the test fails on it)
+            except Exception as e:  # reported, and the test fails on it
                 error = e
                 continue
             bed.created_snippets[model._meta.label] = str(obj.pk)

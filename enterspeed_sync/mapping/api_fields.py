@@ -97,8 +97,7 @@ def _entry_problem(model: type[models.Model], entry: APIField) -> str | None:
         return _name_problem(model, entry.name)
     if isinstance(serializer, type) or not isinstance(serializer, Field):
         return (
-            "has a serializer that is not a Django REST framework field instance "
-            f"({serializer!r})"
+            f"has a serializer that is not a Django REST framework field instance ({serializer!r})"
         )
     if isinstance(serializer, serializers.SerializerMethodField):
         return (

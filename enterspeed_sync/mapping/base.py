@@ -250,8 +250,7 @@ class BaseMapper:
         """A MappingError naming the model, the field and the value's type."""
         value_type = "" if value is _NOT_READ else f" (a {type(value).__name__} value)"
         return MappingError(
-            f"Cannot convert {obj._meta.label}.{name}{value_type}: {type(error).__name__}: "
-            f"{error}"
+            f"Cannot convert {obj._meta.label}.{name}{value_type}: {type(error).__name__}: {error}"
         )
 
     def _add_field(self, properties: dict[str, Any], obj: models.Model, field: Any) -> None:
