@@ -217,3 +217,33 @@ def test_manage_py_check_reports_it(monkeypatch):
     ):
         with pytest.raises(SystemCheckError, match=r"enterspeed_sync\.E013"):
             call_command("check")
+
+
+def test_a_network_error_while_converting_stays_retryable(article, monkeypatch):
+    # Not wrapped: the retry policy sees the ConnectionError and tries again later.
+    def fetch(self):
+        raise ConnectionError("CDN down")
+
+    monkeypatch.setattr(ArticlePage, "remote", property(fetch), raising=False)
+    monkeypatch.setattr(ArticlePage, "api_fields", ["remote"])
+    with pytest.raises(ConnectionError):
+        properties_of(article)
+
+
+def test_related_fields_and_method_sources(article, monkeypatch):
+    monkeypatch.setattr(
+        ArticlePage,
+        "api_fields",
+        [
+            APIField("author_label", serializer=serializers.StringRelatedField(source="author")),
+            APIField(
+                "author_pk",
+                serializer=serializers.PrimaryKeyRelatedField(source="author", read_only=True),
+            ),
+            APIField("words", serializer=serializers.IntegerField(source="word_count")),
+        ],
+    )
+    props = properties_of(article)
+    assert props["author_label"] == "Ada"
+    assert props["author_pk"] == article.author_id
+    assert props["words"] == 4

@@ -5,8 +5,9 @@ snippet mappers subclass it; so can you (see ``ENTERSPEED_SYNC["MAPPERS"]``).
 What goes into ``properties``, first match wins:
 
 1. the model's ``get_enterspeed_properties(mapper)`` method, when it has one;
-2. the names in the model's ``enterspeed_fields``;
-3. the names in the model's ``api_fields`` (Wagtail's API configuration);
+2. the entries in the model's ``enterspeed_fields``;
+3. the entries in the model's ``api_fields`` (Wagtail's API configuration), each rendered as
+   Wagtail's API v2 renders it, serializers included (``mapping/api_fields.py``);
 4. every field the model adds (concrete fields, many-to-many fields, tags and
    ``ParentalKey`` children), leaving out Wagtail's bookkeeping.
 
@@ -48,6 +49,7 @@ from enterspeed_sync.mapping.fields import BaseFieldConverter
 from enterspeed_sync.mapping.identity import get_origin_id
 from enterspeed_sync.mapping.references import reference_for
 from enterspeed_sync.mapping.values import absolutize_html, lower_camel, to_json_value
+from enterspeed_sync.retries import Verdict, classify
 
 logger = logging.getLogger(__name__)
 
@@ -225,9 +227,9 @@ class BaseMapper:
             if value is None:
                 return None
             return self.convert_value(serializer_field.to_representation(value))
-        except MappingError:
-            raise
         except Exception as e:
+            if not _is_content_error(e):
+                raise
             raise self.conversion_error(obj, entry.name, value, e) from e
 
     def convert_field(self, obj: models.Model, field: Any, *, name: str | None = None) -> Any:
@@ -238,9 +240,9 @@ class BaseMapper:
             return SKIP
         try:
             return converter.convert(obj, field, self)
-        except MappingError:
-            raise
         except Exception as e:
+            if not _is_content_error(e):
+                raise
             value = _peek(obj, getattr(field, "attname", None) or _accessor(field))
             raise self.conversion_error(obj, name or _accessor(field), value, e) from e
 
@@ -366,6 +368,12 @@ class BaseMapper:
         if isinstance(self.obj, TranslatableMixin):
             return translation.override(self.obj.locale.language_code)
         return nullcontext()
+
+
+def _is_content_error(error: Exception) -> bool:
+    """An error the object's content causes (wrapped with its field), not a network error
+    worth a retry, nor a MappingError that already says what is wrong."""
+    return not isinstance(error, MappingError) and classify(error).verdict is Verdict.PERMANENT
 
 
 def _peek(obj: models.Model, attribute: str) -> Any:
