@@ -570,7 +570,8 @@ def check_property_entries(app_configs=None, **kwargs):
     for model in models:
         if callable(getattr(model, "get_enterspeed_properties", None)):
             continue  # the model builds its properties itself
-        setting = "enterspeed_fields" if hasattr(model, "enterspeed_fields") else "api_fields"
+        uses_own = getattr(model, "enterspeed_fields", None) is not None
+        setting = "enterspeed_fields" if uses_own else "api_fields"
         for entry, problem in find_entry_problems(model, setting):
             errors.append(
                 Error(
