@@ -100,3 +100,17 @@ def test_uuid_and_string_primary_key_snippets_arrive(report):
     assert entities[uuid_ids[0]]["properties"]["display_text"] == "Testbed (Testbed)"
     assert any(i.startswith("tests.advertwithcustomuuidprimarykey-") for i in entities)
     assert any(i.startswith("tests.advertwithcustomprimarykey-") for i in entities)
+
+
+def test_translations_arrive_and_point_at_each_other(report):
+    entities = report["entities"]
+    # Every created page and every translatable snippet has a French translation.
+    assert len(report["translated"]) >= len(report["created_pages"]) + 2
+    for origin_id, translation_pk in report["translated"].items():
+        prefix = origin_id.partition("-")[0]
+        translation_id = f"{prefix}-{translation_pk}"
+        original, translation = entities[origin_id], entities[translation_id]
+        assert original["properties"]["meta"]["locale"] == "en"
+        assert translation["properties"]["meta"]["locale"] == "fr"
+        assert original["properties"]["meta"]["translations"] == [translation_id]
+        assert translation["properties"]["meta"]["translations"] == [origin_id]

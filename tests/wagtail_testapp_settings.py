@@ -31,6 +31,9 @@ else:
 
 # Wagtail's test settings use a database cache (a table we would have to create) and put
 # media inside the installed package.
+# Translations of every page and translatable snippet (WAGTAIL_CONTENT_LANGUAGES: en, fr).
+WAGTAIL_I18N_ENABLED = True
+
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 MEDIA_ROOT = tempfile.mkdtemp(prefix="enterspeed-wagtail-testbed-media-")
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"

@@ -2,8 +2,8 @@
 A test bed we did not write: Wagtail's own test project (``wagtail.test.testapp`` and the apps
 ``wagtail.test.settings`` installs), with enterspeed_sync added. It loads Wagtail's fixture,
 creates and publishes one page of every page model Wagtail can create and one object of every
-snippet model that has none, then seeds and processes everything against the ingest stand-in
-over loopback and reports what arrived::
+snippet model that has none, translates them all into French, then seeds and processes
+everything against the ingest stand-in over loopback and reports what arrived::
 
     DJANGO_SETTINGS_MODULE=tests.wagtail_testapp_settings python -m tests.wagtail_testbed
 
@@ -57,6 +57,7 @@ class ReadyProject:
     # Pages whose optional fields could not all be filled: only the required ones are.
     minimal_pages: list[str] = field(default_factory=list)
     created_snippets: dict[str, str] = field(default_factory=dict)  # model label → pk
+    translated: dict[str, int] = field(default_factory=dict)  # origin id → its translation's pk
     skipped_snippets: dict[str, str] = field(default_factory=dict)
 
 
@@ -131,8 +132,12 @@ def create_content(bed: ReadyProject) -> None:
     with pause_sync():
         create_pages(bed)
         create_snippets(bed)
+        translate_content(bed)
     EnterspeedJob.objects.all().delete()
 
+
+#: The locale every created page and translatable snippet gets a translation in.
+TRANSLATION_LANGUAGE = "fr"
 
 #: Why a page model is skipped when Wagtail itself cannot create it.
 NOT_CREATABLE = "is_creatable is False"
@@ -247,6 +252,32 @@ def create_snippets(bed: ReadyProject) -> None:
             break
         else:
             bed.skipped_snippets[model._meta.label] = f"{type(error).__name__}: {error}"
+
+
+def translate_content(bed: ReadyProject) -> None:
+    """A published French translation of every created page and translatable snippet."""
+    from django.db import transaction
+    from wagtail.models import Locale, Page, TranslatableMixin
+
+    from enterspeed_sync.mapping import get_origin_id, get_synced_snippet_models
+
+    french = Locale.objects.get_or_create(language_code=TRANSLATION_LANGUAGE)[0]
+    originals = [Page.objects.get(pk=pk).specific for pk in bed.created_pages.values()]
+    originals += [
+        obj
+        for model in get_synced_snippet_models()
+        if issubclass(model, TranslatableMixin)
+        for obj in model._default_manager.all()
+    ]
+    for original in originals:
+        with transaction.atomic():
+            if isinstance(original, Page):
+                translation = original.copy_for_translation(french, copy_parents=True)
+                translation.save_revision().publish()
+            else:
+                translation = original.copy_for_translation(french)
+                translation.save()
+        bed.translated[get_origin_id(original)] = translation.pk
 
 
 # Generic values -----------------------------------------------------------------------------
@@ -499,6 +530,7 @@ def sync_and_verify(bed: ReadyProject) -> dict[str, Any]:
         "skipped_pages": bed.skipped_pages,
         "minimal_pages": bed.minimal_pages,
         "created_snippets": bed.created_snippets,
+        "translated": bed.translated,
         "skipped_snippets": bed.skipped_snippets,
         "expected": kinds,
         "vetoed": vetoed,
