@@ -26,6 +26,12 @@ from tests.testapp.models import ApiFieldsPage, ArticleNote, ArticlePage, Author
 pytestmark = pytest.mark.django_db
 
 
+class AuthorSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Author
+        fields = ["name", "live"]
+
+
 @pytest.fixture
 def image(db, tmp_path, settings):
     settings.MEDIA_ROOT = str(tmp_path / "media")
@@ -241,9 +247,18 @@ def test_related_fields_and_method_sources(article, monkeypatch):
                 serializer=serializers.PrimaryKeyRelatedField(source="author", read_only=True),
             ),
             APIField("words", serializer=serializers.IntegerField(source="word_count")),
+            APIField("writer", serializer=AuthorSerializer(source="author")),
+            APIField(
+                "note_texts",
+                serializer=serializers.SlugRelatedField(
+                    source="notes", slug_field="text", many=True, read_only=True
+                ),
+            ),
         ],
     )
     props = properties_of(article)
     assert props["author_label"] == "Ada"
     assert props["author_pk"] == article.author_id
     assert props["words"] == 4
+    assert props["writer"] == {"name": "Ada", "live": True}  # a nested ModelSerializer
+    assert props["note_texts"] == ["ahoy"]  # many=True over a child relation
