@@ -265,3 +265,12 @@ def test_related_fields_and_method_sources(article, monkeypatch):
     assert props["words"] == 4
     assert props["writer"] == {"name": "Ada", "live": True}  # a nested ModelSerializer
     assert props["note_texts"] == ["ahoy"]  # many=True over a child relation
+
+
+def test_a_serializer_class_is_ignored_as_wagtails_api_ignores_it(article, monkeypatch):
+    # DRF only declares Field instances; Wagtail's API then renders the name as usual.
+    monkeypatch.setattr(
+        ArticlePage, "api_fields", [APIField("author", serializer=AuthorSerializer)]
+    )
+    assert properties_of(article)["author"]["title"] == "Ada"
+    assert e013(check_property_entries()) == []

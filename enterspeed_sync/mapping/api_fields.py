@@ -35,6 +35,7 @@ __all__ = [
     "find_model_field",
     "get_property_entries",
     "read_attribute",
+    "serializer_of",
 ]
 
 #: Returned for an entry Wagtail's API would leave out (its serializer raised ``SkipField``).
@@ -61,13 +62,21 @@ def find_model_field(model: type[models.Model], name: str) -> Any:
     return next((rel for rel in relations if rel.get_accessor_name() == name), None)
 
 
+def serializer_of(entry: APIField) -> Field | None:
+    """
+    The entry's serializer field. Anything else (a serializer class, say) is ignored, as in
+    Wagtail's API: Django REST framework only takes ``Field`` instances as declared fields.
+    """
+    return entry.serializer if isinstance(entry.serializer, Field) else None
+
+
 class _HostSerializer(serializers.Serializer):
     """The parent an ``APIField``'s serializer field is bound to; it carries the context."""
 
 
 def bind_serializer_field(entry: APIField, context: dict[str, Any]) -> Field:
     """A fresh copy of the entry's serializer field, bound to its name, as DRF binds fields."""
-    field = copy.deepcopy(entry.serializer)
+    field = copy.deepcopy(serializer_of(entry))
     field.bind(entry.name, _HostSerializer(context=context))
     return field
 
@@ -92,13 +101,9 @@ def find_entry_problems(model: type[models.Model], setting: str) -> list[tuple[s
 
 
 def _entry_problem(model: type[models.Model], entry: APIField) -> str | None:
-    serializer = entry.serializer
+    serializer = serializer_of(entry)
     if serializer is None:
         return _name_problem(model, entry.name)
-    if isinstance(serializer, type) or not isinstance(serializer, Field):
-        return (
-            f"has a serializer that is not a Django REST framework field instance ({serializer!r})"
-        )
     if isinstance(serializer, serializers.SerializerMethodField):
         return (
             "uses SerializerMethodField, whose method lives on a serializer; the serializer "

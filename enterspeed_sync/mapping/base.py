@@ -43,6 +43,7 @@ from enterspeed_sync.mapping.api_fields import (
     find_model_field,
     get_property_entries,
     read_attribute,
+    serializer_of,
 )
 from enterspeed_sync.mapping.blocks import BaseBlockConverter
 from enterspeed_sync.mapping.fields import BaseFieldConverter
@@ -209,13 +210,14 @@ class BaseMapper:
         ``api_context``), else our converter for the model field or relation of that name,
         else the attribute's value converted. ``SKIP`` leaves it out.
         """
-        if entry.serializer is None:
+        has_serializer = serializer_of(entry) is not None
+        if not has_serializer:
             field = find_model_field(type(obj), entry.name)
             if field is not None:
                 return self.convert_field(obj, field, name=entry.name)
         value: Any = _NOT_READ
         try:
-            if entry.serializer is None:
+            if not has_serializer:
                 value = read_attribute(obj, entry.name)
                 return self.convert_value(value)
             serializer_field = bind_serializer_field(entry, self.api_context)
