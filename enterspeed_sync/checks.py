@@ -538,3 +538,49 @@ def _timeout_total() -> float:
         return conf.TIMEOUT_TOTAL
     except (TypeError, ValueError):
         return 0.0
+
+
+@register(Tags.models)
+def check_property_entries(app_configs=None, **kwargs):
+    """Each synced model's enterspeed_fields/api_fields entry must resolve, as Wagtail's API
+    needs it to; otherwise every job of that model fails."""
+    from modelcluster.models import get_all_child_relations
+    from wagtail.models import get_page_models
+
+    from enterspeed_sync.mapping import get_synced_snippet_models
+    from enterspeed_sync.mapping.api_fields import find_entry_problems
+    from enterspeed_sync.mapping.identity import get_document_model, get_image_model
+
+    if not _is_dict_setting():
+        return []  # E008 says so; which models sync is unknown
+    synced = [*get_page_models(), *get_synced_snippet_models()]
+    if conf.SYNC_IMAGES:
+        synced.append(get_image_model())
+    if conf.SYNC_DOCUMENTS:
+        synced.append(get_document_model())
+    # Inline children are mapped with their own entries too.
+    models = list(
+        dict.fromkeys(
+            model
+            for parent in synced
+            for model in [parent, *(rel.related_model for rel in get_all_child_relations(parent))]
+        )
+    )
+    errors = []
+    for model in models:
+        if callable(getattr(model, "get_enterspeed_properties", None)):
+            continue  # the model builds its properties itself
+        uses_own = getattr(model, "enterspeed_fields", None) is not None
+        setting = "enterspeed_fields" if uses_own else "api_fields"
+        for entry, problem in find_entry_problems(model, setting):
+            errors.append(
+                Error(
+                    f"{model._meta.label}.{setting} entry {entry!r}: {problem}.",
+                    hint=f"Every {setting} entry needs a field, relation, property or method "
+                    "of the model, or a serializer whose source is one (as for Wagtail's API). "
+                    "Fix or remove the entry; until then every job of this model fails.",
+                    obj=model,
+                    id="enterspeed_sync.E013",
+                )
+            )
+    return errors

@@ -5,8 +5,9 @@ snippet mappers subclass it; so can you (see ``ENTERSPEED_SYNC["MAPPERS"]``).
 What goes into ``properties``, first match wins:
 
 1. the model's ``get_enterspeed_properties(mapper)`` method, when it has one;
-2. the names in the model's ``enterspeed_fields``;
-3. the names in the model's ``api_fields`` (Wagtail's API configuration);
+2. the entries in the model's ``enterspeed_fields``;
+3. the entries in the model's ``api_fields`` (Wagtail's API configuration), each rendered as
+   Wagtail's API v2 renders it, serializers included (``mapping/api_fields.py``);
 4. every field the model adds (concrete fields, many-to-many fields, tags and
    ``ParentalKey`` children), leaving out Wagtail's bookkeeping.
 
@@ -22,11 +23,12 @@ from functools import cached_property
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.utils import translation
 from modelcluster.models import get_all_child_relations
+from rest_framework.fields import SkipField
 from taggit.models import ItemBase
+from wagtail.api import APIField
 from wagtail.blocks import StreamValue
 from wagtail.models import DraftStateMixin, TranslatableMixin
 from wagtail.rich_text import RichText
@@ -35,14 +37,25 @@ from enterspeed_sync.conf import conf
 from enterspeed_sync.exceptions import MappingError
 from enterspeed_sync.loading import load_instances
 from enterspeed_sync.mapping import batch
+from enterspeed_sync.mapping.api_fields import (
+    SKIP,
+    bind_serializer_field,
+    find_model_field,
+    get_property_entries,
+    read_attribute,
+    serializer_of,
+)
 from enterspeed_sync.mapping.blocks import BaseBlockConverter
 from enterspeed_sync.mapping.fields import BaseFieldConverter
 from enterspeed_sync.mapping.identity import get_origin_id
 from enterspeed_sync.mapping.references import reference_for
 from enterspeed_sync.mapping.values import absolutize_html, lower_camel, to_json_value
+from enterspeed_sync.retries import Verdict, classify
 
 logger = logging.getLogger(__name__)
 
+# A value not read yet, for error messages.
+_NOT_READ = object()
 # (model label, field name) pairs already reported as unknown in this process.
 _reported_unknown_fields: set[tuple[str, str]] = set()
 
@@ -97,7 +110,13 @@ class BaseMapper:
         else:
             properties = {**self.get_base_properties(), **self.get_field_properties()}
         properties.setdefault("meta", self.get_meta())
-        return {str(name): to_json_value(value) for name, value in properties.items()}
+        converted = {}
+        for name, value in properties.items():
+            try:
+                converted[str(name)] = to_json_value(value)
+            except TypeError as e:
+                raise self.conversion_error(self.obj, str(name), value, e) from e
+        return converted
 
     def get_base_properties(self) -> dict[str, Any]:
         """Properties every object of this kind has (a page's title, an image's size…)."""
@@ -129,15 +148,22 @@ class BaseMapper:
 
     # Choosing fields ---------------------------------------------------------------------
 
-    def get_property_names(self) -> list[str] | None:
-        """Names from ``enterspeed_fields`` or ``api_fields``; None means every field."""
-        model = type(self.obj)
-        names = getattr(model, "enterspeed_fields", None)
-        if names is None:
-            names = getattr(model, "api_fields", None)
+    def get_property_entries(self) -> list[APIField] | None:
+        """
+        The model's ``enterspeed_fields``, else ``api_fields``, as ``APIField``s (plain names
+        become ``APIField(name)``); None means every field. Follows ``get_property_names``
+        when a subclass overrides that.
+        """
+        names = self.get_property_names()
         if names is None:
             return None
-        return [getattr(name, "name", name) for name in names]
+        declared = {entry.name: entry for entry in get_property_entries(type(self.obj)) or ()}
+        return [declared.get(name) or APIField(name) for name in names]
+
+    def get_property_names(self) -> list[str] | None:
+        """Names from ``enterspeed_fields`` or ``api_fields``; None means every field."""
+        entries = get_property_entries(type(self.obj))
+        return None if entries is None else [entry.name for entry in entries]
 
     def get_default_fields(self) -> list[Any]:
         """Every field the model adds: concrete, many-to-many (tags too) and child relations."""
@@ -161,40 +187,80 @@ class BaseMapper:
         return fields
 
     def get_field_properties(self) -> dict[str, Any]:
-        names = self.get_property_names()
+        entries = self.get_property_entries()
         properties: dict[str, Any] = {}
-        if names is None:
+        if entries is None:
             for field in self.get_default_fields():
                 self._add_field(properties, self.obj, field)
             return properties
-        for name in names:
-            field = self._find_field(name)
-            if field is not None:
-                self._add_field(properties, self.obj, field)
-            else:
-                value = getattr(self.obj, name)
-                properties[name] = self.convert_value(value() if callable(value) else value)
+        return self.convert_entries(self.obj, entries)
+
+    def convert_entries(self, obj: models.Model, entries: Sequence[APIField]) -> dict[str, Any]:
+        """``{name: value}`` for ``api_fields``-style entries, as Wagtail's API renders them."""
+        properties: dict[str, Any] = {}
+        for entry in entries:
+            value = self.convert_entry(obj, entry)
+            if value is not SKIP:
+                properties[entry.name] = value
         return properties
 
-    def _find_field(self, name: str) -> Any:
+    def convert_entry(self, obj: models.Model, entry: APIField) -> Any:
+        """
+        One entry: its serializer's representation (Django REST framework, bound with
+        ``api_context``), else our converter for the model field or relation of that name,
+        else the attribute's value converted. ``SKIP`` leaves it out.
+        """
+        has_serializer = serializer_of(entry) is not None
+        if not has_serializer:
+            field = find_model_field(type(obj), entry.name)
+            if field is not None:
+                return self.convert_field(obj, field, name=entry.name)
+        value: Any = _NOT_READ
         try:
-            field = self.obj._meta.get_field(name)
-        except FieldDoesNotExist:
-            for relation in get_all_child_relations(type(self.obj)):
-                if relation.get_accessor_name() == name:
-                    return relation
-            return None
-        return field
+            if not has_serializer:
+                value = read_attribute(obj, entry.name)
+                return self.convert_value(value)
+            serializer_field = bind_serializer_field(entry, self.api_context)
+            try:
+                value = serializer_field.get_attribute(obj)
+            except SkipField:
+                return SKIP
+            # Wagtail's BaseSerializer: None is None, without to_representation.
+            if value is None:
+                return None
+            return self.convert_value(serializer_field.to_representation(value))
+        except Exception as e:
+            if not _is_content_error(e):
+                raise
+            raise self.conversion_error(obj, entry.name, value, e) from e
 
-    def _add_field(self, properties: dict[str, Any], obj: models.Model, field: Any) -> None:
+    def convert_field(self, obj: models.Model, field: Any, *, name: str | None = None) -> Any:
+        """A model field's (or relation's) value, through the first converter that knows it."""
         converter = self.find_field_converter(field)
-        name = (
-            field.get_accessor_name() if isinstance(field, models.ForeignObjectRel) else field.name
-        )
         if converter is None:
             self.report_unknown_field(obj, field)
-            return
-        properties[name] = converter.convert(obj, field, self)
+            return SKIP
+        try:
+            return converter.convert(obj, field, self)
+        except Exception as e:
+            if not _is_content_error(e):
+                raise
+            value = _peek(obj, getattr(field, "attname", None) or _accessor(field))
+            raise self.conversion_error(obj, name or _accessor(field), value, e) from e
+
+    def conversion_error(
+        self, obj: models.Model, name: str, value: Any, error: Exception
+    ) -> MappingError:
+        """A MappingError naming the model, the field and the value's type."""
+        value_type = "" if value is _NOT_READ else f" (a {type(value).__name__} value)"
+        return MappingError(
+            f"Cannot convert {obj._meta.label}.{name}{value_type}: {type(error).__name__}: {error}"
+        )
+
+    def _add_field(self, properties: dict[str, Any], obj: models.Model, field: Any) -> None:
+        value = self.convert_field(obj, field)
+        if value is not SKIP:
+            properties[_accessor(field)] = value
 
     # Converting values -------------------------------------------------------------------
 
@@ -234,6 +300,9 @@ class BaseMapper:
 
     def convert_child(self, child: models.Model, *, parental_key: models.Field) -> dict[str, Any]:
         """One ``ParentalKey`` child (an inline panel row) as an object of its fields."""
+        if (entries := get_property_entries(type(child))) is not None:
+            # As Wagtail's API renders child relations: with the child model's api_fields.
+            return self.convert_entries(child, entries)
         properties: dict[str, Any] = {}
         opts = child._meta
         for field in [*opts.concrete_fields, *opts.many_to_many]:
@@ -303,7 +372,25 @@ class BaseMapper:
         return nullcontext()
 
 
+def _is_content_error(error: Exception) -> bool:
+    """An error the object's content causes (wrapped with its field), not a network error
+    worth a retry, nor a MappingError that already says what is wrong."""
+    return not isinstance(error, MappingError) and classify(error).verdict is Verdict.PERMANENT
+
+
+def _peek(obj: models.Model, attribute: str) -> Any:
+    try:
+        return getattr(obj, attribute)
+    except Exception:  # noqa: BLE001 (only for the error message)
+        return _NOT_READ
+
+
+def _accessor(field: Any) -> str:
+    """The attribute a field or reverse relation is read through."""
+    return field.get_accessor_name() if isinstance(field, models.ForeignObjectRel) else field.name
+
+
 def _natural_key(origin_id: str) -> tuple[str, int, str]:
-    # "page-9" before "page-10".
-    prefix, _, pk = origin_id.rpartition("-")
+    # "page-9" before "page-10"; primary keys may hold hyphens, model labels do not.
+    prefix, _, pk = origin_id.partition("-")
     return (prefix, len(pk), pk)

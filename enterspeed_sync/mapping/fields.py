@@ -104,6 +104,23 @@ class ChildRelationConverter(BaseFieldConverter):
         ]
 
 
+class ReverseRelationConverter(BaseFieldConverter):
+    """
+    Another model's foreign key to this one, named in ``api_fields``: references to the
+    objects pointing here (one, or None, for a one-to-one), as Wagtail's API nests them.
+    """
+
+    def can_convert(self, field):
+        return isinstance(field, models.ForeignObjectRel)
+
+    def convert(self, obj, field, mapper):
+        if field.one_to_one:
+            related = getattr(obj, field.get_accessor_name(), None)
+            return mapper.reference_for(related) if related is not None else None
+        related = getattr(obj, field.get_accessor_name()).all()
+        return [mapper.reference_for(item) for item in related]
+
+
 class FileFieldConverter(BaseFieldConverter):
     """The file's absolute URL (``FileField`` and ``ImageField``), or None."""
 
@@ -163,6 +180,7 @@ DEFAULT_FIELD_CONVERTERS: list[str] = [
         ForeignKeyConverter,
         ManyToManyConverter,
         ChildRelationConverter,
+        ReverseRelationConverter,
         FileFieldConverter,
         DateTimeFieldConverter,
         ScalarFieldConverter,

@@ -141,7 +141,8 @@ def get_object_for_origin_id(origin_id: str) -> tuple[type[models.Model], Any]:
     ``"page-3"`` → (base page model, "3"); ``"blog.author-7"`` → (Author, "7").
     Raises LookupError when the id names no model that syncs.
     """
-    prefix, sep, pk = origin_id.rpartition("-")
+    # Model labels have no hyphen, primary keys may (UUIDs, strings): split at the first.
+    prefix, sep, pk = origin_id.partition("-")
     if not sep or not pk:
         raise LookupError(f"{origin_id!r} is not an Enterspeed origin id of this site.")
     fixed = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import json
 import re
 import uuid
 from typing import Any
@@ -30,7 +31,10 @@ def is_valid_property_name(name: str) -> bool:
 
 
 def to_json_value(value: Any) -> Any:
-    """Plain JSON for Enterspeed: ISO 8601 dates with zone, numbers as numbers."""
+    """
+    Plain JSON for Enterspeed: ISO 8601 dates with zone, numbers as numbers, other objects
+    by their own ``str()``. Raises TypeError for methods and objects without a ``__str__``.
+    """
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
@@ -43,9 +47,20 @@ def to_json_value(value: Any) -> Any:
         return str(value)
     if isinstance(value, dict):
         return {str(key): to_json_value(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
+    if isinstance(value, list | tuple):
         return [to_json_value(item) for item in value]
+    if isinstance(value, set | frozenset):
+        # Sets have no order of their own (string hashes differ per process): sort them.
+        return sorted((to_json_value(item) for item in value), key=_sort_key)
+    if callable(value) or type(value).__str__ is object.__str__:
+        # A method, or an object without a text form of its own: its repr names a memory
+        # address, so the payload would change on every send.
+        raise TypeError(f"{type(value).__name__} values cannot be sent as JSON.")
     return str(value)
+
+
+def _sort_key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
 
 
 def absolute_url(url: str, base_url: str) -> str:

@@ -2,6 +2,8 @@ from django.contrib.contenttypes.fields import GenericRelation
 from django.db import models
 from modelcluster.contrib.taggit import ClusterTaggableManager
 from modelcluster.fields import ParentalKey, ParentalManyToManyField
+from rest_framework import serializers
+from rest_framework.fields import SkipField
 from taggit.models import TaggedItemBase
 from wagtail import blocks
 from wagtail.api import APIField
@@ -10,6 +12,7 @@ from wagtail.contrib.typed_table_block.blocks import TypedTableBlock
 from wagtail.documents.blocks import DocumentChooserBlock
 from wagtail.embeds.blocks import EmbedBlock
 from wagtail.fields import RichTextField, StreamField
+from wagtail.images.api.fields import ImageRenditionField
 from wagtail.images.blocks import ImageBlock, ImageChooserBlock
 from wagtail.models import DraftStateMixin, Orderable, Page, RevisionMixin, TranslatableMixin
 from wagtail.snippets.blocks import SnippetChooserBlock
@@ -254,3 +257,86 @@ class CustomPropertiesPage(Page):
 
     def get_enterspeed_properties(self, mapper):
         return {"headline": self.title.upper(), "stars": "★" * self.rating}
+
+
+# API fields as Wagtail's API docs teach them: serializers, sources, methods. ---------------
+
+
+class OverviewField(serializers.Field):
+    """A custom serializer field that renders the whole object (``source="*"``)."""
+
+    def to_representation(self, page):
+        return {"title": page.title, "words": page.word_count()}
+
+
+class NonEmptyCharField(serializers.CharField):
+    """Leaves the property out when empty, the way DRF fields skip (``SkipField``)."""
+
+    def get_attribute(self, instance):
+        value = super().get_attribute(instance)
+        if not value:
+            raise SkipField
+        return value
+
+
+class AbsoluteURLField(serializers.Field):
+    """Needs the request from the serializer context, as many API fields do."""
+
+    def to_representation(self, value):
+        return self.context["request"].build_absolute_uri(value)
+
+
+class ArticlePage(Page):
+    image = models.ForeignKey(
+        "wagtailimages.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author = models.ForeignKey(
+        Author, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    summary = models.TextField(blank=True)
+
+    api_fields = [
+        APIField("summary"),
+        APIField("hero", serializer=ImageRenditionField("fill-200x100", source="image")),
+        APIField("heading", serializer=serializers.CharField(source="title")),
+        APIField(
+            "author_name", serializer=serializers.CharField(source="author.name", allow_null=True)
+        ),
+        APIField("overview", serializer=OverviewField(source="*")),
+        APIField("teaser", serializer=NonEmptyCharField(source="summary")),
+        APIField("canonical", serializer=AbsoluteURLField(source="url")),
+        APIField("word_count"),
+        "author",
+        "notes",
+    ]
+
+    def word_count(self):
+        return len(self.summary.split())
+
+
+class ArticleNote(Orderable):
+    page = ParentalKey(ArticlePage, related_name="notes")
+    text = models.CharField(max_length=100)
+    internal = models.CharField(max_length=100, blank=True)
+
+    api_fields = ["text", APIField("loud", serializer=serializers.CharField(source="loud_text"))]
+
+    @property
+    def loud_text(self):
+        return self.text.upper()
+
+
+@register_snippet
+class Promo(models.Model):
+    text = models.CharField(max_length=100)
+    image = models.ForeignKey(
+        "wagtailimages.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    api_fields = [
+        APIField("text"),
+        APIField("thumbnail", serializer=ImageRenditionField("max-40x40", source="image")),
+    ]
+
+    def __str__(self):
+        return self.text
