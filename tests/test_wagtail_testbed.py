@@ -72,6 +72,24 @@ def test_the_api_fields_check_accepts_every_model_wagtails_api_accepts(report):
     assert report["property_entry_errors"] == []
 
 
+def test_the_mapping_self_test_finds_no_problem_and_tries_every_page_model(report):
+    assert report["self_test_error"] == ""
+    rows = {}
+    for line in report["self_test"].splitlines()[1:]:
+        if not line.strip():
+            break
+        label, kind, tried, ok, skipped, problems = line.split()[:6]
+        rows[label] = (kind, int(tried), int(ok), int(skipped), int(problems))
+    assert {problems for *_rest, problems in rows.values()} == {0}
+    # Every page model the test bed created a page of has a line, and so do the media models.
+    assert set(report["created_pages"]) <= set(rows)
+    assert rows["wagtailimages.Image"][0] == "image"
+    assert rows["wagtaildocs.Document"][0] == "document"
+    # The page outside every site is skipped (it would be deleted), not a problem.
+    assert sum(skipped for *_rest, skipped, _problems in rows.values()) == 1
+    print(f"\n{report['self_test']}")  # noqa: T201 (the table the closing note gives)
+
+
 def test_api_fields_with_serializers_render_as_wagtails_api_does(report):
     pages = report["created_pages"]
     entity = report["entities"][f"page-{pages['demosite.BlogEntryPage']}"]

@@ -17,7 +17,6 @@ database and media afterwards::
 
     with testbed_project() as bed:
         report = sync_and_verify(bed)
-        call_command("enterspeed_inspect", "--all-models")
 """
 
 from __future__ import annotations
@@ -501,12 +500,19 @@ def expected_origin_ids() -> tuple[dict[str, str], dict[str, str]]:
 
 def sync_and_verify(bed: ReadyProject) -> dict[str, Any]:
     """Seed, process, and compare what the stand-in holds with what the site has."""
-    from django.core.management import call_command
+    from django.core.management import CommandError, call_command
 
     from enterspeed_sync.checks import check_property_entries
     from enterspeed_sync.models import EnterspeedJob
     from enterspeed_sync.testing import validate_entity
 
+    # The site-wide mapping self-test first, as installation.md has users run it.
+    self_test = io.StringIO()
+    try:
+        call_command("enterspeed_inspect", "--all-models", stdout=self_test)
+        self_test_error = ""
+    except CommandError as e:
+        self_test_error = str(e)
     out = io.StringIO()
     call_command("enterspeed_seed", stdout=out)
     call_command("enterspeed_process", stdout=out)
@@ -540,6 +546,8 @@ def sync_and_verify(bed: ReadyProject) -> dict[str, Any]:
         "invalid": invalid,
         # The api_fields check on models we did not write: Wagtail's API takes them all.
         "property_entry_errors": [error.msg for error in check_property_entries()],
+        "self_test": self_test.getvalue(),
+        "self_test_error": self_test_error,
     }
 
 
