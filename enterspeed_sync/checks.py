@@ -210,6 +210,32 @@ def check_mapping_classes(app_configs=None, **kwargs):
     return errors
 
 
+@register(Tags.urls)
+def check_api_urls_before_wagtail_admin(app_configs=None, **kwargs):
+    """The operations API mounted behind Wagtail's admin URLs never answers."""
+    from django.urls import NoReverseMatch, Resolver404, resolve, reverse
+
+    try:
+        health_path = reverse("enterspeed_sync_api:health")
+    except (NoReverseMatch, ImproperlyConfigured):
+        return []  # the API is not mounted (it is optional)
+    try:
+        match = resolve(health_path)
+    except Resolver404:
+        return []
+    if "enterspeed_sync_api" in match.app_names:
+        return []
+    return [
+        Warning(
+            f"The operations API ({health_path}) is mounted after a URL pattern that answers "
+            f"its requests instead ({match.route or match.url_name or match.view_name}).",
+            hint="Put path(..., include('enterspeed_sync.api.urls')) before Wagtail's admin "
+            "URLs in urlpatterns (see docs/installation.md).",
+            id="enterspeed_sync.W022",
+        )
+    ]
+
+
 @register(Tags.compatibility)
 def check_mapping_settings(app_configs=None, **kwargs):
     from enterspeed_sync.mapping import get_synced_snippet_models
