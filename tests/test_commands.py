@@ -130,3 +130,21 @@ def test_schedules_exist_after_migrate_and_are_idempotent(db):
     for name, (func, minutes) in SCHEDULES.items():
         schedule = Schedule.objects.get(name=name)
         assert (schedule.func, schedule.minutes, schedule.repeats) == (func, minutes, -1)
+
+
+def test_refused_key_status_says_it_once_and_as_troubleshooting_does(db):
+    from pathlib import Path
+
+    from enterspeed_sync import sending
+    from enterspeed_sync.client import EnterspeedHTTPError
+
+    refused = str(EnterspeedHTTPError(status=401, message="Unauthorized"))
+    sending.record_auth_failure(sending.current_source(), refused)
+    status = run("enterspeed_process", "--status")
+    assert status.count("refused the API key") == 1, status
+    assert refused in status
+    troubleshooting = (Path(__file__).parent.parent / "docs" / "troubleshooting.md").read_text()
+    heading = refused.split(":")[0]  # "Enterspeed refused the API key (HTTP 401)"
+    section = " ".join(troubleshooting.split(f"## `{heading}`", 1)[1].split("\n## ")[0].split())
+    for advice in ("sending resumes by itself", "enterspeed_process --resume"):
+        assert advice in section and advice in " ".join(status.split()), advice
