@@ -260,6 +260,9 @@ def test_installation_page_as_written(tmp_path):
                 )
             outputs[block.name] = site.run(script)
 
+        # The settings as the page gives them raise no warning either.
+        check_block = next(block for block in blocks if "manage.py check" in block.code)
+        assert "System check identified no issues" in outputs[check_block.name]
         # The package came from the wheel, not from the checkout.
         installed = site.run("python -c 'import enterspeed_sync; print(enterspeed_sync.__file__)'")
         assert installed.strip().startswith(str(venv)), installed
