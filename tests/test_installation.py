@@ -139,6 +139,7 @@ class Site:
         )
         self.background: list[tuple[subprocess.Popen, Path]] = []
         self.has_admin_user = False
+        self.web_running = False
 
     def substitute(self, code: str, repository: Path) -> str:
         code = code.replace(REPOSITORY_URL, str(repository))
@@ -247,17 +248,19 @@ def test_installation_page_as_written(tmp_path):
             # `export` lasts for the rest of the page, as in the reader's terminal.
             for line in re.findall(r"^export (.+)$", script, re.M):
                 site.env.update(pair.split("=", 1) for pair in shlex.split(line))
+            # What the page takes for granted: a user to log in with, the site running.
             if "--user admin" in script and not site.has_admin_user:
                 site.run(
                     "DJANGO_SUPERUSER_PASSWORD=admin-password python manage.py createsuperuser "
                     "--noinput --username admin --email admin@example.com"
                 )
                 site.has_admin_user = True
-            if f"127.0.0.1:{site.ports['web']}" in script and len(site.background) < 3:
+            if f"127.0.0.1:{site.ports['web']}" in script and not site.web_running:
                 site.start(
                     f"python manage.py runserver --noreload 127.0.0.1:{site.ports['web']}",
                     site.ports["web"],
                 )
+                site.web_running = True
             outputs[block.name] = site.run(script)
 
         # The settings as the page gives them raise no warning either.
