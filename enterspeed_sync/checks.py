@@ -228,7 +228,7 @@ def check_api_urls_before_wagtail_admin(app_configs=None, **kwargs):
     return [
         Warning(
             f"The operations API ({health_path}) is mounted after a URL pattern that answers "
-            f"its requests instead ({match.route or match.url_name or match.view_name}).",
+            f"its requests instead: {match.route!r}, view {match.view_name}.",
             hint="Put path(..., include('enterspeed_sync.api.urls')) before Wagtail's admin "
             "URLs in urlpatterns (see docs/installation.md).",
             id="enterspeed_sync.W022",

@@ -127,7 +127,9 @@ def test_operations_api_must_come_before_wagtail_admin(urlconf, expected):
     with override_settings(ROOT_URLCONF=urlconf):
         clear_url_caches()
         try:
-            assert [m.id for m in check_api_urls_before_wagtail_admin()] == expected
+            messages = check_api_urls_before_wagtail_admin()
+            assert [m.id for m in messages] == expected
+            assert all("view wagtail.admin." in m.msg for m in messages)
         finally:
             clear_url_caches()
 
