@@ -289,6 +289,20 @@ def test_installation_page_as_written(tmp_path):
         curl_block = next(block for block in blocks if "curl" in block.code)
         health = json.loads(outputs[curl_block.name])
         assert health["status"] == "ok", health
+        # On a machine without the key (a Docker build, a colleague's laptop) the settings
+        # still load: collectstatic works and `check` says what is missing.
+        without_key = "env -u ENTERSPEED_API_KEY -u ENTERSPEED_BASE_URL python manage.py"
+        site.run(f"{without_key} collectstatic --noinput")
+        missing_key = subprocess.run(
+            ["bash", "-c", f"{without_key} check"],
+            cwd=site.folder,
+            env=site.env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+        assert missing_key.returncode == 1 and "Traceback" not in missing_key.stderr
+        assert "enterspeed_sync.E001" in missing_key.stderr
         status = site.manage("enterspeed_process", "--status")
         assert "0 failed" in status, status
     except BaseException:
