@@ -12,6 +12,11 @@ tests/docs_blocks.py). The only changes made to what the page says:
 - commands that run until stopped (the stand-in, ``qcluster``, ``runserver``) are started
   in the background, and the ``admin`` user the page's token command names is created.
 
+Then it checks what the page promises: `check` finds nothing, the package is the wheel's, the
+seed and an editor's publish reach the stand-in through the running cluster, the token
+request got the health document, and without the key in the environment `collectstatic`
+still works and `check` reports E001.
+
 The new environment reuses the test environment's installed dependencies (a ``.pth`` file to
 a copy of its site-packages without enterspeed_sync), so nothing is downloaded but
 flit_core; enterspeed_sync itself comes only from the wheel the page builds.
