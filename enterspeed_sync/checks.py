@@ -159,28 +159,19 @@ def check_numbers(app_configs=None, **kwargs):
 @register(Tags.compatibility)
 def check_job_handlers(app_configs=None, **kwargs):
     from enterspeed_sync.handlers import load_handler_class
+    from enterspeed_sync.loading import SettingImportError, describe
 
     if not _is_dict_setting():
         return []
     errors = []
     seen_keys: dict[str, str] = {}
-    for path in conf.JOB_HANDLERS:
-        if not isinstance(path, str):
-            errors.append(
-                Error(
-                    f"{SETTING_NAME}['JOB_HANDLERS'] should list dotted paths (strings), "
-                    f"not {path!r}.",
-                    id="enterspeed_sync.E003",
-                )
-            )
-            continue
+    for entry in conf.JOB_HANDLERS:
+        path = describe(entry)
         try:
-            handler_class = load_handler_class(path)
+            handler_class = load_handler_class(entry)
         except ImproperlyConfigured as e:
-            is_import_error = isinstance(e.__cause__, ImportError)
-            errors.append(
-                Error(str(e), id=f"enterspeed_sync.{'E003' if is_import_error else 'E004'}")
-            )
+            error_id = "E003" if isinstance(e, SettingImportError) else "E004"
+            errors.append(Error(str(e), id=f"enterspeed_sync.{error_id}"))
             continue
         key = handler_class.key or path
         if key in seen_keys:
@@ -213,10 +204,36 @@ def check_mapping_classes(app_configs=None, **kwargs):
     errors = []
     for setting, path, base_class in listed:
         try:
-            load_class(str(path), base_class, setting)
+            load_class(path, base_class, setting)
         except ImproperlyConfigured as e:
             errors.append(Error(str(e), id="enterspeed_sync.E009"))
     return errors
+
+
+@register(Tags.urls)
+def check_api_urls_before_wagtail_admin(app_configs=None, **kwargs):
+    """The operations API mounted behind Wagtail's admin URLs never answers."""
+    from django.urls import NoReverseMatch, Resolver404, resolve, reverse
+
+    try:
+        health_path = reverse("enterspeed_sync_api:health")
+    except (NoReverseMatch, ImproperlyConfigured):
+        return []  # the API is not mounted (it is optional)
+    try:
+        match = resolve(health_path)
+    except Resolver404:
+        return []
+    if "enterspeed_sync_api" in match.app_names:
+        return []
+    return [
+        Warning(
+            f"The operations API ({health_path}) is mounted after a URL pattern that answers "
+            f"its requests instead: {match.route!r}, view {match.view_name}.",
+            hint="Put path(..., include('enterspeed_sync.api.urls')) before Wagtail's admin "
+            "URLs in urlpatterns (see docs/installation.md).",
+            id="enterspeed_sync.W022",
+        )
+    ]
 
 
 @register(Tags.compatibility)

@@ -1,8 +1,12 @@
 """
 Settings for enterspeed_sync, read live from one dict in the project's settings::
 
+    import os
+
+    from enterspeed_sync.defaults import DEFAULT_JOB_HANDLERS
+
     ENTERSPEED_SYNC = {
-        "API_KEY": os.environ["ENTERSPEED_API_KEY"],
+        "API_KEY": os.environ.get("ENTERSPEED_API_KEY", ""),
         "JOB_HANDLERS": [
             "myproject.enterspeed.BlogPagePublishHandler",
             *DEFAULT_JOB_HANDLERS,
@@ -20,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 
+from enterspeed_sync import defaults
 from enterspeed_sync.client import DEFAULT_BASE_URL, EnterspeedClient
 
 SETTING_NAME = "ENTERSPEED_SYNC"
@@ -30,8 +35,8 @@ DEFAULTS: dict[str, Any] = {
     "BASE_URL": DEFAULT_BASE_URL,
     # Seconds: one number for connect and read, or a (connect, read) pair.
     "TIMEOUT": (5.0, 30.0),
-    # Dotted paths of handler classes; the first whose can_handle(job) is true wins.
-    # None means enterspeed_sync.handlers.DEFAULT_JOB_HANDLERS.
+    # Handler classes (dotted paths or classes); the first whose can_handle(job) is true
+    # wins. None means enterspeed_sync.defaults.DEFAULT_JOB_HANDLERS.
     "JOB_HANDLERS": None,
     # Jobs claimed and processed together by one worker pass.
     "BATCH_SIZE": 50,
@@ -51,7 +56,8 @@ DEFAULTS: dict[str, Any] = {
     "BLOCK_CONVERTERS": [],
     # {"app_label.ModelName": "dotted.path.MapperClass"}; covers subclasses too.
     "MAPPERS": {},
-    # Dotted paths of guard classes; None means enterspeed_sync.guards.DEFAULT_GUARDS.
+    # Guard classes (dotted paths or classes); None means
+    # enterspeed_sync.defaults.DEFAULT_GUARDS.
     "GUARDS": None,
     # A model field no converter knows: "skip" it (logged once) or "fail" the job.
     "UNKNOWN_FIELDS": "skip",
@@ -144,13 +150,9 @@ class Settings:
         return tuple(value) if isinstance(value, list | tuple) else value
 
     @property
-    def JOB_HANDLERS(self) -> list[str]:
+    def JOB_HANDLERS(self) -> list[str | type]:
         value = self._get("JOB_HANDLERS")
-        if value is None:
-            from enterspeed_sync.handlers import DEFAULT_JOB_HANDLERS
-
-            return list(DEFAULT_JOB_HANDLERS)
-        return list(value)
+        return list(defaults.DEFAULT_JOB_HANDLERS if value is None else value)
 
     @property
     def BATCH_SIZE(self) -> int:
@@ -185,13 +187,9 @@ class Settings:
         return dict(self._get("MAPPERS") or {})
 
     @property
-    def GUARDS(self) -> list[str]:
+    def GUARDS(self) -> list[str | type]:
         value = self._get("GUARDS")
-        if value is None:
-            from enterspeed_sync.guards import DEFAULT_GUARDS
-
-            return list(DEFAULT_GUARDS)
-        return list(value)
+        return list(defaults.DEFAULT_GUARDS if value is None else value)
 
     @property
     def UNKNOWN_FIELDS(self) -> str:

@@ -1,9 +1,10 @@
 """
 Guards: checks that can veto sending an object to Enterspeed.
 
-``ENTERSPEED_SYNC["GUARDS"]`` lists them in order (``DEFAULT_GUARDS`` when unset); the first
-that returns a reason vetoes. A vetoed object is *deleted* from Enterspeed, so nothing stale
-stays there when, say, a page stops being routable. Write one by subclassing ``BaseGuard``::
+``ENTERSPEED_SYNC["GUARDS"]`` lists them in order (``enterspeed_sync.defaults.DEFAULT_GUARDS``
+when unset); the first that returns a reason vetoes. A vetoed object is *deleted* from
+Enterspeed, so nothing stale stays there when, say, a page stops being routable. Write one
+by subclassing ``BaseGuard``::
 
     class HideInternalPagesGuard(BaseGuard):
         key = "hide_internal"
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from wagtail.models import AbstractPage
 
+from enterspeed_sync import defaults
 from enterspeed_sync.loading import load_instances
 
 if TYPE_CHECKING:
@@ -28,7 +30,9 @@ if TYPE_CHECKING:
 
     from enterspeed_sync.mapping import BaseMapper
 
-DEFAULT_GUARDS: list[str] = ["enterspeed_sync.guards.RoutablePageGuard"]
+#: Kept for existing settings; import it from ``enterspeed_sync.defaults`` instead, which
+#: settings.py can import before the app registry is ready (this module cannot).
+DEFAULT_GUARDS: list[str] = list(defaults.DEFAULT_GUARDS)
 
 
 class BaseGuard:

@@ -70,9 +70,11 @@ def get_sync_status(now: datetime | None = None) -> SyncStatus:
     if state is not None and state.auth_error:
         return SyncStatus(
             AUTH_FAILED,
-            f"Nothing is sent: Enterspeed refused the API key ({state.auth_error}). Fix "
-            "ENTERSPEED_SYNC['API_KEY'] or the key's access in Enterspeed, then run "
-            "`manage.py enterspeed_process --resume`.",
+            # auth_error already says what Enterspeed answered ("Enterspeed refused the
+            # API key (HTTP 401): …"); the advice is docs/troubleshooting.md's.
+            f"Nothing is sent: {state.auth_error.rstrip('.')}. Fix "
+            "ENTERSPEED_SYNC['API_KEY'] and sending resumes by itself; if you fixed the key "
+            "in Enterspeed instead, run `manage.py enterspeed_process --resume`.",
             last_error=state.auth_error,
             **counts,
         )

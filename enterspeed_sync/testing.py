@@ -115,9 +115,14 @@ class FaultPlan:
 
 
 def mask_key(key: str | None) -> str:
+    """As the admin shows keys ("source-…cdef"); a short test key keeps its ends readable
+    ("source-l…l"), so two stand-in keys never look alike."""
     if not key:
         return ""
-    return key[:9] + "…" if len(key) > 12 else "…"
+    prefix, sep, rest = key.partition("-") if "-" in key else ("", "", key)
+    if len(rest) > 8:
+        return f"{prefix}{sep}…{rest[-4:]}"
+    return f"{prefix}{sep}{rest[0]}…{rest[-1]}" if len(rest) > 2 else f"{prefix}{sep}{rest[:1]}…"
 
 
 def validate_entity(entity: Any, *, max_properties: int) -> dict[str, str]:

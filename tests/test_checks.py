@@ -109,3 +109,33 @@ def test_sqlite_without_immediate_mode_warns(settings):
 def test_check_command_fails_when_misconfigured():
     with override_settings(ENTERSPEED_SYNC={"API_KEY": ""}), pytest.raises(SystemCheckError):
         call_command("check")
+
+
+@pytest.mark.parametrize(
+    ("urlconf", "expected"),
+    [
+        ("tests.urls", []),
+        ("tests.urls_api_after_admin", ["enterspeed_sync.W022"]),
+        ("sandbox.urls", []),
+    ],
+)
+def test_operations_api_must_come_before_wagtail_admin(urlconf, expected):
+    from django.urls import clear_url_caches
+
+    from enterspeed_sync.checks import check_api_urls_before_wagtail_admin
+
+    with override_settings(ROOT_URLCONF=urlconf):
+        clear_url_caches()
+        try:
+            messages = check_api_urls_before_wagtail_admin()
+            assert [m.id for m in messages] == expected
+            assert all("view wagtail.admin." in m.msg for m in messages)
+        finally:
+            clear_url_caches()
+
+
+def test_wrongly_ordered_api_urls_really_redirect_to_login(client):
+    """What W022 warns about: a token request gets Wagtail's login redirect, not JSON."""
+    with override_settings(ROOT_URLCONF="tests.urls_api_after_admin"):
+        response = client.get("/admin/enterspeed/api/v1/health/")
+    assert response.status_code == 302 and "/login/" in response["Location"]

@@ -43,8 +43,20 @@ def test_seed_a_subtree(site_tree):
 
 
 @override_settings(ENTERSPEED_SYNC=NO_KICK)
-def test_seed_by_locale(site_tree):
+def test_seed_by_locale(site_tree, danish):
+    # A locale without pages seeds nothing; one the site does not have is a mistake.
     assert "pages: 0 jobs queued" in run("enterspeed_seed", "--locale", "da")
+    assert "pages: 6 jobs queued" in run("enterspeed_seed", "--locale", "en", "--kind", "pages")
+    with pytest.raises(CommandError, match="No locale 'dk'; the site's locales are da, en"):
+        run("enterspeed_seed", "--locale", "dk")
+    assert "pages: 1 job queued" in run(
+        "enterspeed_seed", "--root", str(site_tree["home"].pk), "--no-descendants"
+    )
+
+
+def test_seed_no_descendants_needs_a_root(db):
+    with pytest.raises(CommandError, match="--no-descendants needs --root"):
+        run("enterspeed_seed", "--no-descendants")
 
 
 def test_seed_rejects_an_unknown_root(db):
@@ -89,9 +101,24 @@ def test_retry_command(db):
     with pytest.raises(CommandError):
         run("enterspeed_retry")
     first = EnterspeedJob.objects.order_by("pk").first()
-    assert "Queued 1 failed jobs again." in run("enterspeed_retry", str(first.pk))
+    with pytest.raises(CommandError, match="^No job with id 12345. Only failed jobs"):
+        run("enterspeed_retry", "12345", str(first.pk))
+    assert EnterspeedJob.objects.failed().count() == 3  # nothing was retried
+    assert "Queued 1 failed job again." in run("enterspeed_retry", str(first.pk))
     assert "Queued 2 failed jobs again." in run("enterspeed_retry", "--all")
     assert EnterspeedJob.objects.pending().count() == 3
+    with pytest.raises(CommandError, match=f"^Job {first.pk} is pending. Only failed jobs"):
+        run("enterspeed_retry", str(first.pk))
+
+
+def test_verify_help_names_every_kind_of_drift(capsys):
+    from enterspeed_sync.verify import MISSING, ORPHAN, STALE
+
+    with pytest.raises(SystemExit):
+        call_command("enterspeed_verify", "--help")
+    help_text = " ".join(capsys.readouterr().out.split())
+    for kind in (MISSING, STALE, ORPHAN):
+        assert f"{kind} (" in help_text
 
 
 def test_schedules_exist_after_migrate_and_are_idempotent(db):
@@ -103,3 +130,21 @@ def test_schedules_exist_after_migrate_and_are_idempotent(db):
     for name, (func, minutes) in SCHEDULES.items():
         schedule = Schedule.objects.get(name=name)
         assert (schedule.func, schedule.minutes, schedule.repeats) == (func, minutes, -1)
+
+
+def test_refused_key_status_says_it_once_and_as_troubleshooting_does(db):
+    from pathlib import Path
+
+    from enterspeed_sync import sending
+    from enterspeed_sync.client import EnterspeedHTTPError
+
+    refused = str(EnterspeedHTTPError(status=401, message="Unauthorized"))
+    sending.record_auth_failure(sending.current_source(), refused)
+    status = run("enterspeed_process", "--status")
+    assert status.count("refused the API key") == 1, status
+    assert refused in status
+    troubleshooting = (Path(__file__).parent.parent / "docs" / "troubleshooting.md").read_text()
+    heading = refused.split(":")[0]  # "Enterspeed refused the API key (HTTP 401)"
+    section = " ".join(troubleshooting.split(f"## `{heading}`", 1)[1].split("\n## ")[0].split())
+    for advice in ("sending resumes by itself", "enterspeed_process --resume"):
+        assert advice in section and advice in " ".join(status.split()), advice

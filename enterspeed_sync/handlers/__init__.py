@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from enterspeed_sync import defaults
 from enterspeed_sync.handlers.base import BaseJobHandler
 from enterspeed_sync.loading import load_class, load_instances
 
@@ -10,20 +11,14 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_JOB_HANDLERS", "BaseJobHandler", "find_handler", "get_handlers"]
 
-#: The handlers used when ``ENTERSPEED_SYNC["JOB_HANDLERS"]`` is not set. Put your own
-#: handlers in front of them: ``[MyBlogPageHandler, *DEFAULT_JOB_HANDLERS]``.
-DEFAULT_JOB_HANDLERS: list[str] = [
-    "enterspeed_sync.handlers.pages.PagePublishHandler",
-    "enterspeed_sync.handlers.media.ImagePublishHandler",
-    "enterspeed_sync.handlers.media.DocumentPublishHandler",
-    "enterspeed_sync.handlers.snippets.SnippetPublishHandler",
-    "enterspeed_sync.handlers.translation_groups.TranslationGroupHandler",
-    "enterspeed_sync.handlers.base.DeleteHandler",
-]
+#: Kept for existing settings; import it from ``enterspeed_sync.defaults`` instead, which
+#: settings.py can import before the app registry is ready (this module cannot).
+DEFAULT_JOB_HANDLERS: list[str] = list(defaults.DEFAULT_JOB_HANDLERS)
 
 
-def load_handler_class(path: str) -> type[BaseJobHandler]:
-    """Import one ``JOB_HANDLERS`` entry, with an error that names the entry and the setting."""
+def load_handler_class(path: str | type) -> type[BaseJobHandler]:
+    """One ``JOB_HANDLERS`` entry (a dotted path or the class itself) as a class, with an
+    error that names the entry and the setting."""
     return load_class(path, BaseJobHandler, "JOB_HANDLERS")
 
 

@@ -18,6 +18,7 @@ from wagtail.embeds.blocks import EmbedBlock
 from wagtail.images.blocks import ImageBlock, ImageChooserBlock
 from wagtail.snippets.blocks import SnippetChooserBlock
 
+from enterspeed_sync import defaults
 from enterspeed_sync.mapping.values import to_json_value
 
 if TYPE_CHECKING:
@@ -202,19 +203,6 @@ class APIRepresentationConverter(BaseBlockConverter):
         return to_json_value(block.get_api_representation(value, mapper.api_context))
 
 
-#: Dotted paths of the built-in converters, in the order they are tried.
-DEFAULT_BLOCK_CONVERTERS: list[str] = [
-    f"{__name__}.{cls.__name__}"
-    for cls in (
-        CustomAPIRepresentationConverter,
-        StreamBlockConverter,
-        ListBlockConverter,
-        ImageBlockConverter,
-        TypedTableBlockConverter,
-        StructBlockConverter,
-        RichTextBlockConverter,
-        ChooserBlockConverter,
-        EmbedBlockConverter,
-        APIRepresentationConverter,
-    )
-]
+#: Dotted paths of the built-in converters, in the order they are tried (the list
+#: lives in enterspeed_sync.defaults, which settings can import).
+DEFAULT_BLOCK_CONVERTERS: list[str] = list(defaults.DEFAULT_BLOCK_CONVERTERS)

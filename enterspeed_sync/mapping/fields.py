@@ -20,6 +20,7 @@ from modelcluster.fields import ParentalKey
 from taggit.managers import TaggableManager
 from wagtail.fields import RichTextField, StreamField
 
+from enterspeed_sync import defaults
 from enterspeed_sync.mapping.values import absolute_url, to_json_value
 
 if TYPE_CHECKING:
@@ -170,19 +171,6 @@ class ScalarFieldConverter(BaseFieldConverter):
         return to_json_value(getattr(obj, field.attname))
 
 
-#: Dotted paths of the built-in converters, in the order they are tried.
-DEFAULT_FIELD_CONVERTERS: list[str] = [
-    f"{__name__}.{cls.__name__}"
-    for cls in (
-        RichTextFieldConverter,
-        StreamFieldConverter,
-        TagsConverter,
-        ForeignKeyConverter,
-        ManyToManyConverter,
-        ChildRelationConverter,
-        ReverseRelationConverter,
-        FileFieldConverter,
-        DateTimeFieldConverter,
-        ScalarFieldConverter,
-    )
-]
+#: Dotted paths of the built-in converters, in the order they are tried (the list
+#: lives in enterspeed_sync.defaults, which settings can import).
+DEFAULT_FIELD_CONVERTERS: list[str] = list(defaults.DEFAULT_FIELD_CONVERTERS)

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from enterspeed_sync.health import get_sync_status
+from enterspeed_sync.management.output import plural
 from enterspeed_sync.processing import process_pending_jobs
 from enterspeed_sync.sending import resume_sending
 
@@ -30,7 +31,7 @@ class Command(BaseCommand):
         if not status:
             result = process_pending_jobs(batch_size=batch_size)
             self.stdout.write(
-                f"Processed {result.processed} jobs: {result.succeeded} succeeded "
+                f"Processed {plural(result.processed, 'job')}: {result.succeeded} succeeded "
                 f"({result.unchanged} unchanged, not sent again), {result.failed} failed, "
                 f"{result.retried} to retry later."
             )
@@ -42,9 +43,10 @@ class Command(BaseCommand):
             f"{sync.failed} failed."
         )
         if sync.failed:
+            verb = "is" if sync.failed == 1 else "are"
             self.stdout.write(
                 self.style.WARNING(
-                    f"{sync.failed} failed jobs are waiting; see the reasons with the admin's "
-                    "job list and retry them with `manage.py enterspeed_retry`."
+                    f"{plural(sync.failed, 'failed job')} {verb} waiting; see the reasons in "
+                    "the admin's job list and retry with `manage.py enterspeed_retry`."
                 )
             )

@@ -1,5 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from enterspeed_sync.management.output import plural
+from enterspeed_sync.models import EnterspeedJob, JobState
 from enterspeed_sync.processing import retry_failed_jobs
 
 
@@ -13,5 +15,15 @@ class Command(BaseCommand):
     def handle(self, *args, ids=None, all=False, **options):
         if not ids and not all:
             raise CommandError("Name the job ids to retry, or pass --all.")
+        if ids and not all:
+            # Refuse before retrying anything: a typo should not half-run the command.
+            states = dict(EnterspeedJob.objects.filter(pk__in=ids).values_list("pk", "state"))
+            problems = [
+                f"No job with id {pk}." if pk not in states else f"Job {pk} is {states[pk]}."
+                for pk in dict.fromkeys(ids)
+                if states.get(pk) != JobState.FAILED
+            ]
+            if problems:
+                raise CommandError(" ".join([*problems, "Only failed jobs can be retried."]))
         queued = retry_failed_jobs(None if all else ids)
-        self.stdout.write(self.style.SUCCESS(f"Queued {queued} failed jobs again."))
+        self.stdout.write(self.style.SUCCESS(f"Queued {plural(queued, 'failed job')} again."))

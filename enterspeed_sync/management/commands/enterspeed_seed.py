@@ -1,6 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
+from wagtail.models import Locale
 
 from enterspeed_sync.conf import get_destinations
+from enterspeed_sync.management.output import plural
 from enterspeed_sync.mapping import get_base_page_model
 from enterspeed_sync.models import Destination
 from enterspeed_sync.seeding import SEED_KINDS, seed
@@ -66,6 +68,15 @@ class Command(BaseCommand):
                 f"The {destination!r} destination is not configured: set "
                 "ENTERSPEED_SYNC['PREVIEW_API_KEY'] to seed the preview source."
             )
+        if root is None and not descendants:
+            raise CommandError("--no-descendants needs --root: it seeds only the root page.")
+        if locales:
+            known = set(Locale.objects.values_list("language_code", flat=True))
+            if unknown := [code for code in locales if code not in known]:
+                raise CommandError(
+                    f"No locale {', '.join(map(repr, unknown))}; the site's locales are "
+                    f"{', '.join(sorted(known))}."
+                )
         root_page = None
         if root is not None:
             root_page = get_base_page_model().objects.filter(pk=root).first()
@@ -82,6 +93,8 @@ class Command(BaseCommand):
             destination=destination,
         )
         for kind, count in result.counts.items():
-            self.stdout.write(f"{kind}: {count} jobs queued")
+            self.stdout.write(f"{kind}: {plural(count, 'job')} queued")
         label = Destination(destination).label.lower()
-        self.stdout.write(self.style.SUCCESS(f"Seeded {result.total} jobs for the {label}."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Seeded {plural(result.total, 'job')} for the {label}.")
+        )

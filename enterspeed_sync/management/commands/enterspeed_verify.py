@@ -1,12 +1,18 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from enterspeed_sync.management.output import plural
 from enterspeed_sync.verify import MISSING, ORPHAN, STALE, verify
 
 
 class Command(BaseCommand):
     help = (
-        "Compare the site's published pages with what Enterspeed last accepted (the ledger) "
-        "and report the drift; --repair queues the jobs that fix it."
+        "Compare the site's published pages, images, documents and snippets with what "
+        "Enterspeed last accepted (the ledger) and report the drift: "
+        f"{MISSING} (published here, never accepted by Enterspeed), "
+        f"{STALE} (Enterspeed has an older version than the site would send now), "
+        f"{ORPHAN} (Enterspeed has it, the site no longer publishes it). "
+        "Entities with a pending or failed job are counted as such, not as drift. "
+        "--repair queues the jobs that fix it."
     )
 
     def add_arguments(self, parser):
@@ -23,7 +29,8 @@ class Command(BaseCommand):
     def handle(self, *args, repair=False, fail_on_drift=False, list=False, **options):
         report = verify(repair=repair)
         self.stdout.write(
-            f"Checked {report.checked} published entities: {report.in_sync} in sync, "
+            f"Checked {plural(report.checked, 'published entity', 'published entities')}: "
+            f"{report.in_sync} in sync, "
             f"{report.in_flight} on their way (queued), {report.failed} with a failed job."
         )
         self.stdout.write(
@@ -36,8 +43,10 @@ class Command(BaseCommand):
         for origin_id, error in report.errors:
             self.stdout.write(self.style.ERROR(f"Cannot map {origin_id}: {error}"))
         if repair:
-            self.stdout.write(self.style.SUCCESS(f"Queued {report.repaired} repair jobs."))
+            self.stdout.write(
+                self.style.SUCCESS(f"Queued {plural(report.repaired, 'repair job')}.")
+            )
         elif report.drift:
             self.stdout.write("Run with --repair to queue the jobs that fix it.")
         if fail_on_drift and report.drift and not repair:
-            raise CommandError(f"{len(report.drift)} entities drifted.")
+            raise CommandError(f"{plural(len(report.drift), 'entity', 'entities')} drifted.")

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from enterspeed_sync.management.output import plural
 from enterspeed_sync.mapping import get_base_page_model
 from enterspeed_sync.mapping.identity import get_image_model
 from enterspeed_sync.models import EnterspeedJob
@@ -120,7 +121,7 @@ class Command(BaseCommand):
             if not waiting:
                 break
             if time.monotonic() - last_report >= 2:
-                self.stdout.write(f"  {waiting} jobs waiting for the cluster …")
+                self.stdout.write(f"  {plural(waiting, 'job')} waiting for the cluster …")
                 last_report = time.monotonic()
             time.sleep(0.5)
         else:
