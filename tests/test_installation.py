@@ -271,6 +271,11 @@ def test_installation_page_as_written(tmp_path):
         # The settings as the page gives them raise no warning either.
         check_block = next(block for block in blocks if "manage.py check" in block.code)
         assert "System check identified no issues" in outputs[check_block.name]
+        # The mapping self-test tried the page `wagtail start` made, and it can be sent.
+        self_test_block = next(block for block in blocks if "--all-models" in block.code)
+        self_test = outputs[self_test_block.name]
+        assert re.search(r"^home\.HomePage +page +1 +1 +0 +0$", self_test, re.M), self_test
+        assert "0 problems." in self_test
         # The package came from the wheel, not from the checkout.
         installed = site.run("python -c 'import enterspeed_sync; print(enterspeed_sync.__file__)'")
         assert installed.strip().startswith(str(venv)), installed
