@@ -191,6 +191,8 @@ class IngestStandIn:
         self._rejections: dict[str, dict[str, str]] = {}
         self._plan: FaultPlan | None = None
         self._outage = False
+        #: (status, target base URL) while every ingest request is redirected.
+        self._redirect: tuple[int, str] | None = None
         #: Faults injected so far, by kind ("429", "500", "drop", "slow", "outage", …).
         self.faults: Counter[str] = Counter()
         self._in_flight: Counter[str] = Counter()
@@ -274,6 +276,7 @@ class IngestStandIn:
             self._rejections.clear()
             self._plan = None
             self._outage = False
+            self._redirect = None
             self.latency = 0.0
             self.faults.clear()
             self.max_overlap = 0
@@ -323,6 +326,13 @@ class IngestStandIn:
         with self._lock:
             self._outage = on
 
+    def redirect(self, target: str | None, *, status: int = 302) -> None:
+        """While set, answer every ingest request with ``status`` and a ``Location`` on
+        ``target`` (a base URL; the request's path is kept), the way a proxy or an
+        http-to-https rule in front of a wrong BASE_URL would. None turns it off."""
+        with self._lock:
+            self._redirect = None if target is None else (status, target.rstrip("/"))
+
     def random_faults(
         self,
         rate: float,
@@ -355,6 +365,7 @@ class IngestStandIn:
             self._rejections.clear()
             self._plan = None
             self._outage = False
+            self._redirect = None
             self.latency = 0.0
 
     def sends(self) -> Counter[str]:
@@ -491,6 +502,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(404, {"status": 404, "message": "Not found"})
         origin_id = unquote(path[len(INGEST_PREFIX) + 1 :]) or None
         api_key = self.headers.get("X-Api-Key")
+        with standin._lock:
+            redirect = standin._redirect
+            if redirect is not None:
+                standin.faults["redirect"] += 1
+        if redirect is not None:
+            self._drain_body()
+            status, target = redirect
+            return self._send_json(
+                status, _message(status, "Moved"), {"Location": target + self.path}
+            )
         if standin._over_rate_limit(arrived):
             self._drain_body()
             with standin._lock:
