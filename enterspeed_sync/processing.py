@@ -41,6 +41,7 @@ from enterspeed_sync.client import (
     EnterspeedHTTPError,
 )
 from enterspeed_sync.conf import conf, get_client, get_destinations
+from enterspeed_sync.exceptions import EntityValidationError
 from enterspeed_sync.handlers import find_handler, get_handlers
 from enterspeed_sync.jobs import request_processing
 from enterspeed_sync.ledger import last_sent_hashes, record_many
@@ -190,7 +191,9 @@ def process_pending_jobs(
             result.released,
         )
     if result.stopped:
-        logger.warning("Enterspeed sending is paused (%s); jobs wait in the queue", result.stopped)
+        # The pause itself was logged once, where it began (sending.py); every run that
+        # finds it still on says so only at debug level.
+        logger.debug("Enterspeed sending is paused (%s); jobs wait in the queue", result.stopped)
     return result
 
 
@@ -670,9 +673,13 @@ def fail_jobs(
 
 
 def describe_error(exc: BaseException) -> str:
-    """The reason stored on a failed job: one readable line, plus a traceback for bugs."""
-    if isinstance(exc, EnterspeedError):
-        return str(exc)
+    """
+    The reason stored on a failed job: one readable line, plus a traceback for bugs. An
+    entity refused before sending (pre-flight validation) is bad content, not a bug: its
+    message names the field, and a traceback would only hide it.
+    """
+    if isinstance(exc, EnterspeedError | EntityValidationError):
+        return str(exc)[:MAX_ERROR_LENGTH]
     trace = "".join(traceback.format_exception(exc))
     return f"{type(exc).__name__}: {exc}\n\n{trace}"[:MAX_ERROR_LENGTH]
 
