@@ -1,0 +1,110 @@
+"""
+Recovery in seconds with real clusters. The minute schedule is removed and nothing is
+committed after the trouble starts, so only the cluster's own wake-ups can move the queue:
+a SIGKILLed worker's batch comes back when its lease runs out, the circuit breaker probes
+when its cool-down ends, and a cluster restarted with a fixed key starts at once.
+"""
+
+import os
+import signal
+import time
+
+import pytest
+from django_q.conf import Conf
+from django_q.models import Schedule
+
+from enterspeed_sync.jobs import JobSpec, enqueue_processing, queue_jobs
+from enterspeed_sync.models import EnterspeedJob, SourceState
+from tests.qcluster import log_tail, running_qcluster, wait_until, worker_pids
+
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.faults,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+@pytest.fixture(autouse=True)
+def no_schedule(monkeypatch):
+    monkeypatch.setattr(Conf, "SYNC", False)
+    Schedule.objects.all().delete()
+
+
+def delete_specs(count):
+    return [
+        JobSpec(entity_type="page", entity_id=str(i), job_type="delete", origin_id=f"page-{i}")
+        for i in range(count)
+    ]
+
+
+def batch_holder(cluster):
+    """The pid of the cluster's worker that holds claimed jobs, or None."""
+    ours = set(worker_pids(cluster))
+    for locked_by in EnterspeedJob.objects.processing().values_list("locked_by", flat=True):
+        pid = int(locked_by.rsplit(":", 1)[1]) if ":" in locked_by else 0
+        if pid in ours:
+            return pid
+    return None
+
+
+def test_a_killed_workers_batch_is_claimed_again_when_its_lease_runs_out(standin, tmp_path):
+    lease = 8.0
+    standin.latency = 0.3  # one entity per request: the batch is in flight for seconds
+    overrides = {"BULK_INGEST": False, "LEASE_SECONDS": lease}
+    with running_qcluster(standin.url, tmp_path / "q.log", sync_overrides=overrides) as cluster:
+        queue_jobs(delete_specs(40))
+        enqueue_processing()
+        assert wait_until(lambda: batch_holder(cluster), timeout=30), log_tail(cluster)
+        os.kill(batch_holder(cluster), signal.SIGKILL)
+        killed_at = time.monotonic()
+        standin.latency = 0.0
+        assert wait_until(lambda: not EnterspeedJob.objects.exists(), timeout=lease + 30), log_tail(
+            cluster
+        )
+        recovered_in = time.monotonic() - killed_at
+    assert recovered_in < lease + 5, recovered_in
+    assert set(standin.sends()) == {f"page-{i}" for i in range(40)}
+
+
+def test_the_breaker_probes_when_its_cool_down_ends(standin, tmp_path):
+    cooldown = 6.0
+    overrides = {
+        "BREAKER_THRESHOLD": 2,
+        "BULK_INGEST": False,  # one failed request per entity
+        "BREAKER_COOLDOWN": cooldown,
+        "BREAKER_COOLDOWN_MAX": 60,
+        "RETRY_WAIT_SECONDS": 1.0,  # shorter than the cool-down: no task waits it out
+    }
+    standin.outage(True)
+    with running_qcluster(standin.url, tmp_path / "q.log", sync_overrides=overrides) as cluster:
+        queue_jobs(delete_specs(5))
+        enqueue_processing()
+        opened = wait_until(
+            lambda: SourceState.objects.filter(breaker_trips=1).exists(), timeout=30
+        )
+        assert opened, log_tail(cluster)
+        opened_at = time.monotonic()
+        standin.outage(False)
+        drained = wait_until(lambda: not EnterspeedJob.objects.exists(), timeout=cooldown + 30)
+        assert drained, log_tail(cluster)
+        resumed_in = time.monotonic() - opened_at
+    assert cooldown - 1 < resumed_in < cooldown + 4, resumed_in
+    probes = [r for r in standin.requests if r.origin_id == "enterspeed-sync-connection-test"]
+    assert len(probes) == 1
+
+
+def test_a_cluster_restarted_with_a_fixed_key_starts_at_once(standin, tmp_path):
+    wrong = {"API_KEY": "source-wrong"}
+    with running_qcluster(standin.url, tmp_path / "a.log", sync_overrides=wrong) as cluster:
+        queue_jobs(delete_specs(5))
+        enqueue_processing()
+        stopped = wait_until(lambda: SourceState.objects.exclude(auth_error="").exists())
+        assert stopped, log_tail(cluster)
+    assert EnterspeedJob.objects.pending().count() == 5
+    started = time.monotonic()
+    with running_qcluster(standin.url, tmp_path / "b.log") as cluster:
+        drained = wait_until(lambda: not EnterspeedJob.objects.exists(), timeout=30)
+        assert drained, log_tail(cluster)
+        started_in = time.monotonic() - started
+    assert started_in < 10, started_in
+    assert set(standin.sends()) == {f"page-{i}" for i in range(5)}
