@@ -6,7 +6,9 @@ from enterspeed_sync.verify import MISSING, ORPHAN, STALE, verify
 class Command(BaseCommand):
     help = (
         "Compare the site's published pages with what Enterspeed last accepted (the ledger) "
-        "and report the drift; --repair queues the jobs that fix it."
+        "and report the drift; --repair queues the jobs that fix it. Entities that only "
+        "lag behind a page they link to (moved or renamed since) are catch-up, not drift; "
+        "--catch-up re-sends them."
     )
 
     def add_arguments(self, parser):
@@ -19,9 +21,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--list", action="store_true", help="List every drifted entity, not just counts."
         )
+        parser.add_argument(
+            "--catch-up",
+            action="store_true",
+            help="Re-send the entities whose links point at a page moved or renamed since.",
+        )
 
-    def handle(self, *args, repair=False, fail_on_drift=False, list=False, **options):
-        report = verify(repair=repair)
+    def handle(
+        self, *args, repair=False, fail_on_drift=False, list=False, catch_up=False, **options
+    ):
+        report = verify(repair=repair, catch_up=catch_up)
         self.stdout.write(
             f"Checked {report.checked} published entities: {report.in_sync} in sync, "
             f"{report.in_flight} on their way (queued), {report.failed} with a failed job."
@@ -30,8 +39,12 @@ class Command(BaseCommand):
             f"Drift: {report.count(MISSING)} missing, {report.count(STALE)} stale, "
             f"{report.count(ORPHAN)} orphaned (no longer published)."
         )
+        self.stdout.write(
+            f"Catch-up: {len(report.catch_up)} link to a page moved or renamed since they "
+            "were sent (normal editing, not drift)."
+        )
         if list:
-            for item in report.drift:
+            for item in [*report.drift, *report.catch_up]:
                 self.stdout.write(f"  {item}")
         for origin_id, error in report.errors:
             self.stdout.write(self.style.ERROR(f"Cannot map {origin_id}: {error}"))
@@ -39,5 +52,9 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"Queued {report.repaired} repair jobs."))
         elif report.drift:
             self.stdout.write("Run with --repair to queue the jobs that fix it.")
+        if catch_up:
+            self.stdout.write(self.style.SUCCESS(f"Queued {report.caught_up} catch-up jobs."))
+        elif report.catch_up:
+            self.stdout.write("Run with --catch-up to send them again.")
         if fail_on_drift and report.drift and not repair:
             raise CommandError(f"{len(report.drift)} entities drifted.")
