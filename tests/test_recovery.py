@@ -160,3 +160,45 @@ def test_a_validation_error_is_stored_without_a_traceback(site_tree, standin, sy
     job = EnterspeedJob.objects.get()
     assert job.error.startswith(f"Entity page-{post.pk} was not sent, it breaks the ingest")
     assert "Traceback" not in job.error and "\n" not in job.error
+
+
+# enterspeed_verify: catch-up is not drift -------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_link_to_a_moved_page_is_catch_up_not_drift(site_tree, standin, sync):
+    from django.core.management import call_command
+
+    from enterspeed_sync.models import LedgerEntry
+    from enterspeed_sync.verify import CATCH_UP, verify
+
+    linking, moved, other = site_tree["posts"]
+    with sync():
+        linking.body = f'<p>See <a linktype="page" id="{moved.pk}">this</a>.</p>'
+        for page in (site_tree["home"], site_tree["blog"], linking, moved, other):
+            page.save_revision().publish()
+        process_pending_jobs()
+        assert verify().drift == [] and verify().catch_up == []
+        moved.move(site_tree["home"], pos="last-child")  # the link's URL changes
+        process_pending_jobs()
+        report = verify()
+        assert report.drift == []
+        assert [(i.kind, i.origin_id, i.because_of) for i in report.catch_up] == [
+            (CATCH_UP, f"page-{linking.pk}", f"page-{moved.pk}")
+        ]
+        call_command("enterspeed_verify", "--fail-on-drift", verbosity=0)  # does not page
+        # A change of its own that was lost is drift, link or no link.
+        linking.refresh_from_db()
+        sent_at = LedgerEntry.objects.get(origin_id=f"page-{linking.pk}").sent_at
+        type(linking).objects.filter(pk=linking.pk).update(
+            last_published_at=sent_at + timedelta(seconds=1)
+        )
+        assert [i.origin_id for i in verify().drift] == [f"page-{linking.pk}"]
+        type(linking).objects.filter(pk=linking.pk).update(last_published_at=sent_at)
+        # --catch-up re-sends it, with the link's new URL.
+        assert verify(catch_up=True).caught_up == 1
+        process_pending_jobs()
+        report = verify()
+    assert report.drift == [] and report.catch_up == []
+    body = standin.entities[f"page-{linking.pk}"]["properties"]["body"]
+    assert f"/blog/{moved.slug}/" not in body and f"/{moved.slug}/" in body
