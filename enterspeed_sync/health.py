@@ -71,8 +71,8 @@ def get_sync_status(now: datetime | None = None) -> SyncStatus:
         return SyncStatus(
             AUTH_FAILED,
             f"Nothing is sent: Enterspeed refused the API key ({state.auth_error}). Fix "
-            "ENTERSPEED_SYNC['API_KEY'] or the key's access in Enterspeed, then run "
-            "`manage.py enterspeed_process --resume`.",
+            "ENTERSPEED_SYNC['API_KEY'] (a new key starts at once) or the key's access in "
+            "Enterspeed (the next processing run tests it again and resumes).",
             last_error=state.auth_error,
             **counts,
         )
