@@ -534,4 +534,3 @@ def check_sync_status(app_configs=None, databases=None, **kwargs):
 
 def _is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-

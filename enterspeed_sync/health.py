@@ -72,7 +72,8 @@ def get_sync_status(now: datetime | None = None) -> SyncStatus:
             AUTH_FAILED,
             f"Nothing is sent: Enterspeed refused the API key ({state.auth_error}). Fix "
             "ENTERSPEED_SYNC['API_KEY'] (a new key starts at once) or the key's access in "
-            "Enterspeed (the next processing run tests it again and resumes).",
+            "Enterspeed (the next processing run tests it again and resumes; "
+            "`manage.py enterspeed_process --resume` does it at once).",
             last_error=state.auth_error,
             **counts,
         )

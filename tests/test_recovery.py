@@ -46,7 +46,7 @@ def delete_specs(count):
 # Leases -----------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_batch_slower_than_its_lease_keeps_it(standin, sync):
     # One request takes 2.5 times the lease. Another worker looks for expired leases all
     # the while; the heartbeat must keep this one from ever expiring.
