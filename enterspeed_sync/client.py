@@ -284,7 +284,7 @@ class EnterspeedClient:
         try:
             response = self._request("POST", CONNECTION_TEST_ORIGIN_ID, body={})
         except EnterspeedHTTPError as e:
-            if e.status == 422 and not isinstance(e, EnterspeedRedirectError):
+            if e.status == 422:
                 return ConnectionTestResult(True, 422, "Connected: Enterspeed accepted the key.")
             return ConnectionTestResult(False, e.status, str(e))
         except EnterspeedError as e:
