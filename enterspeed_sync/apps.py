@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
@@ -18,11 +18,15 @@ class EnterspeedSyncConfig(AppConfig):
         register_redirect_signal_handlers()
         register_signal_handlers()
         post_migrate.connect(create_schedules, sender=self)
+        if apps.is_installed("django_q"):
+            from django_q.signals import post_spawn
+
+            from enterspeed_sync.schedules import on_worker_spawn
+
+            post_spawn.connect(on_worker_spawn, dispatch_uid="enterspeed_sync.on_worker_spawn")
 
 
 def create_schedules(*, using: str = "default", **kwargs) -> None:
-    from django.apps import apps
-
     if not apps.is_installed("django_q"):
         return
     from enterspeed_sync.schedules import ensure_schedules

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
@@ -106,6 +106,28 @@ class EnterspeedHTTPError(EnterspeedError):
 
     def __repr__(self) -> str:
         return f"EnterspeedHTTPError(status={self.status}, error_code={self.error_code!r})"
+
+
+class EnterspeedRedirectError(EnterspeedHTTPError):
+    """
+    Enterspeed's ingest API never redirects: a 3xx means ``base_url`` points somewhere else
+    (a proxy, a login page, http instead of https). The redirect is never followed, so the
+    API key never travels to the other host and a POST never turns into a GET; the request
+    fails for good with a message that says where it was sent.
+    """
+
+    def __init__(self, *, status: int, location: str, base_url: str, body: str = "") -> None:
+        self.location = location
+        target = urlsplit(location).netloc or location or "(no Location header)"
+        super().__init__(
+            status=status,
+            message=f"redirect to {target}: check BASE_URL ({base_url}); it was not followed",
+            body=body,
+        )
+        self.retryable = False
+
+    def __str__(self) -> str:
+        return f"Enterspeed answered {self.status} {self.message}"
 
 
 class BulkNotAvailable(EnterspeedHTTPError):
@@ -302,8 +324,15 @@ class EnterspeedClient:
         if self.before_request is not None:
             self.before_request()
         try:
+            # Never follow a redirect: it would send the key to another host, and turn a
+            # POST into a GET whose 200 looks like success.
             response = self.session.request(
-                method, url, data=data, headers=all_headers, timeout=self.timeout
+                method,
+                url,
+                data=data,
+                headers=all_headers,
+                timeout=self.timeout,
+                allow_redirects=False,
             )
         except requests.Timeout as e:
             raise EnterspeedConnectionError(
@@ -314,6 +343,13 @@ class EnterspeedClient:
             raise EnterspeedConnectionError(
                 f"Could not reach Enterspeed at {self.base_url}: {type(e).__name__}: {e}"
             ) from e
+        if 300 <= response.status_code < 400:
+            raise EnterspeedRedirectError(
+                status=response.status_code,
+                location=_location(url, response.headers.get("Location")),
+                base_url=self.base_url,
+                body=response.text,
+            )
         if response.status_code >= 300:
             raise self._http_error(response)
         return response
@@ -349,6 +385,11 @@ class EnterspeedClient:
             body=response.text,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
+
+
+def _location(url: str, header: str | None) -> str:
+    """Where a redirect points, made absolute against the request's URL ("" without one)."""
+    return urljoin(url, header) if header else ""
 
 
 def _check_bulk_size(origin_ids: list[str]) -> None:

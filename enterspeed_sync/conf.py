@@ -95,10 +95,10 @@ DEFAULTS: dict[str, Any] = {
     "BREAKER_THRESHOLD": 5,
     "BREAKER_COOLDOWN": 30.0,
     "BREAKER_COOLDOWN_MAX": 900.0,
-    # Seconds a claimed job stays leased to its worker without renewal. The worker renews
-    # it while it works; a killed worker's jobs are claimed again once it runs out. Keep it
-    # well above TIMEOUT so a lease never runs out during a request.
-    "LEASE_SECONDS": 300.0,
+    # Seconds a claimed job stays leased to its worker without renewal. A heartbeat renews
+    # it every third of that while the worker works (however long a request takes); a
+    # killed worker's jobs are claimed again once it runs out, within this many seconds.
+    "LEASE_SECONDS": 30.0,
     # A task waits for jobs that become due (a retry, a pause, an expired lease) within
     # this many seconds, instead of leaving them to the once-a-minute schedule.
     "RETRY_WAIT_SECONDS": 10.0,

@@ -74,7 +74,8 @@ def get_sync_status(now: datetime | None = None) -> SyncStatus:
             # API key (HTTP 401): …"); the advice is docs/troubleshooting.md's.
             f"Nothing is sent: {state.auth_error.rstrip('.')}. Fix "
             "ENTERSPEED_SYNC['API_KEY'] and sending resumes by itself; if you fixed the key "
-            "in Enterspeed instead, run `manage.py enterspeed_process --resume`.",
+            "in Enterspeed instead, the next processing run tests it and resumes, and "
+            "`manage.py enterspeed_process --resume` does it at once.",
             last_error=state.auth_error,
             **counts,
         )

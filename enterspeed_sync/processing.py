@@ -20,15 +20,18 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import traceback
 import uuid
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
@@ -41,6 +44,7 @@ from enterspeed_sync.client import (
     EnterspeedHTTPError,
 )
 from enterspeed_sync.conf import conf, get_client, get_destinations
+from enterspeed_sync.exceptions import EntityValidationError
 from enterspeed_sync.handlers import find_handler, get_handlers
 from enterspeed_sync.jobs import request_processing
 from enterspeed_sync.ledger import last_sent_hashes, record_many
@@ -78,6 +82,9 @@ class ProcessResult:
     stopped: str = ""
     #: Destinations in which Enterspeed received a change (not only unchanged skips).
     changed_destinations: set[str] = field(default_factory=set)
+    #: When a stop this run caused ends (the circuit breaker it opened, or reopened after
+    #: a failed probe): the runner should process again then, not at the next schedule.
+    resume_at: datetime | None = None
 
     @property
     def processed(self) -> int:
@@ -190,7 +197,9 @@ def process_pending_jobs(
             result.released,
         )
     if result.stopped:
-        logger.warning("Enterspeed sending is paused (%s); jobs wait in the queue", result.stopped)
+        # The pause itself was logged once, where it began (sending.py); every run that
+        # finds it still on says so only at debug level.
+        logger.debug("Enterspeed sending is paused (%s); jobs wait in the queue", result.stopped)
     return result
 
 
@@ -203,18 +212,23 @@ def _process_destination(
     if own_client:
         client = get_client(before_request=sending.SendGate(source), destination=destination)
     result.stopped = ""
+    #: This run opened the breaker (or its probe failed): it knows when to look again.
+    tripped = False
     try:
         while True:
             result.recovered += recover_expired_leases()
             gate = sending.check_gate(source)
             if gate.probe:
                 gate = sending.probe(source, client)
+                tripped = gate.reason == "breaker_open"
             if not gate.open:
                 result.stopped = gate.reason
                 if gate.reason != "auth" and _wait_for_due(
                     gate.until, deadline, wait_seconds, destination
                 ):
                     continue
+                if tripped and gate.until is not None:
+                    result.resume_at = min(filter(None, (result.resume_at, gate.until)))
                 break
             result.stopped = ""
             looked_at = timezone.now()
@@ -223,7 +237,8 @@ def _process_destination(
                 if _wait_for_due(None, deadline, wait_seconds, destination, looked_at):
                     continue
                 break
-            _process_batch(jobs, client, handlers, source, result)
+            outcomes = _process_batch(jobs, client, handlers, source, result)
+            tripped = Outcome.STOP in outcomes.values()
             if deadline is not None and time.monotonic() >= deadline:
                 result.drained = not _due_jobs().exists()
                 break
@@ -334,20 +349,56 @@ def _wait_for_due(
 
 
 class Lease:
-    """A claimed batch's lease: renewed while the worker works, checked before each request."""
+    """
+    A claimed batch's lease: renewed every third of ``LEASE_SECONDS`` while the worker
+    works, and checked before each request.
+
+    Inside ``heartbeat()`` a background thread renews it, so a batch keeps its lease however
+    long one request, one mapping or a rate-limit wait takes: the lease can be short (a
+    killed worker's jobs come back quickly) without a slow batch ever losing it. Between
+    requests the worker renews it too (``renew_if_due``), which is all there is when the
+    batch runs inside a transaction (a test's): another connection would wait on its locks.
+    """
 
     def __init__(self, jobs: list[EnterspeedJob]) -> None:
         self.token = jobs[0].lease_token
         self.held = {job.pk for job in jobs}
         self.renewed_at = time.monotonic()
-        # Renew well before the lease could run out; a lease has >= 4/5 of its time left
-        # whenever a request starts, and LEASE_SECONDS is kept well above TIMEOUT.
-        self.renew_every = conf.LEASE_SECONDS / 5
+        self.renew_every = conf.LEASE_SECONDS / 3
+        self._stopped = threading.Event()
 
     def renew_if_due(self) -> None:
         if time.monotonic() - self.renewed_at >= self.renew_every:
-            self.held = renew_lease(self.token)
-            self.renewed_at = time.monotonic()
+            self.renew()
+
+    def renew(self) -> None:
+        self.held = renew_lease(self.token)
+        self.renewed_at = time.monotonic()
+
+    @contextmanager
+    def heartbeat(self) -> Iterator[None]:
+        """Renew the lease from a background thread while the block runs."""
+        if connection.in_atomic_block:
+            yield
+            return
+        beat = threading.Thread(target=self._beat, name="enterspeed-lease", daemon=True)
+        beat.start()
+        try:
+            yield
+        finally:
+            self._stopped.set()
+            beat.join()
+
+    def _beat(self) -> None:
+        try:
+            while not self._stopped.wait(self.renew_every):
+                try:
+                    self.renew()
+                except DatabaseError:
+                    # The next beat tries again; the lease has two more thirds to go.
+                    logger.warning("Could not renew an Enterspeed lease", exc_info=True)
+        finally:
+            connections.close_all()  # this thread's own connections only
 
     def still_held(self, jobs: list[EnterspeedJob]) -> set[int]:
         """
@@ -376,6 +427,11 @@ def _process_batch(jobs, client, handlers, source, result: ProcessResult) -> dic
     they produced in bulk requests, and record each job's outcome. Returns the outcomes.
     """
     lease = Lease(jobs)
+    with lease.heartbeat():
+        return _map_and_send(jobs, client, handlers, source, result, lease)
+
+
+def _map_and_send(jobs, client, handlers, source, result, lease: Lease) -> dict[int, str]:
     outcomes: dict[int, str] = {}
     collected: list[OperationCollector] = []
     handler_of = {job.pk: find_handler(job, handlers) for job in jobs}
@@ -670,9 +726,13 @@ def fail_jobs(
 
 
 def describe_error(exc: BaseException) -> str:
-    """The reason stored on a failed job: one readable line, plus a traceback for bugs."""
-    if isinstance(exc, EnterspeedError):
-        return str(exc)
+    """
+    The reason stored on a failed job: one readable line, plus a traceback for bugs. An
+    entity refused before sending (pre-flight validation) is bad content, not a bug: its
+    message names the field, and a traceback would only hide it.
+    """
+    if isinstance(exc, EnterspeedError | EntityValidationError):
+        return str(exc)[:MAX_ERROR_LENGTH]
     trace = "".join(traceback.format_exception(exc))
     return f"{type(exc).__name__}: {exc}\n\n{trace}"[:MAX_ERROR_LENGTH]
 

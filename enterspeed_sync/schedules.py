@@ -1,14 +1,30 @@
-"""The django-q2 schedules that keep the queue moving when no commit kicks it."""
+"""
+What keeps the queue moving when no commit kicks it: the django-q2 schedules, and wake-ups
+at the moments work is known to become possible again (a circuit breaker's cool-down
+ending, a killed worker's leases running out), so recovery takes seconds, not the next
+run of the minute schedule.
+"""
 
 from __future__ import annotations
 
-from django.db import transaction
+import logging
+import threading
+import time
+from datetime import datetime, timedelta
+
+from django.db import connections, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
 
 #: name → (function, minutes between runs)
 SCHEDULES = {
     "enterspeed_sync.process_pending_jobs": ("enterspeed_sync.tasks.process_pending_jobs", 1),
     "enterspeed_sync.fail_stale_jobs": ("enterspeed_sync.tasks.fail_stale_jobs", 5),
 }
+#: A wake-up comes this long after the moment it waits for, so that moment has passed.
+WAKE_UP_MARGIN = 0.2
 
 
 def ensure_schedules(using: str = "default") -> list[str]:
@@ -33,3 +49,67 @@ def ensure_schedules(using: str = "default") -> list[str]:
             )
             touched.append(name)
     return touched
+
+
+def process_at(when: datetime) -> threading.Thread:
+    """
+    Queue a processing task at ``when``. A daemon thread of this (django-q2 worker)
+    process sleeps until then, so no worker is held up meanwhile; should the process
+    die first, the minute schedule is still there.
+    """
+    thread = threading.Thread(
+        target=_wake_up, args=(when, None), name="enterspeed-wake-up", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def on_worker_spawn(**kwargs) -> threading.Thread:
+    """
+    django-q2's ``post_spawn``: a worker started, with its cluster or in place of one that
+    died (SIGKILL, OOM). Queue a task now if jobs are due (a cluster restarted with a fixed
+    key starts at once), and another once the leases of jobs still *processing* could have
+    run out: a dead worker's batch is then claimed again within ``LEASE_SECONDS``.
+
+    The database is read from a thread of its own: the worker was forked, and must not
+    use the connections it inherited from the cluster's main process.
+    """
+    thread = threading.Thread(target=_after_spawn, name="enterspeed-spawn", daemon=True)
+    thread.start()
+    return thread
+
+
+def _after_spawn() -> None:
+    from enterspeed_sync.conf import conf
+    from enterspeed_sync.jobs import enqueue_processing
+    from enterspeed_sync.models import EnterspeedJob
+
+    try:
+        now = timezone.now()
+        leased_until = EnterspeedJob.objects.processing().aggregate(until=Max("leased_until"))
+        if EnterspeedJob.objects.due().exists():
+            enqueue_processing()
+        if leased_until["until"] is not None:
+            latest = now + timedelta(seconds=conf.LEASE_SECONDS)
+            _wake_up(min(leased_until["until"], latest), EnterspeedJob.objects.processing())
+    except Exception:
+        logger.exception("Could not check the Enterspeed queue after a worker started")
+    finally:
+        connections.close_all()
+
+
+def _wake_up(when: datetime, only_if=None) -> None:
+    """Sleep until ``when``, then queue a processing task (if ``only_if`` has rows)."""
+    from enterspeed_sync.jobs import enqueue_processing
+
+    try:
+        delay = (when - timezone.now()).total_seconds() + WAKE_UP_MARGIN
+        if delay > 0:
+            connections.close_all()  # hold no connection while asleep
+            time.sleep(delay)
+        if only_if is None or only_if.exists():
+            enqueue_processing()
+    except Exception:
+        logger.exception("Could not queue Enterspeed processing; the schedule will")
+    finally:
+        connections.close_all()

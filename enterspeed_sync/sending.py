@@ -8,7 +8,8 @@ Enterspeed source (API key + base URL) so it needs nothing but the database:
 - a **circuit breaker**: after ``BREAKER_THRESHOLD`` transient failures in a row nobody
   claims jobs for a cool-down; then one worker probes the API with a connection test;
 - an **authentication stop**: a 401/403 stops sending until the key or URL changes (the
-  row is keyed by them, so a new key starts clean) or ``resume_sending()`` is called.
+  row is keyed by them, so a new key starts clean), the next task's connection test finds
+  the key accepted again, or ``resume_sending()`` is called.
 
 Times come from each machine's clock; keep the machines' clocks in sync (NTP).
 """
@@ -22,7 +23,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from enterspeed_sync.client import EnterspeedClient, mask_api_key
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 MAX_ERROR_LENGTH = 2000
 #: Slots a request may take when its worker keeps waking up too late for them.
 MAX_SLOT_ATTEMPTS = 3
+#: After a refused key, the next task tests it again, at most once per this many seconds.
+AUTH_PROBE_INTERVAL = 5.0
 
 
 @dataclass(frozen=True)
@@ -148,12 +150,18 @@ def pause_for_rate_limit(source: Source, seconds: float, reason: str) -> datetim
 
 
 def record_auth_failure(source: Source, message: str) -> None:
-    """Stop sending until the configuration changes (or ``resume_sending()``)."""
+    """
+    Stop sending until the key works again: the configuration changes (a new key or URL
+    is a new source), a probe finds it accepted again, or ``resume_sending()``. Logged
+    once per stop, however many workers saw the refusal.
+    """
     get_state(source)
-    SourceState.objects.filter(key_hash=source.key_hash).update(
-        auth_error=message[:MAX_ERROR_LENGTH], auth_failed_at=now(), updated_at=now()
-    )
-    logger.error("Enterspeed refused the API key; sending is stopped: %s", message)
+    rows = SourceState.objects.filter(key_hash=source.key_hash)
+    changes = {"auth_error": message[:MAX_ERROR_LENGTH], "auth_failed_at": now()}
+    if rows.filter(auth_error="").update(**changes, updated_at=now()):
+        logger.error("Enterspeed refused the API key; sending is stopped: %s", message)
+    else:
+        rows.update(**changes, updated_at=now())
 
 
 def record_transient_failure(source: Source, message: str) -> bool:
@@ -181,14 +189,23 @@ def record_transient_failure(source: Source, message: str) -> bool:
 
 
 def record_success(source: Source) -> None:
-    """A request went through: the failure run is over and the breaker closes."""
-    closed = (
-        SourceState.objects.filter(key_hash=source.key_hash)
-        .filter(Q(consecutive_failures__gt=0) | Q(breaker_trips__gt=0))
-        .update(consecutive_failures=0, breaker_trips=0, breaker_open_until=None, updated_at=now())
-    )
-    if closed:
+    """
+    A request went through: the failure run is over and the breaker closes. "Closed" is
+    logged only when the breaker was open, not after every single failure.
+    """
+    rows = SourceState.objects.filter(key_hash=source.key_hash)
+    reset = {"consecutive_failures": 0, "updated_at": now()}
+    if rows.filter(breaker_trips__gt=0).update(**reset, breaker_trips=0, breaker_open_until=None):
         logger.info("Enterspeed answers again; the circuit breaker is closed")
+    else:
+        rows.filter(consecutive_failures__gt=0).update(**reset)
+
+
+def clear_auth_stop(source: Source) -> None:
+    """The key works again (a probe was accepted): sending resumes; logged once."""
+    stopped = SourceState.objects.filter(key_hash=source.key_hash).exclude(auth_error="")
+    if stopped.update(auth_error="", auth_failed_at=None, updated_at=now()):
+        logger.info("Enterspeed accepts the API key again; sending resumes")
 
 
 def cooldown(trips: int) -> float:
@@ -231,6 +248,17 @@ def check_gate(source: Source) -> Gate:
     state = get_state(source)
     current = now()
     if state.auth_error:
+        # The key may have been fixed on Enterspeed's side (access granted again): the next
+        # task tests it, so sending resumes without waiting for anyone. One worker per
+        # AUTH_PROBE_INTERVAL wins the test (a conditional update), so a burst of tasks
+        # does not become a burst of refused requests.
+        failed_at = state.auth_failed_at
+        if failed_at is None or (current - failed_at).total_seconds() >= AUTH_PROBE_INTERVAL:
+            won = SourceState.objects.filter(pk=state.pk, auth_failed_at=failed_at).update(
+                auth_failed_at=current
+            )
+            if won:
+                return Gate(False, "auth", probe=True)
         return Gate(False, "auth")
     if state.paused_until and state.paused_until > current:
         return Gate(False, "rate_limited", state.paused_until)
@@ -252,10 +280,15 @@ def check_gate(source: Source) -> Gate:
 def probe(source: Source, client: EnterspeedClient) -> Gate:
     """
     Test the connection without sending content (a 422 on an empty entity means the API
-    and the key work). Closes the breaker on success, else reopens it for longer.
+    and the key work). After an authentication stop: resumes sending when the key is
+    accepted, else stays stopped. For the breaker: closes it on success, else reopens it
+    for longer.
     """
+    for_auth = bool(get_state(source).auth_error)
     test_connection = getattr(client, "test_connection", None)
     if test_connection is None:  # a test double: let the next job be the probe
+        if for_auth:
+            return Gate(False, "auth")
         record_success(source)
         return Gate(True)
     # The probe must get through the breaker it probes for; it is still rate limited.
@@ -266,11 +299,13 @@ def probe(source: Source, client: EnterspeedClient) -> Gate:
     finally:
         client.before_request = previous
     if result.ok:
+        clear_auth_stop(source)
         record_success(source)
-        logger.info("Enterspeed probe succeeded; processing resumes")
         return Gate(True)
     if result.status in (401, 403):
         record_auth_failure(source, result.message)
+        return Gate(False, "auth")
+    if for_auth:  # not refused, but not reachable either: stay stopped, test again later
         return Gate(False, "auth")
     with transaction.atomic():
         state = get_state(source, for_update=True)

@@ -12,12 +12,16 @@ from django_q.conf import Conf
 from enterspeed_sync import processing
 from enterspeed_sync.conf import conf
 from enterspeed_sync.jobs import enqueue_processing
+from enterspeed_sync.schedules import process_at
 
 logger = logging.getLogger(__name__)
 
 
 def process_pending_jobs() -> dict[str, int | bool | str]:
-    """Drain the queue within the time budget; queue a follow-up task if jobs are left."""
+    """
+    Drain the queue within the time budget; queue a follow-up task if jobs are left, and
+    one for the moment a circuit breaker this run opened ends its cool-down.
+    """
     # In django-q2's sync mode the task runs inside the request that committed: never
     # wait there for retries to come due.
     wait_seconds = 0 if Conf.SYNC else None
@@ -26,6 +30,8 @@ def process_pending_jobs() -> dict[str, int | bool | str]:
     )
     if not result.drained:
         enqueue_processing()
+    if result.resume_at is not None and not Conf.SYNC:
+        process_at(result.resume_at)
     return {
         "succeeded": result.succeeded,
         "failed": result.failed,

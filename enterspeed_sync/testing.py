@@ -196,6 +196,8 @@ class IngestStandIn:
         self._rejections: dict[str, dict[str, str]] = {}
         self._plan: FaultPlan | None = None
         self._outage = False
+        #: (status, target base URL) while every ingest request is redirected.
+        self._redirect: tuple[int, str] | None = None
         #: Faults injected so far, by kind ("429", "500", "drop", "slow", "outage", …).
         self.faults: Counter[str] = Counter()
         self._in_flight: Counter[str] = Counter()
@@ -279,6 +281,7 @@ class IngestStandIn:
             self._rejections.clear()
             self._plan = None
             self._outage = False
+            self._redirect = None
             self.latency = 0.0
             self.faults.clear()
             self.max_overlap = 0
@@ -328,6 +331,13 @@ class IngestStandIn:
         with self._lock:
             self._outage = on
 
+    def redirect(self, target: str | None, *, status: int = 302) -> None:
+        """While set, answer every ingest request with ``status`` and a ``Location`` on
+        ``target`` (a base URL; the request's path is kept), the way a proxy or an
+        http-to-https rule in front of a wrong BASE_URL would. None turns it off."""
+        with self._lock:
+            self._redirect = None if target is None else (status, target.rstrip("/"))
+
     def random_faults(
         self,
         rate: float,
@@ -360,6 +370,7 @@ class IngestStandIn:
             self._rejections.clear()
             self._plan = None
             self._outage = False
+            self._redirect = None
             self.latency = 0.0
 
     def sends(self) -> Counter[str]:
@@ -496,6 +507,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(404, {"status": 404, "message": "Not found"})
         origin_id = unquote(path[len(INGEST_PREFIX) + 1 :]) or None
         api_key = self.headers.get("X-Api-Key")
+        with standin._lock:
+            redirect = standin._redirect
+            if redirect is not None:
+                standin.faults["redirect"] += 1
+        if redirect is not None:
+            self._drain_body()
+            status, target = redirect
+            return self._send_json(
+                status, _message(status, "Moved"), {"Location": target + self.path}
+            )
         if standin._over_rate_limit(arrived):
             self._drain_body()
             with standin._lock:

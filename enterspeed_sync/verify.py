@@ -7,13 +7,17 @@ The expected payload of each live page, image, document and snippet is computed 
 configured handlers themselves, through a client that captures instead of sending, so custom
 handlers are verified too. Enterspeed has no read API, so an entity removed on Enterspeed's
 side behind our back is not visible here; ``enterspeed_seed --force`` re-sends everything.
+
+An entity whose payload is older only because something it references (a linked page's
+title or URL, e.g. after an ordinary move) was sent after it is not drift but *catch-up*:
+reported apart, never failing ``--fail-on-drift``, and re-sent on request (``catch_up``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from enterspeed_sync import sending
@@ -21,6 +25,11 @@ from enterspeed_sync.client import IngestResponse
 from enterspeed_sync.handlers import find_handler, get_handlers
 from enterspeed_sync.jobs import JobSpec, queue_jobs
 from enterspeed_sync.ledger import payload_hash
+from enterspeed_sync.mapping.identity import (
+    get_entity_type,
+    get_object_for_origin_id,
+    origin_id_for,
+)
 from enterspeed_sync.models import (
     Destination,
     EnterspeedJob,
@@ -36,6 +45,8 @@ logger = logging.getLogger(__name__)
 MISSING = "missing"  # published on the site, never accepted by Enterspeed (or deleted there)
 STALE = "stale"  # Enterspeed has an older payload than the site would send now
 ORPHAN = "orphan"  # Enterspeed has it, the site does not publish it any more
+#: Stale only because an entity it references changed (title, URL) after it was sent.
+CATCH_UP = "catch-up"
 
 
 @dataclass(frozen=True)
@@ -45,8 +56,12 @@ class Drift:
     entity_type: str
     entity_id: str
     locale: str
+    #: For catch-up: the referenced entity that was sent after this one.
+    because_of: str = ""
 
     def __str__(self) -> str:
+        if self.because_of:
+            return f"{self.kind}: {self.origin_id} (links to {self.because_of}, sent since)"
         return f"{self.kind}: {self.origin_id}"
 
 
@@ -59,9 +74,13 @@ class VerifyReport:
     #: Entities with a failed job: already reported there, not counted again as drift.
     failed: int = 0
     drift: list[Drift] = field(default_factory=list)
+    #: Stale only because something they reference changed since: normal editing.
+    catch_up: list[Drift] = field(default_factory=list)
     #: Pages the handlers could not map: (origin id, error).
     errors: list[tuple[str, str]] = field(default_factory=list)
     repaired: int = 0
+    #: Catch-up entities queued to be sent again.
+    caught_up: int = 0
 
     def count(self, kind: str) -> int:
         return sum(1 for item in self.drift if item.kind == kind)
@@ -110,8 +129,11 @@ def expected_entities(errors: list[tuple[str, str]] | None = None) -> Iterator[t
             yield spec, origin_id, entity
 
 
-def verify(*, repair: bool = False) -> VerifyReport:
-    """Compare what the site publishes with the ledger; ``repair`` queues fixes."""
+def verify(*, repair: bool = False, catch_up: bool = False) -> VerifyReport:
+    """
+    Compare what the site publishes with the ledger; ``repair`` queues fixes for drift,
+    ``catch_up`` re-sends the entities that only lag behind something they reference.
+    """
     report = VerifyReport()
     source = sending.current_source()
     ledger = {
@@ -143,6 +165,7 @@ def verify(*, repair: bool = False) -> VerifyReport:
             report.in_sync += 1
             continue
         report.drift.append(Drift(kind, origin_id, spec.entity_type, spec.entity_id, spec.locale))
+    report.drift, report.catch_up = _split_catch_up(report.drift, ledger)
     for origin_id, entry in ledger.items():
         # Pages, images, documents and snippets are all enumerated above; a custom entity
         # type has no enumeration here, so it cannot be called an orphan.
@@ -155,6 +178,8 @@ def verify(*, repair: bool = False) -> VerifyReport:
         )
     if repair and report.drift:
         report.repaired = queue_jobs(_repair_spec(item) for item in report.drift)
+    if catch_up and report.catch_up:
+        report.caught_up = queue_jobs(_repair_spec(item) for item in report.catch_up)
     if report.drift:
         logger.warning(
             "Enterspeed drift: %d missing, %d stale, %d orphaned entities%s",
@@ -163,7 +188,81 @@ def verify(*, repair: bool = False) -> VerifyReport:
             report.count(ORPHAN),
             " (repair queued)" if repair else "",
         )
+    if report.catch_up:
+        logger.info(
+            "Enterspeed catch-up: %d entities link to something sent after them%s",
+            len(report.catch_up),
+            " (re-sending them)" if catch_up else "",
+        )
     return report
+
+
+def _split_catch_up(drift: list[Drift], ledger: dict[str, LedgerEntry]) -> tuple[list, list]:
+    """
+    Set apart the stale entities that are explained by a reference: an entity they
+    reference (Wagtail's reference index: rich-text links, choosers, blocks) was sent after
+    them, so its title or URL in their payload is older, while they were not published
+    since they were sent. ``(drift, catch_up)``.
+    """
+    stale = [item for item in drift if item.kind == STALE]
+    references = _references_of([item.origin_id for item in stale])
+    explained: dict[str, str] = {}
+    for item in stale:
+        sent_at = ledger[item.origin_id].sent_at
+        if _published_since(item.origin_id, sent_at):
+            continue  # its own change was missed: real drift
+        newer = [
+            target
+            for target in sorted(references.get(item.origin_id, ()))
+            if target in ledger and ledger[target].sent_at > sent_at
+        ]
+        if newer:
+            explained[item.origin_id] = newer[0]
+    return (
+        [item for item in drift if item.origin_id not in explained],
+        [
+            replace(item, kind=CATCH_UP, because_of=explained[item.origin_id])
+            for item in stale
+            if item.origin_id in explained
+        ],
+    )
+
+
+def _references_of(origin_ids: list[str]) -> dict[str, set[str]]:
+    """``{origin id: origin ids it references}``, from Wagtail's reference index."""
+    from django.contrib.contenttypes.models import ContentType
+    from wagtail.models import ReferenceIndex
+
+    by_model: dict[type, dict[str, str]] = {}
+    for origin_id in origin_ids:
+        try:
+            model, pk = get_object_for_origin_id(origin_id)
+        except LookupError:
+            continue
+        by_model.setdefault(model, {})[str(pk)] = origin_id
+    found: dict[str, set[str]] = {}
+    for model, ids in by_model.items():
+        for pk, obj in model._default_manager.in_bulk(list(ids)).items():
+            targets = found.setdefault(ids[str(pk)], set())
+            rows = ReferenceIndex.get_references_for_object(obj)
+            for to_type, to_id in rows.values_list("to_content_type_id", "to_object_id"):
+                target = ContentType.objects.get_for_id(to_type).model_class()
+                if target is not None and get_entity_type(target) is not None:
+                    targets.add(origin_id_for(target, to_id))
+    return found
+
+
+def _published_since(origin_id: str, sent_at) -> bool:
+    """Whether the object was published after ``sent_at`` (for models that record it)."""
+    try:
+        model, pk = get_object_for_origin_id(origin_id)
+    except LookupError:
+        return False
+    if not hasattr(model, "last_published_at"):
+        return False
+    published = model._default_manager.filter(pk=pk).values_list("last_published_at", flat=True)
+    when = published.first()
+    return when is not None and when > sent_at
 
 
 def _repair_spec(item: Drift) -> JobSpec:

@@ -3,9 +3,11 @@ Fault injection with the real parts: `qcluster` processes (two of them on Postgr
 multi-machine set-up), the test database, and the ingest stand-in over loopback told to
 fail. Hypothesis draws random sequences of publish / edit / unpublish / move / delete /
 create across a few hundred pages while the stand-in injects 429s with Retry-After, 500s
-and 503s, dropped connections, slow answers and a full outage, and a worker is killed with
-SIGKILL in the middle of a batch. Afterwards, with the faults off, what the stand-in holds
-must equal what the site publishes, exactly, with no job left behind.
+and 503s, dropped connections, slow answers, a full outage and a spell of redirects (a
+wrong BASE_URL: those jobs fail with the reason, are retried once it is fixed, and nothing
+ever reaches the redirect's target), and a worker is killed with SIGKILL in the middle of
+a batch. Afterwards, with the faults off, what the stand-in holds must equal what the site
+publishes, exactly, with no job left behind.
 
 Each run appends its counts to the file named by ``ENTERSPEED_FAULT_REPORT`` (if set)
 and prints them (``pytest -s`` shows them).
@@ -26,8 +28,10 @@ from wagtail.models import Page, Site
 
 from enterspeed_sync.jobs import enqueue_processing, pause_sync
 from enterspeed_sync.models import EnterspeedJob
+from enterspeed_sync.processing import retry_failed_jobs
 from enterspeed_sync.seeding import seed
 from enterspeed_sync.verify import expected_entities, verify
+from tests.catch_all import CatchAll
 from tests.qcluster import log_tail, running_qcluster, worker_pids
 from tests.testapp.models import BlogIndexPage, BlogPage, HomePage
 
@@ -101,7 +105,10 @@ def expected_state():
 
 
 def converge(standin):
-    """Kick processing until no job is pending or processing and the stand-in matches."""
+    """
+    Kick processing until no job is pending or processing and the stand-in matches;
+    retry the jobs a redirect failed, as an operator would after fixing BASE_URL.
+    """
     deadline = time.monotonic() + CONVERGE_TIMEOUT
     last_kick = 0.0
     while time.monotonic() < deadline:
@@ -109,6 +116,10 @@ def converge(standin):
             if standin.entities == expected_state():
                 return True
         if time.monotonic() - last_kick >= KICK_EVERY:
+            # The operator fixed BASE_URL: retry what the redirects failed, and only that.
+            redirected = EnterspeedJob.objects.failed().filter(error__contains="redirect to")
+            if ids := list(redirected.values_list("pk", flat=True)):
+                retry_failed_jobs(ids)
             enqueue_processing()
             last_kick = time.monotonic()
         time.sleep(0.3)
@@ -206,7 +217,14 @@ def apply(operation, index, sections):
     return True
 
 
-def test_random_operations_under_faults_end_in_sync(standin, clusters):
+@pytest.fixture
+def other_host():
+    """Where a misconfigured BASE_URL redirects to: nothing may ever arrive there."""
+    with CatchAll() as server:
+        yield server
+
+
+def test_random_operations_under_faults_end_in_sync(standin, clusters, other_host):
     sections = build_site()
     seed()  # a few hundred pages, sent while the faults below start
     totals = Counter()
@@ -223,9 +241,11 @@ def test_random_operations_under_faults_end_in_sync(standin, clusters):
         fault_rate=st.sampled_from([0.15, 0.25, 0.35]),
         outage_at=st.integers(min_value=0, max_value=29),
         kill_at=st.integers(min_value=0, max_value=29),
+        redirect_at=st.integers(min_value=0, max_value=29),
+        redirect_status=st.sampled_from([301, 302, 307, 308]),
         seed_value=st.integers(min_value=0, max_value=2**31),
     )
-    def run(operations, fault_rate, outage_at, kill_at, seed_value):
+    def run(operations, fault_rate, outage_at, kill_at, redirect_at, redirect_status, seed_value):
         standin.random_faults(
             fault_rate,
             weights={"429": 1, "500": 1, "503": 1, "drop": 1, "slow": 0.5},
@@ -240,6 +260,11 @@ def test_random_operations_under_faults_end_in_sync(standin, clusters):
                 standin.outage(True)
             if step == outage_at + 12:
                 standin.outage(False)
+            # A misconfigured BASE_URL for a while: every request meanwhile is redirected.
+            if step == redirect_at:
+                standin.redirect(other_host.url, status=redirect_status)
+            if step == redirect_at + 4:
+                standin.redirect(None)
             if step == kill_at:
                 victims = list(BlogPage.objects.order_by("pk")[:6])
                 killed += kill_a_worker_mid_batch(clusters, standin, victims)
@@ -262,6 +287,7 @@ def test_random_operations_under_faults_end_in_sync(standin, clusters):
 
     run()
     assert standin.max_overlap == 1  # never two requests for one entity at once
+    assert other_host.requests == []  # no redirect was followed: the key never left
     assert totals["workers killed"] >= 1
     report = {
         "database": connection.vendor,

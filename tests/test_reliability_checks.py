@@ -39,7 +39,7 @@ def check_ids(databases=None):
         ({"LEASE_SECONDS": -1}, "enterspeed_sync.E010"),
         ({"RETRY_WAIT_SECONDS": -1}, "enterspeed_sync.E010"),
         ({"RATE_LIMIT": "fast"}, "enterspeed_sync.E010"),
-        ({"LEASE_SECONDS": 30, "TIMEOUT": (5, 30)}, "enterspeed_sync.W010"),
+        ({"LEASE_SECONDS": 5}, "enterspeed_sync.W010"),
         ({"RATE_LIMIT": 0}, "enterspeed_sync.W017"),
         ({"RATE_LIMIT": 100}, "enterspeed_sync.W017"),
     ],

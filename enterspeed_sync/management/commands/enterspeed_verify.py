@@ -12,7 +12,8 @@ class Command(BaseCommand):
         f"{STALE} (Enterspeed has an older version than the site would send now), "
         f"{ORPHAN} (Enterspeed has it, the site no longer publishes it). "
         "Entities with a pending or failed job are counted as such, not as drift. "
-        "--repair queues the jobs that fix it."
+        "Entities that only lag behind a page they link to (moved or renamed since) are "
+        "catch-up, not drift; --catch-up re-sends them. --repair queues the jobs that fix it."
     )
 
     def add_arguments(self, parser):
@@ -25,9 +26,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--list", action="store_true", help="List every drifted entity, not just counts."
         )
+        parser.add_argument(
+            "--catch-up",
+            action="store_true",
+            help="Re-send the entities whose links point at a page moved or renamed since.",
+        )
 
-    def handle(self, *args, repair=False, fail_on_drift=False, list=False, **options):
-        report = verify(repair=repair)
+    def handle(
+        self, *args, repair=False, fail_on_drift=False, list=False, catch_up=False, **options
+    ):
+        report = verify(repair=repair, catch_up=catch_up)
         self.stdout.write(
             f"Checked {plural(report.checked, 'published entity', 'published entities')}: "
             f"{report.in_sync} in sync, "
@@ -37,8 +45,12 @@ class Command(BaseCommand):
             f"Drift: {report.count(MISSING)} missing, {report.count(STALE)} stale, "
             f"{report.count(ORPHAN)} orphaned (no longer published)."
         )
+        self.stdout.write(
+            f"Catch-up: {len(report.catch_up)} link to a page moved or renamed since they "
+            "were sent (normal editing, not drift)."
+        )
         if list:
-            for item in report.drift:
+            for item in [*report.drift, *report.catch_up]:
                 self.stdout.write(f"  {item}")
         for origin_id, error in report.errors:
             self.stdout.write(self.style.ERROR(f"Cannot map {origin_id}: {error}"))
@@ -48,5 +60,9 @@ class Command(BaseCommand):
             )
         elif report.drift:
             self.stdout.write("Run with --repair to queue the jobs that fix it.")
+        if catch_up:
+            self.stdout.write(self.style.SUCCESS(f"Queued {report.caught_up} catch-up jobs."))
+        elif report.catch_up:
+            self.stdout.write("Run with --catch-up to send them again.")
         if fail_on_drift and report.drift and not repair:
             raise CommandError(f"{plural(len(report.drift), 'entity', 'entities')} drifted.")

@@ -1,0 +1,204 @@
+"""
+Recovery in seconds: a lease kept by its heartbeat however slow the batch, a refused key
+tested again by the next task, state changes logged once, validation errors without a
+traceback. In-process against the ingest stand-in; tests/test_recovery_cluster.py has the
+parts that are a real cluster's (a SIGKILLed worker, the breaker's wake-up, a restart).
+"""
+
+import logging
+import threading
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from enterspeed_sync import sending
+from enterspeed_sync.jobs import JobSpec, queue_jobs
+from enterspeed_sync.models import EnterspeedJob, SourceState
+from enterspeed_sync.processing import process_pending_jobs, recover_expired_leases
+
+FAST = {
+    "API_KEY": "source-tests",
+    "PROCESS_ON_COMMIT": False,
+    "TIMEOUT": (1, 2),
+    "RETRY_WAIT_SECONDS": 0,
+    "RATE_LIMIT": 0,
+    "BULK_INGEST": False,
+}
+
+
+@pytest.fixture
+def sync(standin):
+    def apply(**overrides):
+        return override_settings(ENTERSPEED_SYNC={"BASE_URL": standin.url, **FAST, **overrides})
+
+    return apply
+
+
+def delete_specs(count):
+    return [
+        JobSpec(entity_type="page", entity_id=str(i), job_type="delete", origin_id=f"page-{i}")
+        for i in range(count)
+    ]
+
+
+# Leases -----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_batch_slower_than_its_lease_keeps_it(standin, sync):
+    # One request takes 2.5 times the lease. Another worker looks for expired leases all
+    # the while; the heartbeat must keep this one from ever expiring.
+    standin.latency = 2.5
+    recovered = []
+    done = threading.Event()
+
+    def other_worker():
+        with sync(LEASE_SECONDS=1, TIMEOUT=5):
+            while not done.wait(0.1):
+                recovered.append(recover_expired_leases())
+
+    with sync(LEASE_SECONDS=1, TIMEOUT=5):
+        queue_jobs(delete_specs(1))
+        watcher = threading.Thread(target=other_worker)
+        watcher.start()
+        try:
+            result = process_pending_jobs()
+        finally:
+            done.set()
+            watcher.join()
+    assert sum(recovered) == 0 and len(recovered) > 10
+    assert result.succeeded == 1 and result.recovered == 0
+    assert not EnterspeedJob.objects.exists()
+    assert standin.sends() == {"page-0": 1}
+
+
+# A refused key ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_key_fixed_on_enterspeeds_side_resumes_at_the_next_task(standin, sync, caplog):
+    standin.api_keys.remove("source-tests")  # Enterspeed refuses the key
+    with sync():
+        queue_jobs(delete_specs(3))
+        with caplog.at_level(logging.DEBUG, logger="enterspeed_sync"):
+            result = process_pending_jobs()
+            assert result.stopped == "auth" and result.released == 3
+            # A task right after the refusal does not test the key again.
+            assert process_pending_jobs().stopped == "auth"
+            assert len(standin.requests) == 1
+            # Later, a task tests it; still refused: nothing is claimed.
+            SourceState.objects.update(auth_failed_at=timezone.now() - timedelta(seconds=6))
+            assert process_pending_jobs().stopped == "auth"
+            assert [r.status for r in standin.requests] == [401, 401]
+            assert standin.requests[1].origin_id == "enterspeed-sync-connection-test"
+            assert set(EnterspeedJob.objects.values_list("state", "attempts")) == {("pending", 0)}
+        stops = [r for r in caplog.records if "sending is stopped" in r.getMessage()]
+        assert len(stops) == 1  # logged once per stop, not once per refusal
+        assert not [
+            r
+            for r in caplog.records
+            if "sending is paused" in r.getMessage() and r.levelno >= logging.WARNING
+        ]
+        standin.api_keys.append("source-tests")  # the key is given its access back
+        SourceState.objects.update(auth_failed_at=timezone.now() - timedelta(seconds=6))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="enterspeed_sync"):
+            result = process_pending_jobs()  # the next task
+    assert result.succeeded == 3 and not result.stopped
+    assert SourceState.objects.get().auth_error == ""
+    assert standin.requests[2].status == 422  # the probe: accepted
+    resumed = [r for r in caplog.records if "accepts the API key again" in r.getMessage()]
+    assert len(resumed) == 1
+
+
+# Logged once ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_breaker_is_logged_closed_only_when_it_was_open(standin, sync, caplog):
+    with sync(BREAKER_THRESHOLD=2), caplog.at_level(logging.INFO, logger="enterspeed_sync"):
+        source = sending.current_source()
+        assert sending.record_transient_failure(source, "HTTP 500") is False
+        sending.record_success(source)
+        assert SourceState.objects.get().consecutive_failures == 0
+        assert not [r for r in caplog.records if "closed" in r.getMessage()]
+        sending.record_transient_failure(source, "HTTP 500")
+        assert sending.record_transient_failure(source, "HTTP 500") is True
+        sending.record_success(source)
+        sending.record_success(source)
+    closed = [r for r in caplog.records if "circuit breaker is closed" in r.getMessage()]
+    assert len(closed) == 1
+
+
+@pytest.mark.django_db
+def test_a_run_that_opens_the_breaker_says_when_to_look_again(standin, sync):
+    with sync(BREAKER_THRESHOLD=2, BREAKER_COOLDOWN=30):
+        queue_jobs(delete_specs(4))
+        standin.outage(True)
+        result = process_pending_jobs()
+        assert result.stopped == "breaker_open"
+        until = SourceState.objects.get().breaker_open_until
+        assert result.resume_at == until
+        assert until - timezone.now() > timedelta(seconds=25)
+        # Another run finds it open; the run that opened it already arranged the wake-up.
+        other = process_pending_jobs()
+        assert other.stopped == "breaker_open" and other.resume_at is None
+
+
+# Validation errors ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_validation_error_is_stored_without_a_traceback(site_tree, standin, sync):
+    post = site_tree["posts"][0]
+    with sync(MAX_PROPERTIES=1):
+        post.save_revision().publish()
+        result = process_pending_jobs()
+    assert result.failed == 1
+    job = EnterspeedJob.objects.get()
+    assert job.error.startswith(f"Entity page-{post.pk} was not sent, it breaks the ingest")
+    assert "Traceback" not in job.error and "\n" not in job.error
+
+
+# enterspeed_verify: catch-up is not drift -------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_link_to_a_moved_page_is_catch_up_not_drift(site_tree, standin, sync):
+    from django.core.management import call_command
+
+    from enterspeed_sync.models import LedgerEntry
+    from enterspeed_sync.verify import CATCH_UP, verify
+
+    linking, moved, other = site_tree["posts"]
+    with sync():
+        linking.body = f'<p>See <a linktype="page" id="{moved.pk}">this</a>.</p>'
+        for page in (site_tree["home"], site_tree["blog"], linking, moved, other):
+            page.save_revision().publish()
+        process_pending_jobs()
+        assert verify().drift == [] and verify().catch_up == []
+        moved.move(site_tree["home"], pos="last-child")  # the link's URL changes
+        process_pending_jobs()
+        report = verify()
+        assert report.drift == []
+        assert [(i.kind, i.origin_id, i.because_of) for i in report.catch_up] == [
+            (CATCH_UP, f"page-{linking.pk}", f"page-{moved.pk}")
+        ]
+        call_command("enterspeed_verify", "--fail-on-drift", verbosity=0)  # does not page
+        # A change of its own that was lost is drift, link or no link.
+        linking.refresh_from_db()
+        sent_at = LedgerEntry.objects.get(origin_id=f"page-{linking.pk}").sent_at
+        type(linking).objects.filter(pk=linking.pk).update(
+            last_published_at=sent_at + timedelta(seconds=1)
+        )
+        assert [i.origin_id for i in verify().drift] == [f"page-{linking.pk}"]
+        type(linking).objects.filter(pk=linking.pk).update(last_published_at=sent_at)
+        # --catch-up re-sends it, with the link's new URL.
+        assert verify(catch_up=True).caught_up == 1
+        process_pending_jobs()
+        report = verify()
+    assert report.drift == [] and report.catch_up == []
+    body = standin.entities[f"page-{linking.pk}"]["properties"]["body"]
+    assert f"/blog/{moved.slug}/" not in body and f"/{moved.slug}/" in body
