@@ -270,9 +270,7 @@ def test_a_429_pauses_every_worker_without_spending_attempts(db, standin, sync, 
 
 
 @pytest.mark.parametrize(("bulk", "jobs", "every"), [(True, 120, 2), (False, 12, 5)])
-def test_a_429_mid_batch_puts_back_only_the_jobs_not_yet_sent(
-    db, standin, sync, bulk, jobs, every
-):
+def test_a_429_mid_batch_puts_back_only_the_jobs_not_yet_sent(db, standin, sync, bulk, jobs, every):
     """
     One batch, several requests; a later one is answered 429. The jobs Enterspeed
     accepted before it are done (deleted now), only the rest go back, unspent, and every
@@ -298,9 +296,7 @@ def test_a_429_mid_batch_puts_back_only_the_jobs_not_yet_sent(
     assert standin.faults["throttled"] >= 1
 
 
-def test_another_workers_pause_mid_batch_puts_back_only_the_jobs_not_yet_sent(
-    db, standin, sync
-):
+def test_another_workers_pause_mid_batch_puts_back_only_the_jobs_not_yet_sent(db, standin, sync):
     from enterspeed_sync.conf import get_client
 
     with sync():
