@@ -421,6 +421,15 @@ def check_reliability_numbers(app_configs=None, **kwargs):
                     id="enterspeed_sync.W017",
                 )
             )
+    headroom = user_settings.get("RATE_LIMIT_HEADROOM")
+    if headroom is not None and not (_is_number(headroom) and 0 <= headroom <= 0.9):
+        errors.append(
+            Error(
+                f"{SETTING_NAME}['RATE_LIMIT_HEADROOM'] should be a number from 0 to 0.9 (the "
+                f"share of RATE_LIMIT the limiter leaves unused), not {headroom!r}.",
+                id="enterspeed_sync.E010",
+            )
+        )
     if not errors and conf.LEASE_SECONDS < MIN_LEASE_SECONDS:
         errors.append(
             Warning(

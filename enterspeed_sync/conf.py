@@ -85,6 +85,10 @@ DEFAULTS: dict[str, Any] = {
     # Requests per second per API key, shared by every worker on every machine (through
     # the database). Enterspeed allows 25 per tenant. None or 0 turns the limiter off.
     "RATE_LIMIT": 25.0,
+    # Share of RATE_LIMIT the limiter leaves unused: 0.1 aims at 90 % of it (22.5/s), so
+    # a request that leaves late, clock skew or network jitter does not put one second's
+    # requests over Enterspeed's limit (every 429 pauses every worker). 0 to 0.9.
+    "RATE_LIMIT_HEADROOM": 0.1,
     # A 429 without Retry-After pauses sending this long; a Retry-After is capped at
     # RETRY_AFTER_MAX so a bogus header cannot stop the sync for days.
     "RATE_LIMIT_PAUSE": 10.0,
@@ -244,6 +248,14 @@ class Settings:
     def RATE_LIMIT(self) -> float:
         """Requests per second; 0 means unlimited."""
         return float(self._get("RATE_LIMIT") or 0)
+
+    @property
+    def RATE_LIMIT_HEADROOM(self) -> float:
+        """The share of ``RATE_LIMIT`` left unused, 0 to 0.9."""
+        headroom = float(self._get("RATE_LIMIT_HEADROOM") or 0)
+        if not 0 <= headroom <= 0.9:
+            raise ValueError(f"RATE_LIMIT_HEADROOM must be between 0 and 0.9, not {headroom}")
+        return headroom
 
     @property
     def RATE_LIMIT_PAUSE(self) -> float:

@@ -280,6 +280,7 @@ PROCESSING_SETTINGS = (
     "RETRY_BASE_DELAY",
     "RETRY_MAX_DELAY",
     "RATE_LIMIT",
+    "RATE_LIMIT_HEADROOM",
     "RATE_LIMIT_PAUSE",
     "RETRY_AFTER_MAX",
     "BREAKER_THRESHOLD",
@@ -487,17 +488,15 @@ def _prepare(jobs: list[EnterspeedJob], handler_of: dict[int, object]) -> None:
 def _send_batch(collected, client, source, lease: Lease) -> dict[int, str]:
     """
     Send the operations the handlers asked for, in bulk where the account allows it, and
-    resolve every job: succeeded when all its operations were accepted, else failed,
-    retried or put back according to the first thing that went wrong.
+    resolve each job the moment the answer to its last operation arrives: succeeded when
+    all its operations were accepted, else failed or retried by its first refusal.
+
+    So a job Enterspeed accepted is deleted (and its payload is in the ledger) before the
+    next request goes out, and a 429 or another worker's pause later in the batch puts
+    back only the jobs that still had operations to send: nothing accepted is sent twice.
     """
-    jobs = {c.job.pk: c.job for c in collected}
     operations = [op for c in collected for op in c.operations]
-    outcomes: dict[int, str] = {}
     unchanged: set[int] = set()
-    #: Per job: (verdict, message, status) of its first refused operation.
-    refused: dict[int, tuple[str, str, int | None]] = {}
-    #: Per job: (origin id, action) of each operation Enterspeed accepted.
-    sent_by_job: dict[int, list[tuple[str, str]]] = {}
     if conf.SKIP_UNCHANGED:
         saves = [op for op in operations if op.action == "save" and not op.force_type]
         last = last_sent_hashes(source, [op.origin_id for op in saves])
@@ -507,6 +506,9 @@ def _send_batch(collected, client, source, lease: Lease) -> dict[int, str]:
         unchanged = {op.job.pk for op in saves if id(op) in skipped} - {
             op.job.pk for op in operations
         }
+    progress = BatchProgress([c.job for c in collected], operations, unchanged)
+    outcomes = progress.outcomes
+    progress.resolve_answered()  # jobs with nothing to send
     # A client without bulk calls (a project's own, a test double) sends one at a time.
     bulk = bulk_support.available(source.key_hash) and hasattr(client, "save_bulk")
     pending = deque(plan_requests(operations, bulk=bulk, max_bytes=conf.MAX_PAYLOAD_BYTES))
@@ -522,7 +524,7 @@ def _send_batch(collected, client, source, lease: Lease) -> dict[int, str]:
         if not request.operations:
             continue
         try:
-            accepted, errors = _send_request(client, request)
+            accepted, errors, unresolved = _send_request(client, request)
         except BulkNotAvailable as exc:
             logger.warning(
                 "Enterspeed refused a bulk request (%s); sending one entity per request", exc
@@ -534,20 +536,14 @@ def _send_batch(collected, client, source, lease: Lease) -> dict[int, str]:
             if exc.status == 413 and len(request.operations) > 1:
                 pending.extendleft(reversed(request.singles()))  # find the oversized one
                 continue
-            stop = _fail_request(request, exc, source, outcomes)
-            if stop:
-                _release_rest(pending, jobs, outcomes)
+            if _fail_request(request, exc, source, outcomes):
                 break
             continue
         except Exception as exc:  # noqa: BLE001  (network errors, SendingPaused, bugs)
             if _fail_request(request, exc, source, outcomes):
-                _release_rest(pending, jobs, outcomes)
                 break
             continue
         sending.record_success(source)
-        for op in request.operations:
-            if op.origin_id in accepted:
-                sent_by_job.setdefault(op.job.pk, []).append((op.origin_id, op.action))
         record_many(
             source,
             (
@@ -556,33 +552,86 @@ def _send_batch(collected, client, source, lease: Lease) -> dict[int, str]:
                 if op.origin_id in accepted
             ),
         )
+        if unresolved:
+            logger.warning(
+                "Enterspeed answered a bulk request with an error that names no entity; "
+                "sending its %d unconfirmed entities one per request",
+                len(unresolved),
+            )
+            again = [op for op in request.operations if op.origin_id in unresolved]
+            pending.extendleft(reversed(Request(request.action, again).singles()))
         for op in request.operations:
-            if op.origin_id in errors and op.job.pk not in refused:
-                refused[op.job.pk] = errors[op.origin_id]
-    succeeded = []
-    for pk, job in jobs.items():
-        if pk in outcomes:
-            continue
-        if pk in refused:
-            verdict, message, status = refused[pk]
-            if verdict == Verdict.PERMANENT:
-                logger.warning("Enterspeed job %s (%s) failed: %s", pk, job.origin_id, message)
-                mark_failed(job, message, status=status)
-                outcomes[pk] = Outcome.FAILED
-            else:
-                outcomes[pk] = retry_later(job, message, status=status)
-            continue
-        succeeded.append(job)
-        outcomes[pk] = Outcome.UNCHANGED if pk in unchanged else Outcome.SUCCEEDED
-    for job in mark_succeeded_many(succeeded):
-        post_sync.announce_synced(job, sent_by_job.get(job.pk, ()))
+            if op.origin_id in accepted:
+                progress.accepted(op)
+            elif op.origin_id in errors:
+                progress.refused(op, errors[op.origin_id])
+        progress.resolve_answered()
+    # Normally every job has its outcome here; when sending stopped, the rest go back.
+    _release_rest(pending, progress)
     return outcomes
 
 
-def _send_request(client, request: Request) -> tuple[set[str], dict[str, tuple]]:
+class BatchProgress:
     """
-    Send one request. Returns the accepted origin ids and, per refused origin id,
-    ``(verdict, message, status)``. Raises when the request as a whole failed.
+    The operations of a batch's jobs still waiting for an answer, and what the answers
+    said, so each job is resolved (and recorded) as soon as its last answer arrives.
+    """
+
+    def __init__(self, jobs: list[EnterspeedJob], operations, unchanged: set[int]) -> None:
+        self.jobs = {job.pk: job for job in jobs}
+        self.unanswered = dict.fromkeys(self.jobs, 0)
+        for op in operations:
+            self.unanswered[op.job.pk] += 1
+        self.unchanged = unchanged
+        self.outcomes: dict[int, str] = {}
+        #: Per job: (verdict, message, status) of its first refused operation.
+        self.refusals: dict[int, tuple[str, str, int | None]] = {}
+        #: Per job: (origin id, action) of each operation Enterspeed accepted.
+        self.sent: dict[int, list[tuple[str, str]]] = {}
+
+    def accepted(self, op) -> None:
+        self.sent.setdefault(op.job.pk, []).append((op.origin_id, op.action))
+        self.unanswered[op.job.pk] -= 1
+
+    def refused(self, op, refusal: tuple[str, str, int | None]) -> None:
+        self.refusals.setdefault(op.job.pk, refusal)
+        self.unanswered[op.job.pk] -= 1
+
+    def resolve_answered(self) -> None:
+        """Record the outcome of every job whose operations all have their answer."""
+        self.resolve(
+            [pk for pk, count in self.unanswered.items() if not count and pk not in self.outcomes]
+        )
+
+    def resolve(self, pks: list[int]) -> None:
+        """Record the outcome of the jobs ``pks`` from the answers they got."""
+        succeeded = []
+        for pk in pks:
+            job = self.jobs[pk]
+            if pk not in self.refusals:
+                succeeded.append(job)
+                continue
+            verdict, message, status = self.refusals[pk]
+            if verdict == Verdict.PERMANENT:
+                logger.warning("Enterspeed job %s (%s) failed: %s", pk, job.origin_id, message)
+                mark_failed(job, message, status=status)
+                self.outcomes[pk] = Outcome.FAILED
+            else:
+                self.outcomes[pk] = retry_later(job, message, status=status)
+        for job in succeeded:
+            self.outcomes[job.pk] = Outcome.LOST  # unless deleted below
+        for job in mark_succeeded_many(succeeded):
+            self.outcomes[job.pk] = (
+                Outcome.UNCHANGED if job.pk in self.unchanged else Outcome.SUCCEEDED
+            )
+            post_sync.announce_synced(job, self.sent.get(job.pk, ()))
+
+
+def _send_request(client, request: Request) -> tuple[set[str], dict[str, tuple], set[str]]:
+    """
+    Send one request. Returns the accepted origin ids; per refused origin id,
+    ``(verdict, message, status)``; and the origin ids the answer left unresolved (to be
+    sent one per request). Raises when the request as a whole failed.
     """
     if not request.bulk:
         (op,) = request.operations
@@ -590,7 +639,7 @@ def _send_request(client, request: Request) -> tuple[set[str], dict[str, tuple]]
             client.save(op.origin_id, op.entity, force_type=op.force_type)
         else:
             client.delete(op.origin_id)
-        return {op.origin_id}, {}
+        return {op.origin_id}, {}, set()
     if request.action == "save":
         result = client.save_bulk([(op.origin_id, op.entity) for op in request.operations])
     else:
@@ -610,7 +659,7 @@ def _send_request(client, request: Request) -> tuple[set[str], dict[str, tuple]]
             f"for {origin_id}",
             result.status,
         )
-    return set(result.accepted), errors
+    return set(result.accepted), errors, set(result.unresolved)
 
 
 def _fail_request(request: Request, exc: BaseException, source, outcomes) -> bool:
@@ -621,12 +670,18 @@ def _fail_request(request: Request, exc: BaseException, source, outcomes) -> boo
     return any(outcomes[job.pk] in (Outcome.RELEASED, Outcome.STOP) for job in jobs)
 
 
-def _release_rest(pending: deque, jobs: dict, outcomes: dict[int, str]) -> None:
-    """Sending is paused for everyone: hand the jobs not yet sent back, unspent."""
+def _release_rest(pending: deque, progress: BatchProgress) -> None:
+    """
+    Sending stopped for this batch (a 429, a pause, an open breaker): hand back, unspent,
+    the jobs with operations not yet sent. A job already refused is resolved by that.
+    """
     pending.clear()
-    for pk, job in jobs.items():
-        if pk not in outcomes:
-            outcomes[pk] = Outcome.RELEASED if release_job(job) else Outcome.LOST
+    open_jobs = [pk for pk in progress.jobs if pk not in progress.outcomes]
+    progress.resolve([pk for pk in open_jobs if pk in progress.refusals])
+    for pk in open_jobs:
+        if pk not in progress.outcomes:
+            job = progress.jobs[pk]
+            progress.outcomes[pk] = Outcome.RELEASED if release_job(job) else Outcome.LOST
 
 
 def _count(outcomes: dict[int, str], result: ProcessResult) -> None:

@@ -2,8 +2,9 @@
 Sending state shared by every worker on every machine, kept in one ``SourceState`` row per
 Enterspeed source (API key + base URL) so it needs nothing but the database:
 
-- a **rate limiter**: each request takes the next free slot, ``1 / RATE_LIMIT`` seconds
-  after the previous one, under a row lock, and waits for it;
+- a **rate limiter**: each request takes the next free slot, ``1 / target_rate()``
+  seconds after the previous one (``RATE_LIMIT`` less ``RATE_LIMIT_HEADROOM``), under a
+  row lock, and waits for it;
 - a **rate-limit pause**: a 429 stops everyone until its ``Retry-After`` has passed;
 - a **circuit breaker**: after ``BREAKER_THRESHOLD`` transient failures in a row nobody
   claims jobs for a cool-down; then one worker probes the API with a connection test;
@@ -88,7 +89,7 @@ class SendGate:
         self.check_pauses = check_pauses
 
     def __call__(self) -> None:
-        rate = conf.RATE_LIMIT
+        rate = target_rate()
         if rate <= 0:
             if self.check_pauses:
                 raise_if_paused(get_state(self.source))
@@ -113,6 +114,12 @@ class SendGate:
             slot = max(state.next_request_at, timezone.now())
             SourceState.objects.filter(pk=state.pk).update(next_request_at=slot + interval)
         return slot
+
+
+def target_rate() -> float:
+    """Requests per second the limiter spaces requests for: ``RATE_LIMIT`` less its
+    headroom (0: no limit)."""
+    return conf.RATE_LIMIT * (1 - conf.RATE_LIMIT_HEADROOM)
 
 
 def raise_if_paused(state: SourceState, now: datetime | None = None) -> None:

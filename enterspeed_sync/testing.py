@@ -175,6 +175,8 @@ class IngestStandIn:
         max_body_bytes: int = 1_048_576,
         max_properties: int = 5000,
         bulk_enabled: bool = True,
+        bulk_error_keys: str = "origin_id",
+        bulk_atomic: bool = False,
     ) -> None:
         self.api_keys = list(api_keys)
         if not self.api_keys:
@@ -184,11 +186,21 @@ class IngestStandIn:
         self.max_body_bytes = max_body_bytes
         self.max_properties = max_properties
         self.bulk_enabled = bulk_enabled
+        if bulk_error_keys not in ("origin_id", "index", "path"):
+            raise ValueError("bulk_error_keys is 'origin_id', 'index' or 'path'")
+        #: How a bulk answer keys its errors: by ``originId``, by position
+        #: (``entities[2]``), or by field path (``properties.title``: no entity named).
+        self.bulk_error_keys = bulk_error_keys
+        #: A bulk save with one invalid entity is refused whole (422, nothing saved).
+        self.bulk_atomic = bulk_atomic
         #: Seconds to wait before answering each ingest request.
         self.latency = 0.0
         #: Ingest requests per second the "tenant" takes (0: no limit); more get a 429.
         self.rate_limit = 0.0
         self._arrivals: deque[float] = deque()
+        self._throttle_every = 0
+        self._throttle_retry_after = "1"
+        self._throttle_count = 0
         self._lock = threading.RLock()
         self._sources: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in self.api_keys}
         self._requests: list[RecordedRequest] = []
@@ -282,6 +294,7 @@ class IngestStandIn:
             self._plan = None
             self._outage = False
             self._redirect = None
+            self._throttle_every = 0
             self.latency = 0.0
             self.faults.clear()
             self.max_overlap = 0
@@ -363,9 +376,20 @@ class IngestStandIn:
                 random.Random(seed),  # noqa: S311  (fault injection, not security)
             )
 
-    def faults_off(self) -> None:
-        """Stop every kind of injected fault (scripted, random, outage, latency)."""
+    def throttle_every(self, n: int, *, retry_after: str | int = 1) -> None:
+        """Answer every ``n``-th ingest request (counted from now) with a 429 and
+        ``Retry-After``, whatever else it is: deterministic 429s in the middle of a batch
+        (0 turns it off). It adds to ``rate_limit``, the tenant limit."""
         with self._lock:
+            self._throttle_every = n
+            self._throttle_retry_after = str(retry_after)
+            self._throttle_count = 0
+
+    def faults_off(self) -> None:
+        """Stop every kind of injected fault (scripted, random, outage, latency,
+        throttling); ``rate_limit``, the tenant's limit, stays."""
+        with self._lock:
+            self._throttle_every = 0
             self._failures.clear()
             self._rejections.clear()
             self._plan = None
@@ -419,7 +443,8 @@ class IngestStandIn:
             self._requests.append(request)
 
     def _over_rate_limit(self, arrived: float) -> bool:
-        """Whether this request is over ``rate_limit`` in the last second (a tenant limit)."""
+        """Whether this request is over ``rate_limit`` in the last second (a tenant limit):
+        a sliding window, strict to the request; refused requests do not count."""
         if self.rate_limit <= 0:
             return False
         with self._lock:
@@ -429,6 +454,22 @@ class IngestStandIn:
                 return True
             self._arrivals.append(arrived)
             return False
+
+    def _throttled(self, arrived: float) -> str | None:
+        """The ``Retry-After`` of a 429 for this request, if it gets one: over the tenant
+        limit, or the ``throttle_every``-th request."""
+        if self._over_rate_limit(arrived):
+            with self._lock:
+                self.faults["rate_limit"] += 1
+            return "1"
+        with self._lock:
+            if not self._throttle_every:
+                return None
+            self._throttle_count += 1
+            if self._throttle_count % self._throttle_every:
+                return None
+            self.faults["throttled"] += 1
+            return self._throttle_retry_after
 
     def _in_outage(self) -> bool:
         with self._lock:
@@ -448,6 +489,24 @@ class IngestStandIn:
             changed = current != stored
             source[origin_id] = stored
         return 200, {"status": 200, "message": "Processing has been initiated.", "changed": changed}
+
+    def _bulk_refusals(self, api_key: str, body: list) -> dict[int, dict[str, str]]:
+        """Per position in a bulk save, the errors of each entity that would be refused."""
+        refused = {}
+        with self._lock:
+            source = self._sources[api_key]
+            for index, entity in enumerate(body):
+                origin_id = entity.get("originId") if isinstance(entity, dict) else None
+                if not isinstance(origin_id, str) or not origin_id:
+                    continue
+                errors = validate_entity(entity, max_properties=self.max_properties)
+                errors.update(self._rejections.get(origin_id, {}))
+                current = source.get(origin_id)
+                if not errors and current and current["type"] != entity["type"]:
+                    errors["type"] = "Type cannot be changed"
+                if errors:
+                    refused[index] = errors
+        return refused
 
     def _delete(self, api_key: str, origin_id: str) -> tuple[int, dict]:
         with self._lock:
@@ -517,11 +576,18 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(
                 status, _message(status, "Moved"), {"Location": target + self.path}
             )
-        if standin._over_rate_limit(arrived):
-            self._drain_body()
-            with standin._lock:
-                standin.faults["rate_limit"] += 1
-            return self._send_json(429, _message(429, "Too many requests"), {"Retry-After": "1"})
+        headers = {k: ("…" if k.lower() == "x-api-key" else v) for k, v in self.headers.items()}
+        retry_after = standin._throttled(arrived)
+        if retry_after is not None:
+            raw = self._drain_body()
+            response = _message(429, "Too many requests")
+            body = _json_text(raw)
+            standin._record(
+                RecordedRequest(
+                    method, path, origin_id, api_key, headers, body, 429, response, arrived
+                )
+            )
+            return self._send_json(429, response, {"Retry-After": retry_after})
         if standin._in_outage():
             with standin._lock:
                 standin.faults["outage"] += 1
@@ -533,7 +599,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.close()
             return None
-        headers = {k: ("…" if k.lower() == "x-api-key" else v) for k, v in self.headers.items()}
         standin._record(
             RecordedRequest(
                 method, path, origin_id, api_key, headers, body, status, response, arrived
@@ -611,13 +676,21 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(body, list) or len(body) > BULK_LIMIT:
                 return 400, _message(400, f"The body must be an array of at most {BULK_LIMIT}")
             changed, unchanged, errors = [], [], {}
+            refused = standin._bulk_refusals(api_key, body)
             for index, entity in enumerate(body):
                 origin_id = entity.get("originId") if isinstance(entity, dict) else None
                 if not isinstance(origin_id, str) or not origin_id:
                     errors[f"entities[{index}]"] = ["originId is required"]
                     continue
+                if index in refused:
+                    errors.update(
+                        _bulk_error(standin.bulk_error_keys, index, origin_id, refused[index])
+                    )
+                    continue
+                if refused and standin.bulk_atomic:
+                    continue  # refused whole: nothing is saved
                 status, response = standin._save(api_key, origin_id, entity, False)
-                if status != 200:
+                if status != 200:  # lost a race with a change of type: refused
                     errors[origin_id] = [f"{k}: {v}" for k, v in response["errors"].items()]
                 else:
                     (changed if response["changed"] else unchanged).append(origin_id)
@@ -705,6 +778,23 @@ def _too_large(limit: int) -> dict[str, Any]:
         "message": f"Source entity size exceeds the limit of {limit} bytes",
         "errorCode": "s-1007",
     }
+
+
+def _bulk_error(
+    keys: str, index: int, origin_id: str, errors: dict[str, str]
+) -> dict[str, list[str]]:
+    """One refused entity's errors in a bulk answer, keyed as ``keys`` says."""
+    if keys == "path":
+        return {path: [message] for path, message in errors.items()}
+    key = f"entities[{index}]" if keys == "index" else origin_id
+    return {key: [f"{k}: {v}" for k, v in errors.items()]}
+
+
+def _json_text(raw: bytes | None) -> Any:
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        return None
 
 
 def _bulk_ids(body: Any) -> list[str | None]:

@@ -8,7 +8,7 @@ from django.test import override_settings
 
 from enterspeed_sync.bulk import bulk_support
 from enterspeed_sync.jobs import JobSpec, queue_jobs, queue_page_job
-from enterspeed_sync.models import EnterspeedJob, JobState
+from enterspeed_sync.models import EnterspeedJob, JobState, LedgerEntry
 from enterspeed_sync.processing import claim_jobs, process_pending_jobs
 from enterspeed_sync.testing import IngestStandIn
 
@@ -120,6 +120,50 @@ def test_a_bulk_request_is_split_to_stay_under_the_byte_limit(site_tree, standin
         result = process_pending_jobs()
     assert result.succeeded == 3
     assert [(r.origin_id, len(r.origin_ids)) for r in standin.requests] == [(None, 1)] * 3
+
+
+def test_a_422_with_errors_that_name_no_entity_accepts_nothing(site_tree, db, sync):
+    """
+    A bulk save refused whole, its errors keyed by a field path: no entity is counted as
+    accepted; single requests find the invalid one, and the others are saved.
+    """
+    posts = site_tree["posts"]
+    bad = f"page-{posts[1].pk}"
+    with IngestStandIn(
+        api_keys=["source-tests"], bulk_error_keys="path", bulk_atomic=True
+    ) as server:
+        server.reject_entity(bad, {"properties.title": "Title is not allowed"})
+        with sync(BASE_URL=server.url):
+            publish_all(posts)
+            result = process_pending_jobs()
+        requests = [(r.origin_id, r.status) for r in server.requests]
+        entities = server.entities
+    assert requests[0] == (None, 422)
+    assert sorted(requests[1:]) == sorted(
+        (f"page-{p.pk}", 422 if p is posts[1] else 200) for p in posts
+    )
+    assert (result.succeeded, result.failed) == (2, 1)
+    failed = EnterspeedJob.objects.get()
+    assert (failed.origin_id, failed.state, failed.last_status) == (bad, JobState.FAILED, 422)
+    assert "Title is not allowed" in failed.error
+    assert set(entities) == page_ids([posts[0], posts[2]])
+    assert not LedgerEntry.objects.filter(origin_id=bad).exists()
+    assert LedgerEntry.objects.filter(origin_id__in=page_ids(posts)).count() == 2
+
+
+def test_an_error_that_names_no_entity_is_resolved_by_single_requests(site_tree, db, sync):
+    # A 200 that lists what it saved, with the refusal keyed by a field path.
+    posts = site_tree["posts"]
+    bad = f"page-{posts[2].pk}"
+    with IngestStandIn(api_keys=["source-tests"], bulk_error_keys="path") as server:
+        server.reject_entity(bad, {"properties.title": "Title is not allowed"})
+        with sync(BASE_URL=server.url):
+            publish_all(posts)
+            result = process_pending_jobs()
+        requests = [(r.origin_id, r.status) for r in server.requests]
+    assert requests == [(None, 200), (bad, 422)]
+    assert (result.succeeded, result.failed, result.retried) == (2, 1, 0)
+    assert EnterspeedJob.objects.get().origin_id == bad
 
 
 def test_a_429_on_a_bulk_request_puts_every_job_back_unspent(site_tree, standin, sync):

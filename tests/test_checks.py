@@ -31,6 +31,8 @@ def test_valid_settings_pass():
         ({"PREVIEW_API_KEY": "source-tests"}, "enterspeed_sync.E011"),
         ({"PREVIEW_API_KEY": "preview-123"}, "enterspeed_sync.W021"),
         ({"PREVIEW_SETTLE_SECONDS": -1}, "enterspeed_sync.E010"),
+        ({"RATE_LIMIT_HEADROOM": 1}, "enterspeed_sync.E010"),
+        ({"RATE_LIMIT_HEADROOM": "10 %"}, "enterspeed_sync.E010"),
         ({"POST_SYNC_HOOKS": {"url": "https://example.com"}}, "enterspeed_sync.E012"),
         ({"POST_SYNC_HOOKS": [{"url": "example.com/build"}]}, "enterspeed_sync.E012"),
         (

@@ -260,3 +260,72 @@ def test_an_account_without_bulk_raises_bulk_not_available(client, api, status):
 def test_bulk_requests_take_at_most_50_entities(client):
     with pytest.raises(ValueError, match="at most 50"):
         client.delete_bulk([f"page-{i}" for i in range(51)])
+
+
+# Bulk answers fail safe -----------------------------------------------------------------
+
+
+def test_a_422_accepts_nothing_even_when_it_lists_entities(client, api):
+    api.post(
+        BULK,
+        status=422,
+        json={
+            "status": 422,
+            "changedSourceEntities": ["page-1"],
+            "errors": {"page-2": ["type: Type is required"]},
+        },
+    )
+    result = client.save_bulk([("page-1", ENTITY), ("page-2", ENTITY)])
+    assert result.accepted == ()
+    assert result.errors == {"page-2": "type: Type is required"}
+    assert result.unresolved == ("page-1",) and result.unreported == ()
+
+
+def test_errors_keyed_by_a_field_path_leave_the_entities_unresolved(client, api):
+    # The answer of the issue: a 422 whose errors name a property, not an entity.
+    answer = {"status": 422, "message": "Invalid request", "errors": {"properties.1x": ["bad"]}}
+    api.post(BULK, status=422, json=answer)
+    result = client.save_bulk([("page-1", ENTITY), ("page-2", ENTITY), ("page-3", ENTITY)])
+    assert result.accepted == () and result.errors == {}
+    assert result.unresolved == ("page-1", "page-2", "page-3")
+
+
+def test_an_unattributable_error_with_one_entity_is_that_entitys(client, api):
+    api.post(BULK, status=422, json={"status": 422, "errors": {"properties.1x": ["bad"]}})
+    result = client.save_bulk([("page-1", ENTITY)])
+    assert result.accepted == () and result.unresolved == ()
+    assert result.errors == {"page-1": "properties.1x: bad"}
+
+
+def test_a_200_with_an_unattributable_error_accepts_only_what_it_lists(client, api):
+    api.post(
+        BULK,
+        json={
+            "status": 200,
+            "changedSourceEntities": ["page-1"],
+            "unchangedSourceEntities": ["page-3"],
+            "errors": {"properties.title": ["Title is not allowed"], "entities[7]": ["?"]},
+        },
+    )
+    result = client.save_bulk([(f"page-{i}", ENTITY) for i in (1, 2, 3)])
+    assert result.accepted == ("page-1", "page-3")
+    assert result.unresolved == ("page-2",) and result.errors == {}
+
+
+def test_an_answer_without_lists_and_with_an_unattributable_error_accepts_nothing(client, api):
+    api.delete(BULK, json={"status": 200, "errors": {"originIds": ["Locked"]}})
+    result = client.delete_bulk(["page-1", "page-2"])
+    assert result.accepted == () and result.unresolved == ("page-1", "page-2")
+
+
+def test_an_entity_both_listed_and_refused_is_refused(client, api):
+    api.post(
+        BULK,
+        json={
+            "status": 200,
+            "changedSourceEntities": ["page-1", "page-2"],
+            "errors": {"page-2": ["Locked"]},
+        },
+    )
+    result = client.save_bulk([("page-1", ENTITY), ("page-2", ENTITY)])
+    assert result.accepted == ("page-1",) and result.errors == {"page-2": "Locked"}

@@ -18,6 +18,7 @@ import os
 import signal
 import time
 from collections import Counter
+from contextlib import ExitStack
 
 import pytest
 from django.db import connection
@@ -69,8 +70,8 @@ def clusters(standin, monkeypatch, tmp_path):
             context.__exit__(None, None, None)
 
 
-def build_site():
-    """home → SECTIONS sections → PAGES pages, every third with a child; all live."""
+def build_site(pages=PAGES):
+    """home → SECTIONS sections → ``pages`` pages, every third with a child; all live."""
     with pause_sync():
         root = Page.objects.get(depth=1)
         home = root.add_child(instance=HomePage(title="Home", slug="home-faults"))
@@ -83,11 +84,11 @@ def build_site():
             for i in range(SECTIONS)
         ]
         made = 0
-        while made < PAGES:
+        while made < pages:
             section = sections[made % SECTIONS]
             page = section.add_child(instance=BlogPage(title=f"Page {made}", slug=f"p-{made}"))
             made += 1
-            if made % 3 == 0 and made < PAGES:
+            if made % 3 == 0 and made < pages:
                 page.add_child(instance=BlogPage(title=f"Page {made}", slug=f"p-{made}"))
                 made += 1
     return sections
@@ -297,5 +298,142 @@ def test_random_operations_under_faults_end_in_sync(standin, clusters, other_hos
     }
     print(f"\nfault injection: {json.dumps(report)}")  # noqa: T201
     if path := os.environ.get("ENTERSPEED_FAULT_REPORT"):
+        with open(path, "a") as file:
+            file.write(json.dumps(report) + "\n")
+
+
+# 429s in the middle of a batch ----------------------------------------------------------
+
+#: Pages for the 429 runs; bench/two_clusters.py --throttled sets more.
+THROTTLED_PAGES = int(os.environ.get("ENTERSPEED_THROTTLED_PAGES", "120"))
+#: Enterspeed's documented tenant limit, which the stand-in enforces strictly.
+TENANT_LIMIT = 25
+THROTTLED_VARIANTS = {
+    # name: (BULK_INGEST, SKIP_UNCHANGED, every n-th request answered 429)
+    "bulk": (True, False, 2),
+    "single": (False, False, 15),
+    "bulk-skip-unchanged": (True, True, 2),
+    "single-skip-unchanged": (False, True, 15),
+}
+#: The variants the suite runs (the bench runs all): without the ledger to hide repeats.
+RUN_VARIANTS = os.environ.get("ENTERSPEED_THROTTLED_VARIANTS", "bulk,single").split(",")
+
+
+def max_per_second(timestamps):
+    timestamps, best, start = sorted(timestamps), 0, 0
+    for end, t in enumerate(timestamps):
+        while t - timestamps[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def drained(timeout):
+    """Wait until no job is pending or processing; False at the timeout."""
+    deadline = time.monotonic() + timeout
+    last_kick = 0.0
+    while time.monotonic() < deadline:
+        if not EnterspeedJob.objects.exclude(state="failed").exists():
+            return True
+        if time.monotonic() - last_kick >= 5:  # the once-a-minute schedule, sooner
+            enqueue_processing()
+            last_kick = time.monotonic()
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.parametrize("variant", RUN_VARIANTS)
+def test_429s_mid_batch_send_every_entity_once_per_instruction(
+    standin, monkeypatch, tmp_path, variant
+):
+    """
+    A seed, then every blog page unpublished by an editor, processed by the clusters
+    against a stand-in that enforces Enterspeed's 25 requests per second strictly and
+    also answers every n-th request 429, in bulk and one entity per request. Each
+    entity's one publish and one delete are each accepted exactly once: no job Enterspeed
+    accepted is put back and sent again by a 429 or a pause later in its batch.
+    """
+    bulk, skip_unchanged, every = THROTTLED_VARIANTS[variant]
+    every = int(os.environ.get("ENTERSPEED_THROTTLE_EVERY", every))
+    monkeypatch.setattr(Conf, "SYNC", False)
+    with pause_sync():
+        # Wagtail's welcome page would be outside the site: a delete, not an entity.
+        Page.objects.filter(depth=2).delete()
+    build_site(THROTTLED_PAGES)
+    standin.rate_limit = TENANT_LIMIT
+    if every:
+        standin.throttle_every(every, retry_after=1)
+    overrides = {
+        "RATE_LIMIT": TENANT_LIMIT,
+        "BULK_INGEST": bulk,
+        "SKIP_UNCHANGED": skip_unchanged,
+        # Bulk: two requests per batch, so a 429 can come in the middle of one.
+        "BATCH_SIZE": 100 if bulk else 50,
+    }
+    if headroom := os.environ.get("ENTERSPEED_RATE_LIMIT_HEADROOM"):  # the bench compares
+        overrides["RATE_LIMIT_HEADROOM"] = float(headroom)
+    timings = {}
+    with ExitStack() as stack:
+        clusters = [
+            stack.enter_context(
+                running_qcluster(
+                    standin.url, tmp_path / f"q{i}.log", workers=2, sync_overrides=overrides
+                )
+            )
+            for i in range(cluster_count())
+        ]
+        started = time.monotonic()
+        seed()
+        for _ in range(4):
+            enqueue_processing()
+        assert drained(240), "\n".join(log_tail(process) for process in clusters)
+        timings["seed"] = time.monotonic() - started
+        started = time.monotonic()
+        pages = list(BlogPage.objects.live().order_by("pk"))
+        for page in pages:  # an editor unpublishing them one by one
+            page.unpublish()
+        assert drained(240), "\n".join(log_tail(process) for process in clusters)
+        timings["unpublish"] = time.monotonic() - started
+
+    assert not EnterspeedJob.objects.exists()
+    saves, deletes = Counter(), Counter()
+    for request in standin.requests:
+        (saves if request.method == "POST" else deletes).update(request.accepted_ids)
+    everything = {
+        f"page-{pk}" for pk in Page.objects.filter(depth__gt=1).values_list("pk", flat=True)
+    }
+    unpublished = {f"page-{page.pk}" for page in pages}
+    assert set(saves) == everything and set(saves.values()) == {1}, saves.most_common(5)
+    assert set(deletes) == unpublished and set(deletes.values()) == {1}, deletes.most_common(5)
+    assert set(standin.entities) == everything - unpublished
+    assert standin.max_overlap == 1
+    throttled = [r for r in standin.requests if r.status == 429]
+    assert standin.faults["throttled"] >= (1 if every else 0)
+
+    instructions = len(everything) + len(unpublished)
+    report = {
+        "variant": variant,
+        "database": connection.vendor,
+        "clusters": cluster_count(),
+        "entities": len(everything),
+        "instructions": instructions,
+        "429 every n-th request": every,
+        "accepted sends per entity and instruction": round(
+            (saves.total() + deletes.total()) / instructions, 3
+        ),
+        "entity sends incl. 429s per instruction": round(
+            sum(len(r.origin_ids) for r in standin.requests) / instructions, 3
+        ),
+        "HTTP requests": len(standin.requests),
+        "429s injected": standin.faults["throttled"],
+        "429s from the 25/s limit": standin.faults["rate_limit"],
+        "429s total": len(throttled),
+        "rate limit headroom": overrides.get("RATE_LIMIT_HEADROOM", "default (0.1)"),
+        "peak requests in one second": max_per_second([r.timestamp for r in standin.requests]),
+        "seconds to drain the seed": round(timings["seed"], 1),
+        "seconds to drain the unpublish": round(timings["unpublish"], 1),
+    }
+    print(f"\nthrottled: {json.dumps(report)}")  # noqa: T201
+    if path := os.environ.get("ENTERSPEED_THROTTLED_REPORT"):
         with open(path, "a") as file:
             file.write(json.dumps(report) + "\n")

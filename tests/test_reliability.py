@@ -216,6 +216,21 @@ def max_per_window(timestamps, window=1.0):
     return best
 
 
+def test_the_rate_limiter_aims_below_the_limit(db, standin, sync):
+    # A strict tenant limit of 10 per second, the limiter's at 10 with 20 % headroom: it
+    # spaces requests for 8 per second, and the strict limit never answers 429.
+    standin.rate_limit = 10
+    with sync(RATE_LIMIT=10, RATE_LIMIT_HEADROOM=0.2):
+        assert sending.target_rate() == 8
+        queue_jobs(delete_spec(i) for i in range(20))
+        started = time.monotonic()
+        process_pending_jobs()
+        elapsed = time.monotonic() - started
+    assert elapsed >= 19 / 8 * 0.95
+    assert [r.status for r in standin.requests] == [404] * 20
+    assert max_per_window([r.timestamp for r in standin.requests]) <= 9
+
+
 def test_the_rate_limiter_spaces_requests(db, standin, sync):
     with sync(RATE_LIMIT=20):
         queue_jobs(delete_spec(i) for i in range(30))
@@ -249,6 +264,63 @@ def test_a_429_pauses_every_worker_without_spending_attempts(db, standin, sync, 
     assert result.succeeded == 5
     first_after = min(r.timestamp for r in standin.requests[1:])
     assert first_after >= standin.requests[0].timestamp + 0.9
+
+
+# Exactly once under 429s ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("bulk", "jobs", "every"), [(True, 120, 2), (False, 12, 5)])
+def test_a_429_mid_batch_puts_back_only_the_jobs_not_yet_sent(db, standin, sync, bulk, jobs, every):
+    """
+    One batch, several requests; a later one is answered 429. The jobs Enterspeed
+    accepted before it are done (deleted now), only the rest go back, unspent, and every
+    entity is sent once for its one instruction.
+    """
+    with sync(BULK_INGEST=bulk):
+        queue_jobs(delete_spec(i) for i in range(jobs))
+        standin.throttle_every(every, retry_after=1)
+        first = process_pending_jobs(batch_size=jobs)
+        accepted = len(standin.sends())
+        # Bulk: the first request (50 entities) went through; single: the first 4.
+        assert accepted == (50 if bulk else every - 1)
+        assert (first.succeeded, first.released) == (accepted, jobs - accepted)
+        assert first.stopped == "rate_limited"
+        left = EnterspeedJob.objects.all()
+        assert left.count() == jobs - accepted
+        assert set(left.values_list("state", "attempts")) == {("pending", 0)}
+        assert not left.filter(origin_id__in=standin.sends()).exists()
+        while EnterspeedJob.objects.exists():
+            process_pending_jobs(batch_size=jobs, wait_seconds=3)
+    sends = standin.sends()
+    assert len(sends) == jobs and set(sends.values()) == {1}
+    assert standin.faults["throttled"] >= 1
+
+
+def test_another_workers_pause_mid_batch_puts_back_only_the_jobs_not_yet_sent(db, standin, sync):
+    from enterspeed_sync.conf import get_client
+
+    with sync():
+        source = sending.current_source()
+        gate = sending.SendGate(source)
+        calls = 0
+
+        def before_request():
+            # Before the 4th request another worker got a 429: the pause is in the
+            # database, so this worker's gate raises SendingPaused.
+            nonlocal calls
+            calls += 1
+            if calls == 4:
+                sending.pause_for_rate_limit(source, 1, "HTTP 429 (another worker)")
+            gate()
+
+        queue_jobs(delete_spec(i) for i in range(10))
+        with get_client(before_request=before_request) as client:
+            result = process_pending_jobs(client=client)
+        assert (result.succeeded, result.released) == (3, 7)
+        assert len(standin.requests) == 3
+        process_pending_jobs(wait_seconds=3)
+    sends = standin.sends()
+    assert len(sends) == 10 and set(sends.values()) == {1}
 
 
 # Circuit breaker and auth ---------------------------------------------------------------
@@ -435,7 +507,13 @@ def test_bad_input_fails_only_its_own_job(site_tree, standin, sync):
 
 
 @pytest.mark.parametrize(
-    ("key", "value"), [("MAX_ATTEMPTS", "ten"), ("RATE_LIMIT", "fast"), ("TIMEOUT", "x")]
+    ("key", "value"),
+    [
+        ("MAX_ATTEMPTS", "ten"),
+        ("RATE_LIMIT", "fast"),
+        ("RATE_LIMIT_HEADROOM", 1.5),
+        ("TIMEOUT", "x"),
+    ],
 )
 def test_malformed_settings_stop_before_claiming(db, standin, sync, key, value):
     with sync(**{key: value}):

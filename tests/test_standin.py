@@ -181,6 +181,62 @@ def test_bulk_endpoints(server):
     assert response.json()["notFoundSourceEntities"] == ["page-9"]
 
 
+def test_throttle_every_answers_every_nth_request_429(client, server):
+    server.throttle_every(3, retry_after=2)
+    statuses = []
+    for i in range(7):
+        try:
+            client.delete(f"page-{i}")
+            statuses.append(404)
+        except EnterspeedHTTPError as e:
+            statuses.append((e.status, e.retry_after))
+    assert statuses == [404, 404, (429, 2), 404, 404, (429, 2), 404]
+    assert [r.status for r in server.requests] == [404, 404, 429, 404, 404, 429, 404]
+    assert server.faults["throttled"] == 2
+    server.faults_off()
+    assert client.delete("page-x").already_gone
+
+
+def test_the_tenant_limit_is_strict_and_says_when_to_come_back(client, server):
+    server.rate_limit = 3
+    statuses = []
+    for i in range(5):
+        try:
+            client.delete(f"page-{i}")
+            statuses.append(404)
+        except EnterspeedHTTPError as e:
+            statuses.append((e.status, e.retry_after))
+    assert statuses == [404, 404, 404, (429, 1), (429, 1)]
+    assert server.faults["rate_limit"] == 2 and len(server.requests) == 5
+
+
+@pytest.mark.parametrize(
+    ("keys", "atomic", "status", "errors", "saved"),
+    [
+        ("origin_id", False, 200, {"page-2": ["properties.1st: Property name cannot "]}, True),
+        ("index", False, 200, {"entities[1]": ["properties.1st: Property name cannot "]}, True),
+        ("path", False, 200, {"properties.1st": ["Property name cannot "]}, True),
+        ("path", True, 422, {"properties.1st": ["Property name cannot "]}, False),
+    ],
+)
+def test_bulk_errors_keyed_as_told(keys, atomic, status, errors, saved):
+    bad = entity(properties={"1st": 1})
+    with IngestStandIn(api_keys=[KEY], bulk_error_keys=keys, bulk_atomic=atomic) as server:
+        body = [{"originId": "page-1", **entity()}, {"originId": "page-2", **bad}]
+        response = requests.post(
+            f"{server.url}/ingest/v2", json=body, headers={"X-Api-Key": KEY}, timeout=2
+        )
+        answer = response.json()
+        entities = server.entities
+    assert response.status_code == status
+    got = {
+        key: [m[: len(errors[key][0])] for m in value] for key, value in answer["errors"].items()
+    }
+    assert got == errors
+    assert (answer["changedSourceEntities"] == ["page-1"]) is saved
+    assert ("page-1" in entities) is saved and "page-2" not in entities
+
+
 def test_bulk_can_be_unavailable():
     with IngestStandIn(api_keys=[KEY], bulk_enabled=False) as server:
         response = requests.post(
