@@ -13,6 +13,9 @@ overwrite a newer outcome.
 
 Failures follow the retry policy in ``retries.py``: transient errors come back with
 backoff, a 429 pauses every worker, 401/403 stop sending, anything else fails at once.
+A database fault (a lock held too long, a lost connection) is never the job's fault: the
+runner's writes ride it out (``database_faults.py``), and when the database stays away
+the run stops and leaves the rows as they are.
 """
 
 from __future__ import annotations
@@ -41,16 +44,19 @@ from enterspeed_sync.client import (
     EnterspeedHTTPError,
 )
 from enterspeed_sync.conf import conf, get_client, get_destinations
+from enterspeed_sync.database_faults import reconnect, retry_database_faults
 from enterspeed_sync.handlers import find_handler, get_handlers
 from enterspeed_sync.jobs import request_processing
 from enterspeed_sync.ledger import last_sent_hashes, record_many
 from enterspeed_sync.mapping.batch import mapping_batch
 from enterspeed_sync.models import ENTITY_KEY_FIELDS, Destination, EnterspeedJob, JobState
 from enterspeed_sync.retries import (
+    DATABASE_FAULTS,
     Verdict,
     backoff_delay,
     clamp_retry_after,
     classify,
+    is_database_fault,
 )
 
 logger = logging.getLogger(__name__)
@@ -74,7 +80,8 @@ class ProcessResult:
     recovered: int = 0
     #: False when the run stopped at its time budget with jobs possibly left.
     drained: bool = True
-    #: Why the run stopped claiming early: "", "rate_limited", "breaker_open" or "auth".
+    #: Why the run stopped claiming early: "", "rate_limited", "breaker_open", "auth" or
+    #: "database" (the database failed; claimed jobs come back when their lease runs out).
     stopped: str = ""
     #: Destinations in which Enterspeed received a change (not only unchanged skips).
     changed_destinations: set[str] = field(default_factory=set)
@@ -88,6 +95,7 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+@retry_database_faults
 def claim_jobs(limit: int, destination: str | None = None) -> list[EnterspeedJob]:
     """
     Move up to ``limit`` of the oldest due pending jobs (of one ``destination``, or of
@@ -124,6 +132,7 @@ def claim_jobs(limit: int, destination: str | None = None) -> list[EnterspeedJob
     return list(EnterspeedJob.objects.filter(lease_token=token).order_by("created_at", "pk"))
 
 
+@retry_database_faults
 def renew_lease(token: uuid.UUID) -> set[int]:
     """Extend the lease of the jobs still held under ``token``; returns their ids."""
     held = EnterspeedJob.objects.filter(lease_token=token, state=JobState.PROCESSING)
@@ -147,11 +156,31 @@ def process_pending_jobs(
     Each destination (the published source, and the preview source when configured) is its
     own Enterspeed source, processed in turn with its own client, rate limiter, pauses and
     breaker. ``client`` replaces the published source's client (tests pass a fake).
+
+    When the database fails for longer than its writes are retried, the run stops
+    (``stopped`` is "database") and leaves every row as it is; outside a transaction it
+    never raises for that either.
     """
     check_settings()
+    result = ProcessResult()
+    try:
+        return _process_pending_jobs(result, batch_size, max_seconds, client, wait_seconds)
+    except DATABASE_FAULTS as exc:
+        if not reconnect():  # inside the caller's transaction: the error is theirs
+            raise
+        logger.warning(
+            "The database failed during Enterspeed processing (%s); stopped, and left the "
+            "jobs as they are: claimed ones are picked up again when their lease runs out",
+            str(exc).strip() or type(exc).__name__,
+        )
+        result.stopped = "database"
+        post_sync.after_processing(result.changed_destinations)
+        return result
+
+
+def _process_pending_jobs(result, batch_size, max_seconds, client, wait_seconds) -> ProcessResult:
     batch_size = batch_size or conf.BATCH_SIZE
     wait_seconds = conf.RETRY_WAIT_SECONDS if wait_seconds is None else wait_seconds
-    result = ProcessResult()
     started = time.monotonic()
     deadline = None if max_seconds is None else started + max_seconds
     # Resolve handlers before claiming: a broken JOB_HANDLERS setting must not strand
@@ -349,6 +378,7 @@ class Lease:
             self.held = renew_lease(self.token)
             self.renewed_at = time.monotonic()
 
+    @retry_database_faults
     def still_held(self, jobs: list[EnterspeedJob]) -> set[int]:
         """
         Which of ``jobs`` are still ours, asked right before a request (fencing): a worker
@@ -653,6 +683,11 @@ def fail_jobs(
         for job in jobs:
             mark_failed(job, message, status=verdict.status)
         return {job.pk: Outcome.FAILED for job in jobs}
+    if is_database_fault(exc):
+        # The database failed while the job was mapped, not the job: back off without
+        # spending an attempt or counting against Enterspeed's circuit breaker.
+        logger.warning("Enterspeed jobs put back after a database error (%s): %s", names, exc)
+        return {job.pk: _put_back_after_database_fault(job, message) for job in jobs}
     logger.warning("Enterspeed jobs will be retried (%s): %s", names, exc)
     retry_after = verdict.retry_after
     if verdict.status is None:
@@ -669,6 +704,13 @@ def fail_jobs(
     return outcomes
 
 
+def _put_back_after_database_fault(job: EnterspeedJob, error: str) -> str:
+    delay = backoff_delay(job.attempts + 1, base=conf.RETRY_BASE_DELAY, cap=conf.RETRY_MAX_DELAY)
+    when = timezone.now() + timedelta(seconds=delay)
+    text = f"A database error stopped this attempt; next attempt at {when:%H:%M:%S}. {error}"
+    return Outcome.RETRY if release_job(job, until=when, error=text) else Outcome.LOST
+
+
 def describe_error(exc: BaseException) -> str:
     """The reason stored on a failed job: one readable line, plus a traceback for bugs."""
     if isinstance(exc, EnterspeedError):
@@ -682,6 +724,7 @@ def mark_succeeded(job: EnterspeedJob) -> None:
     mark_succeeded_many([job])
 
 
+@retry_database_faults
 def mark_succeeded_many(jobs: list[EnterspeedJob]) -> list[EnterspeedJob]:
     """``mark_succeeded`` for many claimed jobs, in a few queries; returns those still ours."""
     if not jobs:
@@ -704,6 +747,7 @@ def mark_succeeded_many(jobs: list[EnterspeedJob]) -> list[EnterspeedJob]:
     return done
 
 
+@retry_database_faults
 def retry_later(
     job: EnterspeedJob,
     error: str,
@@ -749,6 +793,7 @@ def retry_later(
     return Outcome.RETRY if requeued else Outcome.LOST
 
 
+@retry_database_faults
 def release_job(
     job: EnterspeedJob,
     *,
@@ -804,6 +849,7 @@ def _return_to_queue(job: EnterspeedJob, claimed, **fields) -> bool:
     return False
 
 
+@retry_database_faults
 def mark_failed(
     job: EnterspeedJob,
     error: str,
@@ -872,6 +918,7 @@ def _record_failure(
     claimed.delete()
 
 
+@retry_database_faults
 def recover_expired_leases() -> int:
     """
     Put jobs whose lease ran out (their worker was killed or hung) back in the queue,
