@@ -46,3 +46,16 @@ class BadInputHandler(PagePublishHandler):
         elif page.title == "Huge":
             entity["properties"]["body"] = "x" * 5_000_000
         client.save(job.origin_id, entity)
+
+
+class LockedDatabaseHandler(PagePublishHandler):
+    """Pages titled "Locked" meet a database that is locked while they are mapped."""
+
+    key = "locked_database"
+
+    def get_mapper(self, page):
+        if page.title == "Locked":
+            from django.db import OperationalError
+
+            raise OperationalError("database is locked")
+        return super().get_mapper(page)
