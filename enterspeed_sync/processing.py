@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import traceback
 import uuid
@@ -114,6 +115,8 @@ def claim_jobs(limit: int, destination: str | None = None) -> list[EnterspeedJob
         due = due.filter(destination=destination)
     candidates = due.filter(~Exists(busy)).order_by("created_at", "pk").values_list("pk", flat=True)
     token = uuid.uuid4()
+    if (claimed_in_run := getattr(_run, "tokens", None)) is not None:
+        claimed_in_run.append(token)
     with transaction.atomic():
         if connection.features.has_select_for_update_skip_locked:
             # PostgreSQL: another worker's candidate rows are skipped, not waited for.
@@ -157,25 +160,60 @@ def process_pending_jobs(
     own Enterspeed source, processed in turn with its own client, rate limiter, pauses and
     breaker. ``client`` replaces the published source's client (tests pass a fake).
 
-    When the database fails for longer than its writes are retried, the run stops
-    (``stopped`` is "database") and leaves every row as it is; outside a transaction it
-    never raises for that either.
+    A database fault that outlasts the retries of one write stops the run (``stopped``
+    is "database"; outside a transaction it never raises). The jobs it had claimed and not
+    finished go back to the queue without spending an attempt once the database answers
+    again; while it does not, they stay as they are until their lease runs out.
     """
     check_settings()
     result = ProcessResult()
+    _run.tokens = []
     try:
         return _process_pending_jobs(result, batch_size, max_seconds, client, wait_seconds)
     except DATABASE_FAULTS as exc:
         if not reconnect():  # inside the caller's transaction: the error is theirs
             raise
+        result.stopped = "database"
         logger.warning(
-            "The database failed during Enterspeed processing (%s); stopped, and left the "
-            "jobs as they are: claimed ones are picked up again when their lease runs out",
+            "The database failed during Enterspeed processing (%s); stopped",
             str(exc).strip() or type(exc).__name__,
         )
-        result.stopped = "database"
+        result.released += _release_unfinished(_run.tokens)
         post_sync.after_processing(result.changed_destinations)
         return result
+    finally:
+        _run.tokens = None
+
+
+#: The lease tokens of the batches the current run (in this thread) claimed.
+_run = threading.local()
+
+
+def _release_unfinished(tokens: list[uuid.UUID]) -> int:
+    """
+    Put back, unspent, the jobs a run stopped by a database fault still holds (claimed,
+    outcome not recorded). Never raises: while the database stays away they are left as
+    they are, and their lease running out brings them back.
+    """
+    try:
+        return _release_held(tokens)
+    except DATABASE_FAULTS as exc:
+        reconnect()
+        logger.warning(
+            "The database is still away (%s); the jobs this run claimed stay as they are "
+            "and are picked up again when their lease runs out",
+            str(exc).strip() or type(exc).__name__,
+        )
+        return 0
+
+
+@retry_database_faults
+def _release_held(tokens: list[uuid.UUID]) -> int:
+    held = EnterspeedJob.objects.filter(lease_token__in=tokens, state=JobState.PROCESSING)
+    released = sum(release_job(job) for job in held)
+    if released:
+        logger.warning("Put %d claimed Enterspeed jobs back in the queue, unspent", released)
+    return released
 
 
 def _process_pending_jobs(result, batch_size, max_seconds, client, wait_seconds) -> ProcessResult:
