@@ -325,39 +325,16 @@ def fail_unconfigured_destinations(batch_size: int) -> int:
     return failed
 
 
-#: Every setting processing reads after it has claimed jobs.
-PROCESSING_SETTINGS = (
-    "BATCH_SIZE",
-    "MAX_ATTEMPTS",
-    "RETRY_BASE_DELAY",
-    "RETRY_MAX_DELAY",
-    "RATE_LIMIT",
-    "RATE_LIMIT_PAUSE",
-    "RETRY_AFTER_MAX",
-    "BREAKER_THRESHOLD",
-    "BREAKER_COOLDOWN",
-    "BREAKER_COOLDOWN_MAX",
-    "LEASE_SECONDS",
-    "RETRY_WAIT_SECONDS",
-    "TIMEOUT_TOTAL",
-)
-
-
 def check_settings() -> None:
     """
-    Read every setting processing uses before claiming anything: a malformed value then
-    stops the run with a clear error and leaves every job pending, instead of stranding a
-    claimed batch in "processing".
+    Validate every setting before claiming anything (``conf.SETTING_RULES``, as the
+    system checks do): a malformed value then stops the run with a clear error and leaves
+    every job pending, instead of failing or stranding the jobs it would process.
     """
-    for name in PROCESSING_SETTINGS:
-        try:
-            getattr(conf, name)
-        except (TypeError, ValueError) as e:
-            key = "TIMEOUT" if name == "TIMEOUT_TOTAL" else name
-            raise ImproperlyConfigured(
-                f"ENTERSPEED_SYNC[{key!r}] is malformed ({e}); no job was claimed. "
-                "`manage.py check` says what is expected."
-            ) from e
+    if problems := [problem.message for problem in conf.problems() if problem.rule.is_error]:
+        raise ImproperlyConfigured(
+            f"{' '.join(problems)} No job was claimed; `manage.py check` says what is expected."
+        )
 
 
 def _wait_for_due(
