@@ -65,6 +65,8 @@ logger = logging.getLogger(__name__)
 MAX_ERROR_LENGTH = 10_000
 #: The shortest wait for a job that becomes due, so a waiting task does not spin.
 MIN_WAIT_SECONDS = 0.05
+#: ``tokens``: the lease tokens of the batches the current run (in this thread) claimed.
+_run = threading.local()
 
 
 @dataclass
@@ -82,7 +84,7 @@ class ProcessResult:
     #: False when the run stopped at its time budget with jobs possibly left.
     drained: bool = True
     #: Why the run stopped claiming early: "", "rate_limited", "breaker_open", "auth" or
-    #: "database" (the database failed; claimed jobs come back when their lease runs out).
+    #: "database" (a database fault outlasted the retries; see process_pending_jobs).
     stopped: str = ""
     #: Destinations in which Enterspeed received a change (not only unchanged skips).
     changed_destinations: set[str] = field(default_factory=set)
@@ -183,10 +185,6 @@ def process_pending_jobs(
         return result
     finally:
         _run.tokens = None
-
-
-#: The lease tokens of the batches the current run (in this thread) claimed.
-_run = threading.local()
 
 
 def _release_unfinished(tokens: list[uuid.UUID]) -> int:

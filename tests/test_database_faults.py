@@ -79,6 +79,26 @@ def test_a_database_fault_while_mapping_puts_the_job_back_without_spending_attem
     assert not EnterspeedJob.objects.exists()
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_connection_lost_while_mapping_is_reopened_and_the_job_kept(site_tree, standin, sync):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: the server ends our session")
+    post = site_tree["posts"][0]
+    with sync(JOB_HANDLERS=["tests.faulty_handlers.ConnectionCuttingHandler"], MAX_ATTEMPTS=1):
+        post.title = "Cut"
+        post.save_revision().publish()
+        result = process_pending_jobs()  # the job's outcome is written on a new connection
+        job = EnterspeedJob.objects.get()
+        assert (result.failed, result.retried, result.stopped) == (0, 1, "")
+        assert (job.state, job.attempts) == (JobState.PENDING, 0)
+        assert "OperationalError" in job.error and "terminat" in job.error
+        post.title = "Whole"
+        post.save_revision().publish()
+        time.sleep(0.5)
+        assert process_pending_jobs().succeeded == 1
+    assert standin.entities[f"page-{post.pk}"]["properties"]["title"] == "Whole"
+
+
 def build_pages(count):
     with pause_sync():
         root = Page.objects.get(depth=1)
