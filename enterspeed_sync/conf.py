@@ -275,6 +275,10 @@ SETTING_RULES: dict[str, Rule] = {
 }
 
 
+#: The whole setting is not a dict (reported by its own check, E008).
+NOT_A_DICT = Rule("a dict", lambda value: isinstance(value, dict), "enterspeed_sync.E008")
+
+
 @dataclass(frozen=True)
 class SettingProblem:
     key: str
@@ -310,6 +314,10 @@ class Settings:
 
     def problems(self) -> list[SettingProblem]:
         """Every configured value that breaks its rule in ``SETTING_RULES``."""
+        configured = getattr(settings, SETTING_NAME, None)
+        if configured is not None and not isinstance(configured, dict):
+            message = f"{SETTING_NAME} should be a dict, not {type(configured).__name__}."
+            return [SettingProblem(SETTING_NAME, message, NOT_A_DICT)]
         found = []
         for key, value in self._user_settings.items():
             rule = SETTING_RULES.get(key)

@@ -218,3 +218,21 @@ def test_processing_never_fails_jobs_on_a_bad_value(key, value, expected, standi
 def test_plain_http_base_url_warns_unless_loopback(url, warns):
     with override_settings(ENTERSPEED_SYNC={**VALID, "BASE_URL": url}):
         assert ("enterspeed_sync.W022" in check_ids()) is warns
+
+
+@pytest.mark.django_db
+def test_processing_claims_nothing_when_the_setting_is_not_a_dict():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from enterspeed_sync.jobs import JobSpec, queue_job
+    from enterspeed_sync.models import EnterspeedJob
+    from enterspeed_sync.processing import process_pending_jobs
+
+    spec = JobSpec(entity_type="page", entity_id="1", job_type="delete", origin_id="page-1")
+    with override_settings(ENTERSPEED_SYNC={"PROCESS_ON_COMMIT": False}):
+        queue_job(spec)
+    with override_settings(ENTERSPEED_SYNC=[("API_KEY", "source-tests")]):
+        assert check_ids() == ["enterspeed_sync.E008"]
+        with pytest.raises(ImproperlyConfigured, match="ENTERSPEED_SYNC should be a dict"):
+            process_pending_jobs()
+    assert EnterspeedJob.objects.get().state == "pending"
