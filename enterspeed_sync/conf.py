@@ -153,7 +153,9 @@ class Rule:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) or math.isfinite(value)  # NaN and infinity are not
 
 
 def _is_timeout(value: Any) -> bool:
