@@ -12,7 +12,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router
 
-from enterspeed_sync.conf import SETTING_NAME, conf
+from enterspeed_sync.conf import DEFAULTS, SETTING_NAME, conf
 
 
 @register(Tags.compatibility)
@@ -29,6 +29,26 @@ def check_settings_shape(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.compatibility)
+def check_setting_values(app_configs=None, **kwargs):
+    """Every value against its rule in ``conf.SETTING_RULES`` (type and bounds)."""
+    if not _is_dict_setting():
+        return []
+    messages = []
+    for problem in conf.problems():
+        default = DEFAULTS[problem.key]
+        if problem.rule.is_error:
+            hint = (
+                f"Processing claims no job until it is fixed. The default is {default!r}; "
+                "see docs/configuration.md."
+            )
+            messages.append(Error(problem.message, hint=hint, id=problem.rule.check_id))
+        else:
+            hint = f"The default, {default!r}, is used until it is fixed."
+            messages.append(Warning(problem.message, hint=hint, id=problem.rule.check_id))
+    return messages
 
 
 @register(Tags.compatibility)
@@ -86,14 +106,7 @@ def check_post_sync_hooks(app_configs=None, **kwargs):
 
     if not _is_dict_setting():
         return []
-    hooks = (getattr(settings, SETTING_NAME, None) or {}).get("POST_SYNC_HOOKS") or []
-    if not isinstance(hooks, list | tuple):
-        return [
-            Error(
-                f"{SETTING_NAME}['POST_SYNC_HOOKS'] should be a list of dicts, not {hooks!r}.",
-                id="enterspeed_sync.E012",
-            )
-        ]
+    hooks = conf.POST_SYNC_HOOKS  # not a list: check_setting_values reports it (E012)
     return [
         Error(
             f"{SETTING_NAME}['POST_SYNC_HOOKS'][{index}] {'; it '.join(problems)}.",
@@ -120,40 +133,21 @@ def check_base_url(app_configs=None, **kwargs):
                 id="enterspeed_sync.E002",
             )
         ]
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        return [
+            Warning(
+                f"{SETTING_NAME}['BASE_URL'] ({url}) is not https: the API key and every "
+                "entity would cross the network unencrypted.",
+                hint="Use https://api.enterspeed.com; plain http is for a local stand-in "
+                "(127.0.0.1, ::1 or localhost).",
+                id="enterspeed_sync.W023",
+            )
+        ]
     return []
 
 
-@register(Tags.compatibility)
-def check_numbers(app_configs=None, **kwargs):
-    if not _is_dict_setting():
-        return []
-    errors = []
-    timeout = conf.TIMEOUT
-    parts = timeout if isinstance(timeout, tuple) else (timeout,)
-    if not (
-        len(parts) in (1, 2)
-        and all(isinstance(p, int | float) and not isinstance(p, bool) and p > 0 for p in parts)
-    ):
-        errors.append(
-            Error(
-                f"{SETTING_NAME}['TIMEOUT'] should be a positive number of seconds or a "
-                f"(connect, read) pair, not {timeout!r}.",
-                id="enterspeed_sync.E006",
-            )
-        )
-    user_settings = getattr(settings, SETTING_NAME, None) or {}
-    for key in ("BATCH_SIZE", "STALE_PROCESSING_MINUTES", "TASK_TIME_BUDGET_SECONDS"):
-        value = user_settings.get(key)
-        if value is not None and (
-            not isinstance(value, int | float) or isinstance(value, bool) or value <= 0
-        ):
-            errors.append(
-                Error(
-                    f"{SETTING_NAME}['{key}'] should be a positive number, not {value!r}.",
-                    id="enterspeed_sync.E007",
-                )
-            )
-    return errors
+#: Hosts a plain-http BASE_URL may name without a warning (a local stand-in).
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
 @register(Tags.compatibility)
@@ -165,6 +159,7 @@ def check_job_handlers(app_configs=None, **kwargs):
         return []
     errors = []
     seen_keys: dict[str, str] = {}
+    # Not a list of paths or classes: E003 from check_setting_values.
     for entry in conf.JOB_HANDLERS:
         path = describe(entry)
         try:
@@ -243,14 +238,6 @@ def check_mapping_settings(app_configs=None, **kwargs):
     if not _is_dict_setting():
         return []
     warnings = []
-    if conf.UNKNOWN_FIELDS not in ("skip", "fail"):
-        warnings.append(
-            Warning(
-                f"{SETTING_NAME}['UNKNOWN_FIELDS'] should be 'skip' or 'fail', not "
-                f"{conf.UNKNOWN_FIELDS!r}; unknown fields are skipped.",
-                id="enterspeed_sync.W005",
-            )
-        )
     for label in conf.MAPPERS:
         try:
             apps.get_model(label)
@@ -362,12 +349,6 @@ def check_task_results_saved(app_configs=None, **kwargs):
 
 # Reliability (docs/reliability.md) ------------------------------------------------------
 
-#: Settings that must be positive numbers; the "whole" ones count something.
-POSITIVE_WHOLE = ("MAX_ATTEMPTS", "BREAKER_THRESHOLD")
-POSITIVE = ("RETRY_BASE_DELAY", "RETRY_MAX_DELAY", "RETRY_AFTER_MAX", "BREAKER_COOLDOWN")
-POSITIVE += ("BREAKER_COOLDOWN_MAX", "LEASE_SECONDS")
-#: ... and those where 0 means "not at all".
-NOT_NEGATIVE = ("RATE_LIMIT_PAUSE", "RETRY_WAIT_SECONDS", "PREVIEW_SETTLE_SECONDS")
 #: Enterspeed's documented ingest limit per tenant.
 ENTERSPEED_RATE_LIMIT = 25
 #: The shortest lease that a few seconds of database slowness cannot take from a live worker.
@@ -376,42 +357,15 @@ MIN_LEASE_SECONDS = 10.0
 
 @register(Tags.compatibility)
 def check_reliability_numbers(app_configs=None, **kwargs):
+    """How the (valid) reliability settings fit together; their values: check_setting_values."""
     if not _is_dict_setting():
         return []
     user_settings = getattr(settings, SETTING_NAME, None) or {}
+    invalid = {problem.key for problem in conf.problems()}
     errors = []
-    for key in (*POSITIVE_WHOLE, *POSITIVE, *NOT_NEGATIVE):
-        value = user_settings.get(key)
-        if value is None:
-            continue
-        whole = key in POSITIVE_WHOLE
-        valid = (
-            _is_number(value)
-            and (value >= 0 if key in NOT_NEGATIVE else value > 0)
-            and (isinstance(value, int) or not whole)
-        )
-        if not valid:
-            kind = "whole number" if whole else "number"
-            errors.append(
-                Error(
-                    f"{SETTING_NAME}['{key}'] should be a "
-                    f"{'non-negative' if key in NOT_NEGATIVE else 'positive'} {kind}, "
-                    f"not {value!r}.",
-                    hint="See docs/configuration.md for the meaning and default.",
-                    id="enterspeed_sync.E010",
-                )
-            )
-    rate = user_settings.get("RATE_LIMIT", 0)
-    if rate is not None and not (_is_number(rate) and rate >= 0):
-        errors.append(
-            Error(
-                f"{SETTING_NAME}['RATE_LIMIT'] should be a number of requests per second "
-                f"(0 or None turns the limiter off), not {rate!r}.",
-                id="enterspeed_sync.E010",
-            )
-        )
-    elif not rate or rate > ENTERSPEED_RATE_LIMIT:
-        if "RATE_LIMIT" in user_settings:
+    rate = conf.RATE_LIMIT
+    if "RATE_LIMIT" in user_settings and "RATE_LIMIT" not in invalid:
+        if not rate or rate > ENTERSPEED_RATE_LIMIT:
             errors.append(
                 Warning(
                     f"{SETTING_NAME}['RATE_LIMIT'] is "
@@ -421,16 +375,7 @@ def check_reliability_numbers(app_configs=None, **kwargs):
                     id="enterspeed_sync.W017",
                 )
             )
-    headroom = user_settings.get("RATE_LIMIT_HEADROOM")
-    if headroom is not None and not (_is_number(headroom) and 0 <= headroom <= 0.9):
-        errors.append(
-            Error(
-                f"{SETTING_NAME}['RATE_LIMIT_HEADROOM'] should be a number from 0 to 0.9 (the "
-                f"share of RATE_LIMIT the limiter leaves unused), not {headroom!r}.",
-                id="enterspeed_sync.E010",
-            )
-        )
-    if not errors and conf.LEASE_SECONDS < MIN_LEASE_SECONDS:
+    if "LEASE_SECONDS" not in invalid and conf.LEASE_SECONDS < MIN_LEASE_SECONDS:
         errors.append(
             Warning(
                 f"{SETTING_NAME}['LEASE_SECONDS'] ({conf.LEASE_SECONDS:g}) is under "

@@ -16,16 +16,27 @@ Settings for enterspeed_sync, read live from one dict in the project's settings:
 Every key is optional except ``API_KEY``; ``DEFAULTS`` below documents the rest. Each
 property reads ``django.conf.settings`` on every access, so ``override_settings`` works in
 tests and nothing is read at import time.
+
+``SETTING_RULES`` says what each key accepts (type and bounds). It is the one place values
+are validated: the system checks report every value that breaks its rule, processing
+refuses to claim jobs while one of those is an error, and a property reading a bad value
+logs it and uses the default instead (so an editor's save never fails on a setting).
 """
 
 from __future__ import annotations
 
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 
 from enterspeed_sync import defaults
 from enterspeed_sync.client import DEFAULT_BASE_URL, EnterspeedClient
+
+logger = logging.getLogger(__name__)
 
 SETTING_NAME = "ENTERSPEED_SYNC"
 
@@ -126,15 +137,219 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# What each setting accepts ---------------------------------------------------------------
+
+#: The check id a rule reports under when it names none (docs/checks.md).
+WRONG_VALUE = "enterspeed_sync.E014"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one setting accepts: ``expects`` ends the sentence "… should be"."""
+
+    expects: str
+    accepts: Callable[[Any], bool]
+    check_id: str = WRONG_VALUE
+
+    @property
+    def is_error(self) -> bool:
+        return ".E" in self.check_id
+
+    def problem(self, key: str, value: Any) -> str | None:
+        """What is wrong with ``value`` for ``key``, or None."""
+        if self.accepts(value):
+            return None
+        return f"{SETTING_NAME}[{key!r}] should be {self.expects}, not {value!r}."
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) or math.isfinite(value)  # NaN and infinity are not
+
+
+def _is_timeout(value: Any) -> bool:
+    # requests takes one number or a (connect, read) pair; [5] fails every request.
+    parts = tuple(value) if isinstance(value, list | tuple) else None
+    if parts is None:
+        return _is_number(value) and value > 0
+    return len(parts) == 2 and all(_is_number(part) and part > 0 for part in parts)
+
+
+def _is_text_list(value: Any) -> bool:
+    return isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
+
+
+def _is_class_list(value: Any) -> bool:
+    return isinstance(value, list | tuple) and all(isinstance(item, str | type) for item in value)
+
+
+def _is_text_dict(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(key, str) and isinstance(item, str) for key, item in value.items()
+    )
+
+
+def boolean() -> Rule:
+    return Rule("True or False", lambda value: isinstance(value, bool))
+
+
+def text(*, optional: bool = False) -> Rule:
+    return Rule(
+        "a string" + (" (or None)" if optional else ""),
+        lambda value: isinstance(value, str) or (optional and value is None),
+    )
+
+
+def choice(*options: str, check_id: str = WRONG_VALUE) -> Rule:
+    return Rule(" or ".join(map(repr, options)), lambda value: value in options, check_id)
+
+
+def positive_whole(check_id: str = WRONG_VALUE) -> Rule:
+    return Rule(
+        "a positive whole number",
+        lambda value: isinstance(value, int) and not isinstance(value, bool) and value > 0,
+        check_id,
+    )
+
+
+def positive_number(check_id: str = WRONG_VALUE) -> Rule:
+    return Rule("a positive number", lambda value: _is_number(value) and value > 0, check_id)
+
+
+def non_negative_number(check_id: str = WRONG_VALUE, *, optional: bool = False) -> Rule:
+    return Rule(
+        "a number, 0 or more" + (" (or None)" if optional else ""),
+        lambda value: (_is_number(value) and value >= 0) or (optional and value is None),
+        check_id,
+    )
+
+
+def classes(*, optional: bool = False, check_id: str = WRONG_VALUE) -> Rule:
+    return Rule(
+        "a list of classes or their dotted paths"
+        + (" or None for the defaults" if optional else ""),
+        lambda value: _is_class_list(value) or (optional and value is None),
+        check_id,
+    )
+
+
+def text_dict(expects: str) -> Rule:
+    return Rule(expects, _is_text_dict)
+
+
+E006, E007, E010 = "enterspeed_sync.E006", "enterspeed_sync.E007", "enterspeed_sync.E010"
+
+#: What each key of ``DEFAULTS`` accepts, and the check id that reports a value it does not.
+SETTING_RULES: dict[str, Rule] = {
+    "API_KEY": text(optional=True),
+    "BASE_URL": text(),
+    "TIMEOUT": Rule(
+        "a positive number of seconds or a (connect, read) pair of them", _is_timeout, E006
+    ),
+    "JOB_HANDLERS": classes(optional=True, check_id="enterspeed_sync.E003"),
+    "BATCH_SIZE": positive_whole(E007),
+    "STALE_PROCESSING_MINUTES": positive_whole(E007),
+    "TASK_TIME_BUDGET_SECONDS": positive_number(E007),
+    "ENABLED": boolean(),
+    "PROCESS_ON_COMMIT": boolean(),
+    "FIELD_CONVERTERS": classes(),
+    "BLOCK_CONVERTERS": classes(),
+    "MAPPERS": Rule(
+        "a dict of {'app_label.ModelName': mapper class or its dotted path}",
+        lambda value: isinstance(value, dict)
+        and all(isinstance(key, str) and isinstance(item, str | type) for key, item in value.items()),
+    ),
+    "GUARDS": classes(optional=True),
+    "UNKNOWN_FIELDS": choice("skip", "fail", check_id="enterspeed_sync.W005"),
+    "MEDIA_BASE_URL": text(optional=True),
+    "IMAGE_RENDITIONS": text_dict("a dict of {'name': 'filter spec'} strings"),
+    "SYNC_IMAGES": boolean(),
+    "SYNC_DOCUMENTS": boolean(),
+    "SNIPPET_MODELS": Rule(
+        "a list of 'app_label.ModelName' strings, or None for every snippet model",
+        lambda value: value is None or _is_text_list(value),
+    ),
+    "REINGEST_REFERRERS": boolean(),
+    "MAX_PAYLOAD_BYTES": positive_whole(),
+    "MAX_PROPERTIES": positive_whole(),
+    "MAX_ATTEMPTS": positive_whole(E010),
+    "RETRY_BASE_DELAY": positive_number(E010),
+    "RETRY_MAX_DELAY": positive_number(E010),
+    "RATE_LIMIT": non_negative_number(E010, optional=True),
+    "RATE_LIMIT_HEADROOM": Rule(
+        "a number from 0 to 0.9 (the share of RATE_LIMIT the limiter leaves unused)",
+        lambda value: _is_number(value) and 0 <= value <= 0.9,
+        E010,
+    ),
+    "RATE_LIMIT_PAUSE": non_negative_number(E010),
+    "RETRY_AFTER_MAX": positive_number(E010),
+    "BREAKER_THRESHOLD": positive_whole(E010),
+    "BREAKER_COOLDOWN": positive_number(E010),
+    "BREAKER_COOLDOWN_MAX": positive_number(E010),
+    "LEASE_SECONDS": positive_number(E010),
+    "RETRY_WAIT_SECONDS": non_negative_number(E010),
+    "SKIP_UNCHANGED": boolean(),
+    "BULK_INGEST": boolean(),
+    "PREVIEW_API_KEY": text(optional=True),
+    "PREVIEW_SETTLE_SECONDS": non_negative_number(E010),
+    "TRANSLATION_GROUPS": boolean(),
+    # Each entry is checked by post_sync.hook_problems (E012 too).
+    "POST_SYNC_HOOKS": Rule(
+        "a list of dicts", lambda value: isinstance(value, list | tuple), "enterspeed_sync.E012"
+    ),
+}
+
+
+#: The whole setting is not a dict (reported by its own check, E008).
+NOT_A_DICT = Rule("a dict", lambda value: isinstance(value, dict), "enterspeed_sync.E008")
+
+
+@dataclass(frozen=True)
+class SettingProblem:
+    key: str
+    message: str
+    rule: Rule
+
+
+#: Bad values already logged (each is logged once per process, not on every read).
+_logged: set[str] = set()
+
+
 class Settings:
     """Typed, live access to ``settings.ENTERSPEED_SYNC``."""
 
     @property
     def _user_settings(self) -> dict[str, Any]:
-        return getattr(settings, SETTING_NAME, None) or {}
+        user_settings = getattr(settings, SETTING_NAME, None) or {}
+        return user_settings if isinstance(user_settings, dict) else {}
 
     def _get(self, key: str) -> Any:
-        return self._user_settings.get(key, DEFAULTS[key])
+        user_settings = self._user_settings
+        if key not in user_settings:
+            return DEFAULTS[key]
+        value = user_settings[key]
+        rule = SETTING_RULES.get(key)
+        problem = rule.problem(key, value) if rule else None
+        if problem is None:
+            return value
+        if problem not in _logged:
+            _logged.add(problem)
+            logger.error("%s Using the default, %r, until it is fixed.", problem, DEFAULTS[key])
+        return DEFAULTS[key]
+
+    def problems(self) -> list[SettingProblem]:
+        """Every configured value that breaks its rule in ``SETTING_RULES``."""
+        configured = getattr(settings, SETTING_NAME, None)
+        if configured is not None and not isinstance(configured, dict):
+            message = f"{SETTING_NAME} should be a dict, not {type(configured).__name__}."
+            return [SettingProblem(SETTING_NAME, message, NOT_A_DICT)]
+        found = []
+        for key, value in self._user_settings.items():
+            rule = SETTING_RULES.get(key)
+            if rule is not None and (message := rule.problem(key, value)):
+                found.append(SettingProblem(key, message, rule))
+        return found
 
     @property
     def unknown_keys(self) -> list[str]:
@@ -252,10 +467,7 @@ class Settings:
     @property
     def RATE_LIMIT_HEADROOM(self) -> float:
         """The share of ``RATE_LIMIT`` left unused, 0 to 0.9."""
-        headroom = float(self._get("RATE_LIMIT_HEADROOM") or 0)
-        if not 0 <= headroom <= 0.9:
-            raise ValueError(f"RATE_LIMIT_HEADROOM must be between 0 and 0.9, not {headroom}")
-        return headroom
+        return float(self._get("RATE_LIMIT_HEADROOM"))
 
     @property
     def RATE_LIMIT_PAUSE(self) -> float:

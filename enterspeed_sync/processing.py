@@ -13,6 +13,9 @@ overwrite a newer outcome.
 
 Failures follow the retry policy in ``retries.py``: transient errors come back with
 backoff, a 429 pauses every worker, 401/403 stop sending, anything else fails at once.
+A database fault (a lock held too long, a lost connection) is never the job's fault: the
+runner's writes ride it out (``database_faults.py``), and when the database stays away
+the run stops and leaves the rows as they are.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from enterspeed_sync.client import (
     EnterspeedHTTPError,
 )
 from enterspeed_sync.conf import conf, get_client, get_destinations
+from enterspeed_sync.database_faults import reconnect, retry_database_faults
 from enterspeed_sync.exceptions import EntityValidationError
 from enterspeed_sync.handlers import find_handler, get_handlers
 from enterspeed_sync.jobs import request_processing
@@ -51,10 +55,12 @@ from enterspeed_sync.ledger import last_sent_hashes, record_many
 from enterspeed_sync.mapping.batch import mapping_batch
 from enterspeed_sync.models import ENTITY_KEY_FIELDS, Destination, EnterspeedJob, JobState
 from enterspeed_sync.retries import (
+    DATABASE_FAULTS,
     Verdict,
     backoff_delay,
     clamp_retry_after,
     classify,
+    is_database_fault,
 )
 
 logger = logging.getLogger(__name__)
@@ -62,6 +68,8 @@ logger = logging.getLogger(__name__)
 MAX_ERROR_LENGTH = 10_000
 #: The shortest wait for a job that becomes due, so a waiting task does not spin.
 MIN_WAIT_SECONDS = 0.05
+#: ``tokens``: the lease tokens of the batches the current run (in this thread) claimed.
+_run = threading.local()
 
 
 @dataclass
@@ -78,7 +86,8 @@ class ProcessResult:
     recovered: int = 0
     #: False when the run stopped at its time budget with jobs possibly left.
     drained: bool = True
-    #: Why the run stopped claiming early: "", "rate_limited", "breaker_open" or "auth".
+    #: Why the run stopped claiming early: "", "rate_limited", "breaker_open", "auth" or
+    #: "database" (a database fault outlasted the retries; see process_pending_jobs).
     stopped: str = ""
     #: Destinations in which Enterspeed received a change (not only unchanged skips).
     changed_destinations: set[str] = field(default_factory=set)
@@ -95,6 +104,7 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+@retry_database_faults
 def claim_jobs(limit: int, destination: str | None = None) -> list[EnterspeedJob]:
     """
     Move up to ``limit`` of the oldest due pending jobs (of one ``destination``, or of
@@ -113,6 +123,8 @@ def claim_jobs(limit: int, destination: str | None = None) -> list[EnterspeedJob
         due = due.filter(destination=destination)
     candidates = due.filter(~Exists(busy)).order_by("created_at", "pk").values_list("pk", flat=True)
     token = uuid.uuid4()
+    if (claimed_in_run := getattr(_run, "tokens", None)) is not None:
+        claimed_in_run.append(token)
     with transaction.atomic():
         if connection.features.has_select_for_update_skip_locked:
             # PostgreSQL: another worker's candidate rows are skipped, not waited for.
@@ -131,6 +143,7 @@ def claim_jobs(limit: int, destination: str | None = None) -> list[EnterspeedJob
     return list(EnterspeedJob.objects.filter(lease_token=token).order_by("created_at", "pk"))
 
 
+@retry_database_faults
 def renew_lease(token: uuid.UUID) -> set[int]:
     """Extend the lease of the jobs still held under ``token``; returns their ids."""
     held = EnterspeedJob.objects.filter(lease_token=token, state=JobState.PROCESSING)
@@ -154,11 +167,62 @@ def process_pending_jobs(
     Each destination (the published source, and the preview source when configured) is its
     own Enterspeed source, processed in turn with its own client, rate limiter, pauses and
     breaker. ``client`` replaces the published source's client (tests pass a fake).
+
+    A database fault that outlasts the retries of one write stops the run (``stopped``
+    is "database"; outside a transaction it never raises). The jobs it had claimed and not
+    finished go back to the queue without spending an attempt once the database answers
+    again; while it does not, they stay as they are until their lease runs out.
     """
     check_settings()
+    result = ProcessResult()
+    _run.tokens = []
+    try:
+        return _process_pending_jobs(result, batch_size, max_seconds, client, wait_seconds)
+    except DATABASE_FAULTS as exc:
+        if not reconnect():  # inside the caller's transaction: the error is theirs
+            raise
+        result.stopped = "database"
+        logger.warning(
+            "The database failed during Enterspeed processing (%s); stopped",
+            str(exc).strip() or type(exc).__name__,
+        )
+        result.released += _release_unfinished(_run.tokens)
+        post_sync.after_processing(result.changed_destinations)
+        return result
+    finally:
+        _run.tokens = None
+
+
+def _release_unfinished(tokens: list[uuid.UUID]) -> int:
+    """
+    Put back, unspent, the jobs a run stopped by a database fault still holds (claimed,
+    outcome not recorded). Never raises: while the database stays away they are left as
+    they are, and their lease running out brings them back.
+    """
+    try:
+        return _release_held(tokens)
+    except DATABASE_FAULTS as exc:
+        reconnect()
+        logger.warning(
+            "The database is still away (%s); the jobs this run claimed stay as they are "
+            "and are picked up again when their lease runs out",
+            str(exc).strip() or type(exc).__name__,
+        )
+        return 0
+
+
+@retry_database_faults
+def _release_held(tokens: list[uuid.UUID]) -> int:
+    held = EnterspeedJob.objects.filter(lease_token__in=tokens, state=JobState.PROCESSING)
+    released = sum(release_job(job) for job in held)
+    if released:
+        logger.warning("Put %d claimed Enterspeed jobs back in the queue, unspent", released)
+    return released
+
+
+def _process_pending_jobs(result, batch_size, max_seconds, client, wait_seconds) -> ProcessResult:
     batch_size = batch_size or conf.BATCH_SIZE
     wait_seconds = conf.RETRY_WAIT_SECONDS if wait_seconds is None else wait_seconds
-    result = ProcessResult()
     started = time.monotonic()
     deadline = None if max_seconds is None else started + max_seconds
     # Resolve handlers before claiming: a broken JOB_HANDLERS setting must not strand
@@ -273,40 +337,16 @@ def fail_unconfigured_destinations(batch_size: int) -> int:
     return failed
 
 
-#: Every setting processing reads after it has claimed jobs.
-PROCESSING_SETTINGS = (
-    "BATCH_SIZE",
-    "MAX_ATTEMPTS",
-    "RETRY_BASE_DELAY",
-    "RETRY_MAX_DELAY",
-    "RATE_LIMIT",
-    "RATE_LIMIT_HEADROOM",
-    "RATE_LIMIT_PAUSE",
-    "RETRY_AFTER_MAX",
-    "BREAKER_THRESHOLD",
-    "BREAKER_COOLDOWN",
-    "BREAKER_COOLDOWN_MAX",
-    "LEASE_SECONDS",
-    "RETRY_WAIT_SECONDS",
-    "TIMEOUT_TOTAL",
-)
-
-
 def check_settings() -> None:
     """
-    Read every setting processing uses before claiming anything: a malformed value then
-    stops the run with a clear error and leaves every job pending, instead of stranding a
-    claimed batch in "processing".
+    Validate every setting before claiming anything (``conf.SETTING_RULES``, as the
+    system checks do): a malformed value then stops the run with a clear error and leaves
+    every job pending, instead of failing or stranding the jobs it would process.
     """
-    for name in PROCESSING_SETTINGS:
-        try:
-            getattr(conf, name)
-        except (TypeError, ValueError) as e:
-            key = "TIMEOUT" if name == "TIMEOUT_TOTAL" else name
-            raise ImproperlyConfigured(
-                f"ENTERSPEED_SYNC[{key!r}] is malformed ({e}); no job was claimed. "
-                "`manage.py check` says what is expected."
-            ) from e
+    if problems := [problem.message for problem in conf.problems() if problem.rule.is_error]:
+        raise ImproperlyConfigured(
+            f"{' '.join(problems)} No job was claimed; `manage.py check` says what is expected."
+        )
 
 
 def _wait_for_due(
@@ -401,6 +441,7 @@ class Lease:
         finally:
             connections.close_all()  # this thread's own connections only
 
+    @retry_database_faults
     def still_held(self, jobs: list[EnterspeedJob]) -> set[int]:
         """
         Which of ``jobs`` are still ours, asked right before a request (fencing): a worker
@@ -764,6 +805,11 @@ def fail_jobs(
         for job in jobs:
             mark_failed(job, message, status=verdict.status)
         return {job.pk: Outcome.FAILED for job in jobs}
+    if is_database_fault(exc):
+        # The database failed while the job was mapped, not the job: back off without
+        # spending an attempt or counting against Enterspeed's circuit breaker.
+        logger.warning("Enterspeed jobs put back after a database error (%s): %s", names, exc)
+        return {job.pk: _put_back_after_database_fault(job, message) for job in jobs}
     logger.warning("Enterspeed jobs will be retried (%s): %s", names, exc)
     retry_after = verdict.retry_after
     if verdict.status is None:
@@ -778,6 +824,13 @@ def fail_jobs(
     if sending.record_transient_failure(source, message):
         outcomes = {pk: Outcome.STOP if o == Outcome.RETRY else o for pk, o in outcomes.items()}
     return outcomes
+
+
+def _put_back_after_database_fault(job: EnterspeedJob, error: str) -> str:
+    delay = backoff_delay(job.attempts + 1, base=conf.RETRY_BASE_DELAY, cap=conf.RETRY_MAX_DELAY)
+    when = timezone.now() + timedelta(seconds=delay)
+    text = f"A database error stopped this attempt; next attempt at {when:%H:%M:%S}. {error}"
+    return Outcome.RETRY if release_job(job, until=when, error=text) else Outcome.LOST
 
 
 def describe_error(exc: BaseException) -> str:
@@ -797,6 +850,7 @@ def mark_succeeded(job: EnterspeedJob) -> None:
     mark_succeeded_many([job])
 
 
+@retry_database_faults
 def mark_succeeded_many(jobs: list[EnterspeedJob]) -> list[EnterspeedJob]:
     """``mark_succeeded`` for many claimed jobs, in a few queries; returns those still ours."""
     if not jobs:
@@ -819,6 +873,7 @@ def mark_succeeded_many(jobs: list[EnterspeedJob]) -> list[EnterspeedJob]:
     return done
 
 
+@retry_database_faults
 def retry_later(
     job: EnterspeedJob,
     error: str,
@@ -864,6 +919,7 @@ def retry_later(
     return Outcome.RETRY if requeued else Outcome.LOST
 
 
+@retry_database_faults
 def release_job(
     job: EnterspeedJob,
     *,
@@ -919,6 +975,7 @@ def _return_to_queue(job: EnterspeedJob, claimed, **fields) -> bool:
     return False
 
 
+@retry_database_faults
 def mark_failed(
     job: EnterspeedJob,
     error: str,
@@ -987,6 +1044,7 @@ def _record_failure(
     claimed.delete()
 
 
+@retry_database_faults
 def recover_expired_leases() -> int:
     """
     Put jobs whose lease ran out (their worker was killed or hung) back in the queue,

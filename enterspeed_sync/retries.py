@@ -2,7 +2,7 @@
 The retry policy: what a failed attempt means for its job, and how long to wait.
 
 Pure functions, no database: ``processing.py`` applies the verdict. The taxonomy follows
-Enterspeed's contract (docs/reliability.md has the table).
+Enterspeed's contract (docs/reliability.md has the table); a database fault is transient.
 """
 
 from __future__ import annotations
@@ -13,12 +13,22 @@ import socket
 from dataclasses import dataclass
 
 import requests
+from django.db import InterfaceError, OperationalError
 
 from enterspeed_sync.client import EnterspeedConnectionError, EnterspeedError, EnterspeedHTTPError
 
+#: Errors of the database, not of the job: a lock another connection held too long
+#: (SQLite's "database is locked"), a connection lost in a restart or fail-over.
+DATABASE_FAULTS = (OperationalError, InterfaceError)
+
+
+def is_database_fault(exc: BaseException) -> bool:
+    return isinstance(exc, DATABASE_FAULTS)
+
 
 class Verdict(enum.Enum):
-    #: Network error, timeout, 5xx, an unexpected status: retry later with backoff.
+    #: Network error, timeout, 5xx, an unexpected status, a database fault: retry later
+    #: with backoff.
     TRANSIENT = "transient"
     #: 429: pause every worker until Retry-After; the job's attempts are not spent.
     THROTTLED = "throttled"
@@ -67,6 +77,9 @@ def classify(exc: BaseException) -> Classification:
     if isinstance(
         exc, requests.ConnectionError | requests.Timeout | ConnectionError | socket.timeout
     ):
+        return Classification(Verdict.TRANSIENT)
+    # The database was locked or went away while the job was mapped: the job is fine.
+    if is_database_fault(exc):
         return Classification(Verdict.TRANSIENT)
     # Anything else is a bug or bad content: retrying the same input gives the same error.
     return Classification(Verdict.PERMANENT)

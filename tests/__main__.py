@@ -14,6 +14,8 @@ Environment:
 
 - ``ENTERSPEED_TEST_SKIP_POSTGRES=1`` skips the PostgreSQL run on purpose (and says so);
   without it, a PostgreSQL that cannot be started fails the run.
+- ``ENTERSPEED_TEST_PG_RESTART`` is set for the PostgreSQL run (not by you): the command
+  that restarts the throwaway server, for the tests of a database restart mid-run.
 - ``ENTERSPEED_TEST_SQLITE_DIR``: scratch folder (SQLite files, media); by default a new
   temporary folder per run, removed afterwards.
 - ``ENTERSPEED_TEST_CHROMIUM``: the Chromium the browser tests drive
@@ -46,6 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PG_USER = "postgres"
 PG_HOST = "127.0.0.1"
+PG_RESTART_ENV = "ENTERSPEED_TEST_PG_RESTART"
 DEBIAN_PG_ROOT = Path("/usr/lib/postgresql")
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 SERVER_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
@@ -402,8 +405,14 @@ def throwaway_postgres(binaries: PgBinaries) -> Iterator[int]:
             user = pwd.getpwnam(PG_USER)
             os.chown(folder, user.pw_uid, user.pw_gid)
         init_cluster(binaries, folder, as_server_user)
-        yield start_server(binaries, folder, as_server_user)
+        port = start_server(binaries, folder, as_server_user)
+        # pg_ctl restart keeps the port and options it was started with (postmaster.opts).
+        restart = [binaries.pg_ctl, "-D", folder / "data", "-l", folder / "server.log"]
+        restart += ["-m", "fast", "-w", "-t", "60", "restart"]
+        os.environ[PG_RESTART_ENV] = shlex.join(map(str, as_server_user(restart)))
+        yield port
     finally:
+        os.environ.pop(PG_RESTART_ENV, None)
         with signals_ignored():
             stopping = time.monotonic()
             stop_server(binaries, folder, as_server_user)

@@ -46,3 +46,31 @@ class BadInputHandler(PagePublishHandler):
         elif page.title == "Huge":
             entity["properties"]["body"] = "x" * 5_000_000
         client.save(job.origin_id, entity)
+
+
+class LockedDatabaseHandler(PagePublishHandler):
+    """Pages titled "Locked" meet a database that is locked while they are mapped."""
+
+    key = "locked_database"
+
+    def get_mapper(self, page):
+        if page.title == "Locked":
+            from django.db import OperationalError
+
+            raise OperationalError("database is locked")
+        return super().get_mapper(page)
+
+
+class ConnectionCuttingHandler(PagePublishHandler):
+    """Pages titled "Cut" lose the database connection while they are mapped (PostgreSQL:
+    the server ends the session, as in a restart or fail-over)."""
+
+    key = "connection_cutting"
+
+    def get_mapper(self, page):
+        if page.title == "Cut":
+            from django.db import connection
+
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        return super().get_mapper(page)

@@ -141,3 +141,132 @@ def test_wrongly_ordered_api_urls_really_redirect_to_login(client):
     with override_settings(ROOT_URLCONF="tests.urls_api_after_admin"):
         response = client.get("/admin/enterspeed/api/v1/health/")
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+# Every setting's type and bounds (conf.SETTING_RULES) ---------------------------------------
+
+E003, E006, E007, E010, E012, E014 = (f"enterspeed_sync.E{n:03}" for n in (3, 6, 7, 10, 12, 14))
+W005 = "enterspeed_sync.W005"
+
+#: At least one bad value per setting, and the check id that reports it.
+BAD_VALUES = [
+    ("API_KEY", 123, E014),
+    ("BASE_URL", None, E014),
+    ("TIMEOUT", [5], E006),
+    ("TIMEOUT", (1, 2, 3), E006),
+    ("TIMEOUT", 0, E006),
+    ("TIMEOUT", "30", E006),
+    ("JOB_HANDLERS", "tests.fakes.NeverHandler", E003),
+    ("JOB_HANDLERS", [123], E003),
+    ("BATCH_SIZE", 0, E007),
+    ("BATCH_SIZE", 2.5, E007),
+    ("BATCH_SIZE", "50", E007),
+    ("STALE_PROCESSING_MINUTES", -1, E007),
+    ("TASK_TIME_BUDGET_SECONDS", float("nan"), E007),
+    ("ENABLED", "false", E014),
+    ("PROCESS_ON_COMMIT", 0, E014),
+    ("FIELD_CONVERTERS", "myproject.Converter", E014),
+    ("BLOCK_CONVERTERS", [42], E014),
+    ("MAPPERS", ["testapp.BlogPage"], E014),
+    ("GUARDS", "myproject.Guard", E014),
+    ("UNKNOWN_FIELDS", "ignore", W005),
+    ("MEDIA_BASE_URL", 1, E014),
+    ("IMAGE_RENDITIONS", {"thumb": 300}, E014),
+    ("SYNC_IMAGES", "yes", E014),
+    ("SYNC_DOCUMENTS", None, E014),
+    ("SNIPPET_MODELS", "testapp.Supplier", E014),
+    ("REINGEST_REFERRERS", "True", E014),
+    ("MAX_PAYLOAD_BYTES", -1, E014),
+    ("MAX_PROPERTIES", -1, E014),
+    ("MAX_PROPERTIES", 10.5, E014),
+    ("MAX_ATTEMPTS", 0, E010),
+    ("RETRY_BASE_DELAY", "soon", E010),
+    ("RETRY_MAX_DELAY", 0, E010),
+    ("RATE_LIMIT", -1, E010),
+    ("RATE_LIMIT_HEADROOM", 1.5, E010),
+    ("RATE_LIMIT_HEADROOM", "10%", E010),
+    ("RATE_LIMIT_PAUSE", -0.5, E010),
+    ("RETRY_AFTER_MAX", 0, E010),
+    ("BREAKER_THRESHOLD", 1.5, E010),
+    ("BREAKER_COOLDOWN", True, E010),
+    ("BREAKER_COOLDOWN_MAX", float("inf"), E010),
+    ("LEASE_SECONDS", None, E010),
+    ("RETRY_WAIT_SECONDS", -1, E010),
+    ("SKIP_UNCHANGED", "no", E014),
+    ("BULK_INGEST", 1, E014),
+    ("PREVIEW_API_KEY", 5, E014),
+    ("PREVIEW_SETTLE_SECONDS", -1, E010),
+    ("TRANSLATION_GROUPS", "off", E014),
+    ("POST_SYNC_HOOKS", {"url": "https://example.com"}, E012),
+]
+
+
+def test_every_setting_has_a_bad_value_tested():
+    from enterspeed_sync.conf import DEFAULTS
+
+    assert {key for key, _value, _id in BAD_VALUES} == set(DEFAULTS)
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), BAD_VALUES)
+def test_a_bad_value_is_reported_with_its_key(key, value, expected):
+    with override_settings(ENTERSPEED_SYNC={**VALID, key: value}):
+        messages = [m for m in run_checks() if m.id and m.id.startswith("enterspeed_sync.")]
+    named = [m for m in messages if f"['{key}']" in m.msg and repr(value) in m.msg]
+    assert [m.id for m in named] == [expected], [(m.id, m.msg) for m in messages]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("key", "value", "expected"), BAD_VALUES)
+def test_processing_never_fails_jobs_on_a_bad_value(key, value, expected, standin):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from enterspeed_sync.jobs import JobSpec, queue_job
+    from enterspeed_sync.models import EnterspeedJob
+    from enterspeed_sync.processing import process_pending_jobs
+
+    spec = JobSpec(entity_type="page", entity_id="1", job_type="delete", origin_id="page-1")
+    good = {"API_KEY": "source-tests", "BASE_URL": standin.url, "PROCESS_ON_COMMIT": False}
+    with override_settings(ENTERSPEED_SYNC={**good, "RETRY_WAIT_SECONDS": 0, key: value}):
+        queue_job(spec)
+        if expected.startswith("enterspeed_sync.W"):  # a warning: the default is used
+            assert process_pending_jobs().succeeded == 1
+            return
+        with pytest.raises(ImproperlyConfigured, match=rf"\['{key}'\] should be"):
+            process_pending_jobs()
+    job = EnterspeedJob.objects.get()
+    assert (job.state, job.attempts) == ("pending", 0)
+    assert standin.requests == []
+
+
+@pytest.mark.parametrize(
+    ("url", "warns"),
+    [
+        ("http://api.enterspeed.com", True),
+        ("http://10.0.0.5:8080", True),
+        ("https://api.enterspeed.com", False),
+        ("http://127.0.0.1:8000", False),
+        ("http://localhost:8000/", False),
+        ("http://[::1]:8000", False),
+    ],
+)
+def test_plain_http_base_url_warns_unless_loopback(url, warns):
+    with override_settings(ENTERSPEED_SYNC={**VALID, "BASE_URL": url}):
+        assert ("enterspeed_sync.W023" in check_ids()) is warns
+
+
+@pytest.mark.django_db
+def test_processing_claims_nothing_when_the_setting_is_not_a_dict():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from enterspeed_sync.jobs import JobSpec, queue_job
+    from enterspeed_sync.models import EnterspeedJob
+    from enterspeed_sync.processing import process_pending_jobs
+
+    spec = JobSpec(entity_type="page", entity_id="1", job_type="delete", origin_id="page-1")
+    with override_settings(ENTERSPEED_SYNC={"PROCESS_ON_COMMIT": False}):
+        queue_job(spec)
+    with override_settings(ENTERSPEED_SYNC=[("API_KEY", "source-tests")]):
+        assert check_ids() == ["enterspeed_sync.E008"]
+        with pytest.raises(ImproperlyConfigured, match="ENTERSPEED_SYNC should be a dict"):
+            process_pending_jobs()
+    assert EnterspeedJob.objects.get().state == "pending"

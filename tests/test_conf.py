@@ -55,3 +55,42 @@ def test_client_is_built_from_settings():
     ):
         client = get_client()
     assert client.base_url == "http://127.0.0.1:1"
+
+
+def test_every_setting_has_a_rule_and_its_default_passes_it():
+    from enterspeed_sync.conf import SETTING_RULES
+
+    assert set(SETTING_RULES) == set(DEFAULTS)
+    problems = {key: rule.problem(key, DEFAULTS[key]) for key, rule in SETTING_RULES.items()}
+    assert problems == dict.fromkeys(DEFAULTS)
+
+
+def test_a_bad_value_is_read_as_the_default_and_logged_once(caplog, monkeypatch):
+    from enterspeed_sync import conf as conf_module
+
+    monkeypatch.setattr(conf_module, "_logged", set())  # other tests logged these already
+    with override_settings(ENTERSPEED_SYNC={"BATCH_SIZE": "50", "TIMEOUT": [5]}):
+        assert conf.BATCH_SIZE == DEFAULTS["BATCH_SIZE"]
+        assert conf.BATCH_SIZE == DEFAULTS["BATCH_SIZE"]
+        assert conf.TIMEOUT == DEFAULTS["TIMEOUT"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "enterspeed_sync.conf"]
+    assert logged == [
+        "ENTERSPEED_SYNC['BATCH_SIZE'] should be a positive whole number, not '50'. "
+        "Using the default, 50, until it is fixed.",
+        "ENTERSPEED_SYNC['TIMEOUT'] should be a positive number of seconds or a (connect, "
+        "read) pair of them, not [5]. Using the default, (5.0, 30.0), until it is fixed.",
+    ]
+
+
+def test_a_string_is_never_read_as_true(site_tree):
+    from enterspeed_sync.models import EnterspeedJob
+
+    # "false" is not False: the check reports it (E014); until then the default applies,
+    # and an editor's publish neither fails nor loses its job.
+    with override_settings(ENTERSPEED_SYNC={"API_KEY": "source-x", "ENABLED": "false"}):
+        assert conf.ENABLED is True
+        assert conf.problems()[0].message == (
+            "ENTERSPEED_SYNC['ENABLED'] should be True or False, not 'false'."
+        )
+        site_tree["posts"][0].save_revision().publish()
+    assert EnterspeedJob.objects.count() == 1

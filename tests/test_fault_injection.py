@@ -15,7 +15,9 @@ and prints them (``pytest -s`` shows them).
 
 import json
 import os
+import shlex
 import signal
+import subprocess
 import time
 from collections import Counter
 from contextlib import ExitStack
@@ -437,3 +439,54 @@ def test_429s_mid_batch_send_every_entity_once_per_instruction(
     if path := os.environ.get("ENTERSPEED_THROTTLED_REPORT"):
         with open(path, "a") as file:
             file.write(json.dumps(report) + "\n")
+
+
+def restart_postgres():
+    """``pg_ctl restart`` of the test server (``python -m tests`` says how)."""
+    command = os.environ.get("ENTERSPEED_TEST_PG_RESTART")
+    if not command:
+        pytest.skip("ENTERSPEED_TEST_PG_RESTART is not set (run the tests with python -m tests)")
+    subprocess.run(shlex.split(command), check=True, capture_output=True, timeout=120)
+    connection.close()  # ours was cut too; the next query opens a new one
+
+
+def test_a_postgresql_restart_mid_run_loses_nothing(standin, monkeypatch, tmp_path):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: restarts the test database server")
+    monkeypatch.setattr(Conf, "SYNC", False)
+    build_site()
+    in_flight = []
+    with ExitStack() as stack:
+        # Small batches and slow answers: the few hundred entities take several seconds,
+        # so each restart cuts claims, requests and recorded outcomes in the middle.
+        small_batches = {"BATCH_SIZE": 5}
+        clusters = [
+            stack.enter_context(
+                running_qcluster(standin.url, tmp_path / f"q-{i}.log", sync_overrides=small_batches)
+            )
+            for i in range(cluster_count())
+        ]
+        standin.latency = 0.2
+        seed()
+        for arrived in (40, 140):
+            assert standin.wait_for(lambda s, n=arrived: s.entity_count() >= n, timeout=60)
+            restart_postgres()
+            restarted = time.monotonic()
+            in_flight.append(EnterspeedJob.objects.count())
+        standin.latency = 0.0
+        converged = converge(standin)
+        assert converged, describe_mismatch(standin, clusters)
+        drained_after = time.monotonic() - restarted
+    logs = "".join(process.log_path.read_text(errors="replace") for process in clusters)
+    # The restarts reached the job runner, which rode them out: no job was failed (not
+    # even for a moment) and no processing task crashed.
+    assert "Enterspeed jobs failed" not in logs
+    assert "Failed 'enterspeed_sync.tasks." not in logs
+    assert "Database error in " in logs or "The database failed during Enterspeed" in logs
+    assert list(EnterspeedJob.objects.values_list("origin_id", "state", "error")) == []
+    assert all(in_flight), in_flight  # both restarts hit a queue still being worked
+    assert verify().drift == []
+    print(  # noqa: T201
+        f"\npostgresql restarts: jobs left at each restart {in_flight}; in sync "
+        f"{drained_after:.1f} s after the last one"
+    )
