@@ -257,8 +257,12 @@ SETTING_RULES: dict[str, Rule] = {
     "BLOCK_CONVERTERS": classes(),
     "MAPPERS": Rule(
         "a dict of {'app_label.ModelName': mapper class or its dotted path}",
-        lambda value: isinstance(value, dict)
-        and all(isinstance(key, str) and isinstance(item, str | type) for key, item in value.items()),
+        lambda value: (
+            isinstance(value, dict)
+            and all(
+                isinstance(key, str) and isinstance(item, str | type) for key, item in value.items()
+            )
+        ),
     ),
     "GUARDS": classes(optional=True),
     "UNKNOWN_FIELDS": choice("skip", "fail", check_id="enterspeed_sync.W005"),
