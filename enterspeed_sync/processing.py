@@ -91,8 +91,9 @@ class ProcessResult:
     stopped: str = ""
     #: Destinations in which Enterspeed received a change (not only unchanged skips).
     changed_destinations: set[str] = field(default_factory=set)
-    #: When a stop this run caused ends (the circuit breaker it opened, or reopened after
-    #: a failed probe): the runner should process again then, not at the next schedule.
+    #: When a stop this run ran into ends (the circuit breaker it opened or reopened after
+    #: a failed probe, a rate-limit pause that put its batch back): the runner should
+    #: process again then, not at the next schedule.
     resume_at: datetime | None = None
 
     @property
@@ -276,7 +277,8 @@ def _process_destination(
     if own_client:
         client = get_client(before_request=sending.SendGate(source), destination=destination)
     result.stopped = ""
-    #: This run opened the breaker (or its probe failed): it knows when to look again.
+    #: This run stopped sending (it opened the breaker, its probe failed, or a 429 or pause
+    #: put its batch back): it knows when to look again, and arranges it (resume_at).
     tripped = False
     try:
         while True:
@@ -302,7 +304,7 @@ def _process_destination(
                     continue
                 break
             outcomes = _process_batch(jobs, client, handlers, source, result)
-            tripped = Outcome.STOP in outcomes.values()
+            tripped = not {Outcome.STOP, Outcome.RELEASED}.isdisjoint(outcomes.values())
             if deadline is not None and time.monotonic() >= deadline:
                 result.drained = not _due_jobs().exists()
                 break

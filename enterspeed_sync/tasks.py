@@ -20,7 +20,8 @@ logger = logging.getLogger(__name__)
 def process_pending_jobs() -> dict[str, int | bool | str]:
     """
     Drain the queue within the time budget; queue a follow-up task if jobs are left, and
-    one for the moment a circuit breaker this run opened ends its cool-down.
+    one for the moment a stop this run ran into ends (the cool-down of a circuit breaker it
+    opened, a rate-limit pause that put its batch back), not the next minute schedule.
     """
     # In django-q2's sync mode the task runs inside the request that committed: never
     # wait there for retries to come due.

@@ -147,6 +147,24 @@ def test_a_run_that_opens_the_breaker_says_when_to_look_again(standin, sync):
         assert other.stopped == "breaker_open" and other.resume_at is None
 
 
+@pytest.mark.django_db
+def test_a_run_put_back_by_a_429_says_when_the_pause_ends(standin, sync):
+    # A pause longer than a task waits for (RETRY_WAIT_SECONDS): without a wake-up at its
+    # end, the jobs would sit until the next minute schedule.
+    with sync(RATE_LIMIT_PAUSE=20, RETRY_WAIT_SECONDS=5):
+        queue_jobs(delete_specs(4))
+        standin.throttle_every(2, retry_after=20)
+        result = process_pending_jobs()
+        assert result.stopped == "rate_limited"
+        until = SourceState.objects.get().paused_until
+        assert result.resume_at == until
+        assert until - timezone.now() > timedelta(seconds=15)
+        assert EnterspeedJob.objects.filter(state="pending").count() == 3
+        # Another run finds sending paused; the run that was throttled arranged the wake-up.
+        other = process_pending_jobs()
+        assert other.stopped == "rate_limited" and other.resume_at is None
+
+
 # Validation errors ------------------------------------------------------------------------
 
 
