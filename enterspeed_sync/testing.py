@@ -404,6 +404,16 @@ class IngestStandIn:
             counts.update(request.accepted_ids)
         return counts
 
+    def peak_per_second(self) -> int:
+        """The most requests (429s included) that arrived within any one second."""
+        arrivals = sorted(request.timestamp for request in self.requests)
+        peak = start = 0
+        for end, arrived in enumerate(arrivals):
+            while arrived - arrivals[start] >= 1.0:
+                start += 1
+            peak = max(peak, end - start + 1)
+        return peak
+
     # Request handling (called from the server's threads) ----------------------------
 
     def _take_failure(self, origin_ids: list[str | None]) -> _Failure | str | None:

@@ -321,15 +321,6 @@ THROTTLED_VARIANTS = {
 RUN_VARIANTS = os.environ.get("ENTERSPEED_THROTTLED_VARIANTS", "bulk,single").split(",")
 
 
-def max_per_second(timestamps):
-    timestamps, best, start = sorted(timestamps), 0, 0
-    for end, t in enumerate(timestamps):
-        while t - timestamps[start] >= 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 def drained(timeout):
     """Wait until no job is pending or processing; False at the timeout."""
     deadline = time.monotonic() + timeout
@@ -431,7 +422,7 @@ def test_429s_mid_batch_send_every_entity_once_per_instruction(
         "429s from the 25/s limit": standin.faults["rate_limit"],
         "429s total": len(throttled),
         "rate limit headroom": overrides.get("RATE_LIMIT_HEADROOM", "default (0.1)"),
-        "peak requests in one second": max_per_second([r.timestamp for r in standin.requests]),
+        "peak requests in one second": standin.peak_per_second(),
         "seconds to drain the seed": round(timings["seed"], 1),
         "seconds to drain the unpublish": round(timings["unpublish"], 1),
     }

@@ -253,3 +253,12 @@ def test_overview_page_escapes_content(client, server):
     data = requests.get(server.url + "/_standin/entities", timeout=5).json()
     assert KEY not in json.dumps(data)
     assert any("page-1" in source for source in data.values())
+
+
+def test_peak_per_second_counts_the_busiest_second(server):
+    from enterspeed_sync.testing import RecordedRequest
+
+    for arrived in (0.0, 0.2, 0.9, 1.0, 1.1, 1.15, 3.0):
+        server._record(RecordedRequest("POST", "/", None, None, {}, None, 200, {}, arrived))
+    # 1.0, 1.1 and 1.15 with 0.2 and 0.9: five within one second (0.2 ≤ t < 1.2).
+    assert server.peak_per_second() == 5
