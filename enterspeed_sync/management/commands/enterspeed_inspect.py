@@ -8,6 +8,7 @@ from enterspeed_sync.inspection import (
     inspect_origin_id,
     run_self_test,
 )
+from enterspeed_sync.management.output import plural
 
 
 class Command(BaseCommand):
@@ -69,7 +70,7 @@ class Command(BaseCommand):
         self.stdout.write(format_self_test(result))
         if result.problems:
             raise CommandError(
-                f"{_count(result.problems, 'object')} of {result.tried} cannot be sent as "
+                f"{plural(result.problems, 'object')} of {result.tried} cannot be sent as "
                 "they are; the first error of each model is shown above. "
                 "`manage.py enterspeed_inspect ORIGIN_ID` shows one in full."
             )
@@ -102,18 +103,14 @@ def format_self_test(result: SelfTest) -> str:
     ok = sum(report.ok for report in result.reports)
     skipped = sum(report.skipped for report in result.reports)
     lines.append(
-        f"{_count(len(result.reports), 'model')} tried: {_count(result.tried, 'object')}, "
+        f"{plural(len(result.reports), 'model')} tried: {plural(result.tried, 'object')}, "
         f"{ok} ok, {skipped} skipped (would be deleted, see inspect), "
-        f"{_count(result.problems, 'problem')}."
+        f"{plural(result.problems, 'problem')}."
     )
     if result.untried:
         lines.append(
-            f"No live objects to try for {_count(len(result.untried), 'model')}: "
+            f"No live objects to try for {plural(len(result.untried), 'model')}: "
             + ", ".join(result.untried)
             + "."
         )
     return "\n".join(lines)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
