@@ -64,7 +64,7 @@ def process_at(when: datetime) -> threading.Thread:
     return thread
 
 
-def on_worker_spawn(**kwargs) -> threading.Thread:
+def on_worker_spawn(**kwargs) -> threading.Thread | None:
     """
     django-q2's ``post_spawn``: a worker started, with its cluster or in place of one that
     died (SIGKILL, OOM). Queue a task now if jobs are due (a cluster restarted with a fixed
@@ -73,7 +73,16 @@ def on_worker_spawn(**kwargs) -> threading.Thread:
 
     The database is read from a thread of its own: the worker was forked, and must not
     use the connections it inherited from the cluster's main process.
+
+    In django-q2's sync mode every task passes through its worker function inside the
+    caller's process (an editor's request), which sends ``post_spawn`` too: no worker
+    started there, and a thread left behind would process the queue later in that process,
+    with whatever settings are active then. Nothing is done.
     """
+    from django_q.conf import Conf
+
+    if Conf.SYNC:
+        return None
     thread = threading.Thread(target=_after_spawn, name="enterspeed-spawn", daemon=True)
     thread.start()
     return thread

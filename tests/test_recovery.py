@@ -165,6 +165,26 @@ def test_a_run_put_back_by_a_429_says_when_the_pause_ends(standin, sync):
         assert other.stopped == "rate_limited" and other.resume_at is None
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_task_run_inline_in_sync_mode_leaves_no_thread_behind(monkeypatch, standin, sync):
+    # django-q2's sync mode sends post_spawn from the caller's process for every task; the
+    # spawn wake-up must not start there (it would process the queue later, in the
+    # editor's process, with whatever settings are active then).
+    from django_q.conf import Conf
+
+    from enterspeed_sync import schedules
+    from enterspeed_sync.jobs import enqueue_processing
+
+    monkeypatch.setattr(Conf, "SYNC", True)
+    started = threading.Event()
+    monkeypatch.setattr(schedules, "_after_spawn", started.set)
+    with sync():
+        queue_jobs(delete_specs(1))
+        enqueue_processing()
+    assert not EnterspeedJob.objects.exists()  # the task ran inline
+    assert not started.wait(0.5)
+
+
 # Validation errors ------------------------------------------------------------------------
 
 
