@@ -23,7 +23,7 @@ from typing import TypeVar
 
 from django.db import connections, router
 
-from enterspeed_sync.retries import DATABASE_FAULTS, is_database_fault
+from enterspeed_sync.retries import DATABASE_FAULTS
 
 logger = logging.getLogger(__name__)
 
@@ -34,18 +34,13 @@ RETRY_PAUSES = (0.2, 0.5, 1.0, 2.0, 4.0)
 _local = threading.local()
 Func = TypeVar("Func", bound=Callable)
 
-__all__ = ["DATABASE_FAULTS", "is_database_fault", "reconnect", "retry_database_faults"]
+__all__ = ["reconnect", "retry_database_faults"]
 
 
 def _jobs_connection():
     from enterspeed_sync.models import EnterspeedJob
 
     return connections[router.db_for_write(EnterspeedJob)]
-
-
-def in_transaction() -> bool:
-    """Whether the job table's connection is inside an ``atomic`` block."""
-    return _jobs_connection().in_atomic_block
 
 
 def reconnect() -> bool:
