@@ -181,16 +181,21 @@ def test_bulk_endpoints(server):
     assert response.json()["notFoundSourceEntities"] == ["page-9"]
 
 
-def test_throttle_every_answers_every_nth_request_429(client, server):
-    server.throttle_every(3, retry_after=2)
+def delete_statuses(client, count):
+    """Delete ``count`` entities that do not exist: 404, or (status, Retry-After) of a refusal."""
     statuses = []
-    for i in range(7):
+    for i in range(count):
         try:
             client.delete(f"page-{i}")
             statuses.append(404)
         except EnterspeedHTTPError as e:
             statuses.append((e.status, e.retry_after))
-    assert statuses == [404, 404, (429, 2), 404, 404, (429, 2), 404]
+    return statuses
+
+
+def test_throttle_every_answers_every_nth_request_429(client, server):
+    server.throttle_every(3, retry_after=2)
+    assert delete_statuses(client, 7) == [404, 404, (429, 2), 404, 404, (429, 2), 404]
     assert [r.status for r in server.requests] == [404, 404, 429, 404, 404, 429, 404]
     assert server.faults["throttled"] == 2
     server.faults_off()
@@ -199,14 +204,7 @@ def test_throttle_every_answers_every_nth_request_429(client, server):
 
 def test_the_tenant_limit_is_strict_and_says_when_to_come_back(client, server):
     server.rate_limit = 3
-    statuses = []
-    for i in range(5):
-        try:
-            client.delete(f"page-{i}")
-            statuses.append(404)
-        except EnterspeedHTTPError as e:
-            statuses.append((e.status, e.retry_after))
-    assert statuses == [404, 404, 404, (429, 1), (429, 1)]
+    assert delete_statuses(client, 5) == [404, 404, 404, (429, 1), (429, 1)]
     assert server.faults["rate_limit"] == 2 and len(server.requests) == 5
 
 
