@@ -177,10 +177,10 @@ for line in open("/proc/self/status"):
 
 def measure_mapping(args) -> float:
     """Pages per second mapped the way a worker maps them, in batches, nothing sent."""
+    from enterspeed_sync.capture.seeding import published_specs
     from enterspeed_sync.conf import conf
     from enterspeed_sync.handlers import find_handler, get_handlers
     from enterspeed_sync.mapping.batch import mapping_batch
-    from enterspeed_sync.seeding import published_specs
 
     handlers = get_handlers()
     jobs = [spec.as_job(pk=n) for n, (_kind, spec) in enumerate(published_specs(kinds=["pages"]))]
@@ -203,7 +203,7 @@ def measure_publish(args, standin) -> dict:
     from django.urls import reverse
     from wagtail.test.utils.form_data import inline_formset, nested_form_data, rich_text
 
-    from enterspeed_sync.signal_handlers import (
+    from enterspeed_sync.capture.receivers import (
         register_signal_handlers,
         unregister_signal_handlers,
     )

@@ -27,8 +27,8 @@ def seed_task(
     destination: str = "publish",
 ) -> dict[str, int]:
     """Queue the jobs of one seed; returns the jobs added per kind (the dashboard shows it)."""
+    from enterspeed_sync.capture.seeding import seed
     from enterspeed_sync.mapping import get_base_page_model
-    from enterspeed_sync.seeding import seed
 
     root_page = None
     if root_page_id is not None:
@@ -48,7 +48,7 @@ def seed_task(
 
 
 def retry_failed_task(ids: list[int] | None = None) -> int:
-    from enterspeed_sync.processing import retry_failed_jobs
+    from enterspeed_sync.processing.core import retry_failed_jobs
 
     return retry_failed_jobs(ids)
 

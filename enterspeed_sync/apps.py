@@ -11,8 +11,8 @@ class EnterspeedSyncConfig(AppConfig):
 
     def ready(self) -> None:
         from enterspeed_sync import checks  # noqa: F401  (registers the system checks)
-        from enterspeed_sync.redirect_signals import register_redirect_signal_handlers
-        from enterspeed_sync.signal_handlers import register_signal_handlers
+        from enterspeed_sync.capture.receivers import register_signal_handlers
+        from enterspeed_sync.capture.redirects import register_redirect_signal_handlers
 
         # Redirects first: Wagtail's redirect receivers must run before ours (see there).
         register_redirect_signal_handlers()
@@ -21,7 +21,7 @@ class EnterspeedSyncConfig(AppConfig):
         if apps.is_installed("django_q"):
             from django_q.signals import post_spawn
 
-            from enterspeed_sync.schedules import on_worker_spawn
+            from enterspeed_sync.processing.schedules import on_worker_spawn
 
             post_spawn.connect(on_worker_spawn, dispatch_uid="enterspeed_sync.on_worker_spawn")
 
@@ -29,6 +29,6 @@ class EnterspeedSyncConfig(AppConfig):
 def create_schedules(*, using: str = "default", **kwargs) -> None:
     if not apps.is_installed("django_q"):
         return
-    from enterspeed_sync.schedules import ensure_schedules
+    from enterspeed_sync.processing.schedules import ensure_schedules
 
     ensure_schedules(using=using)

@@ -102,7 +102,7 @@ def check_preview_api_key(app_configs=None, **kwargs):
 
 @register(Tags.compatibility)
 def check_post_sync_hooks(app_configs=None, **kwargs):
-    from enterspeed_sync.post_sync import hook_problems
+    from enterspeed_sync.processing.post_sync import hook_problems
 
     if not _is_dict_setting():
         return []

@@ -34,7 +34,7 @@ from typing import Any
 from django.conf import settings
 
 from enterspeed_sync import defaults
-from enterspeed_sync.client import DEFAULT_BASE_URL, EnterspeedClient
+from enterspeed_sync.delivery.client import DEFAULT_BASE_URL, EnterspeedClient
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from enterspeed_sync import sending
 from enterspeed_sync.conf import conf
+from enterspeed_sync.delivery import gate as sending
 from enterspeed_sync.models import EnterspeedJob, JobState, SourceState
 
 #: ``SyncStatus.state`` values, most serious first.

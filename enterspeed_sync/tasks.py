@@ -9,10 +9,10 @@ import logging
 
 from django_q.conf import Conf
 
-from enterspeed_sync import processing
+from enterspeed_sync.capture.jobs import enqueue_processing
 from enterspeed_sync.conf import conf
-from enterspeed_sync.jobs import enqueue_processing
-from enterspeed_sync.schedules import process_at
+from enterspeed_sync.processing import core as processing
+from enterspeed_sync.processing.schedules import process_at
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Registers the Enterspeed admin area with Wagtail; the views live in enterspeed_sync.views."""
+"""Registers the Enterspeed admin area with Wagtail; its views live in `admin_area.views`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from wagtail.admin.menu import Menu, MenuItem, SubmenuMenuItem
 from wagtail.admin.site_summary import SummaryItem
 from wagtail.admin.widgets import Button
 
-from enterspeed_sync import admin_urls, permissions
+from enterspeed_sync import permissions
+from enterspeed_sync.admin_area import urls as admin_urls
 
 
 @hooks.register("register_admin_urls")
@@ -90,7 +91,7 @@ class FailedJobsSummaryItem(SummaryItem):
     template_name = "enterspeed_sync/homepage/summary_item.html"
 
     def get_context_data(self, parent_context):
-        from enterspeed_sync.admin_status import get_failed_count
+        from enterspeed_sync.admin_area.status import get_failed_count
 
         return {
             "failed_count": get_failed_count(),
@@ -108,7 +109,11 @@ def add_failed_jobs_summary(request, summary_items):
 
 @hooks.register("register_page_header_buttons")
 def page_header_buttons(page, user, view_name, next_url=None):
-    from enterspeed_sync.views.pages import SYNC_NOW_LABEL, can_sync_page, get_page_sync_state
+    from enterspeed_sync.admin_area.views.pages import (
+        SYNC_NOW_LABEL,
+        can_sync_page,
+        get_page_sync_state,
+    )
 
     if view_name != "edit" or page.depth <= 1:
         return

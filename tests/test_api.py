@@ -12,8 +12,8 @@ from django.utils import timezone
 from wagtail.models import ModelLogEntry
 
 from enterspeed_sync.api.tokens import create_token, hash_token
+from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.models import APIToken, EnterspeedJob, JobState, LedgerEntry, SourceState
-from enterspeed_sync.sending import current_source
 from tests.test_views import failed_job, failed_jobs, make_user, pending_job
 
 pytestmark = pytest.mark.django_db

@@ -21,8 +21,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from enterspeed_sync.api import urls as api_urls
 from enterspeed_sync.api.openapi import PATHS, ROUTE_NAMES, get_openapi_document
 from enterspeed_sync.api.tokens import create_token
+from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.models import EnterspeedJob, JobState, LedgerEntry
-from enterspeed_sync.sending import current_source
 from tests.test_views import make_user
 
 pytestmark = pytest.mark.django_db

@@ -6,10 +6,10 @@ import uuid
 import pytest
 from django.test import override_settings
 
-from enterspeed_sync.bulk import bulk_support
-from enterspeed_sync.jobs import JobSpec, queue_jobs, queue_page_job
+from enterspeed_sync.capture.jobs import JobSpec, queue_jobs, queue_page_job
+from enterspeed_sync.delivery.bulk import bulk_support
 from enterspeed_sync.models import EnterspeedJob, JobState, LedgerEntry
-from enterspeed_sync.processing import claim_jobs, process_pending_jobs
+from enterspeed_sync.processing.core import claim_jobs, process_pending_jobs
 from enterspeed_sync.testing import IngestStandIn
 
 pytestmark = pytest.mark.django_db
@@ -192,10 +192,10 @@ def test_a_failed_bulk_request_counts_once_towards_the_breaker(db, standin, sync
 
 
 def test_jobs_whose_lease_was_lost_are_not_sent(site_tree, standin, sync):
-    from enterspeed_sync import sending
     from enterspeed_sync.conf import get_client
+    from enterspeed_sync.delivery import gate as sending
     from enterspeed_sync.handlers import get_handlers
-    from enterspeed_sync.processing import ProcessResult, _process_batch
+    from enterspeed_sync.processing.core import ProcessResult, _process_batch
 
     posts = site_tree["posts"]
     with sync():

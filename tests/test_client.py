@@ -9,7 +9,7 @@ import requests
 import responses
 
 from enterspeed_sync import __version__
-from enterspeed_sync.client import (
+from enterspeed_sync.delivery.client import (
     EnterspeedClient,
     EnterspeedConnectionError,
     EnterspeedHTTPError,
@@ -204,7 +204,7 @@ def test_connection_test(client, api):
 
 
 def test_the_client_imports_no_django():
-    code = "import enterspeed_sync.client, sys; assert 'django' not in sys.modules"
+    code = "import enterspeed_sync.delivery.client, sys; assert 'django' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -249,7 +249,7 @@ def test_an_answer_without_result_lists_accepts_what_has_no_error(client, api):
 
 @pytest.mark.parametrize("status", [400, 404])
 def test_an_account_without_bulk_raises_bulk_not_available(client, api, status):
-    from enterspeed_sync.client import BulkNotAvailable
+    from enterspeed_sync.delivery.client import BulkNotAvailable
 
     api.post(BULK, status=status, json={"error": "Bulk ingest not available for this tenant"})
     with pytest.raises(BulkNotAvailable) as caught:

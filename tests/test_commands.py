@@ -5,7 +5,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from enterspeed_sync.models import EnterspeedJob, JobState
-from enterspeed_sync.schedules import SCHEDULES, ensure_schedules
+from enterspeed_sync.processing.schedules import SCHEDULES, ensure_schedules
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ def run(*args):
 
 @override_settings(ENTERSPEED_SYNC=NO_KICK)
 def test_seed_queues_every_live_page_once(site_tree, danish):
-    from enterspeed_sync.jobs import pause_sync
+    from enterspeed_sync.capture.jobs import pause_sync
     from tests.testapp.models import BlogPage
 
     with pause_sync():
@@ -112,7 +112,7 @@ def test_retry_command(db):
 
 
 def test_verify_help_names_every_kind_of_drift(capsys):
-    from enterspeed_sync.verify import MISSING, ORPHAN, STALE
+    from enterspeed_sync.diagnostics.verify import MISSING, ORPHAN, STALE
 
     with pytest.raises(SystemExit):
         call_command("enterspeed_verify", "--help")
@@ -135,8 +135,8 @@ def test_schedules_exist_after_migrate_and_are_idempotent(db):
 def test_refused_key_status_says_it_once_and_as_troubleshooting_does(db):
     from pathlib import Path
 
-    from enterspeed_sync import sending
-    from enterspeed_sync.client import EnterspeedHTTPError
+    from enterspeed_sync.delivery import gate as sending
+    from enterspeed_sync.delivery.client import EnterspeedHTTPError
 
     refused = str(EnterspeedHTTPError(status=401, message="Unauthorized"))
     sending.record_auth_failure(sending.current_source(), refused)

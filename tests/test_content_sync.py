@@ -10,10 +10,10 @@ from wagtail.documents import get_document_model
 from wagtail.images import get_image_model
 from wagtail.models import Locale
 
-from enterspeed_sync.jobs import pause_sync
+from enterspeed_sync.capture.jobs import pause_sync
+from enterspeed_sync.capture.seeding import seed
 from enterspeed_sync.models import EnterspeedJob
-from enterspeed_sync.processing import process_pending_jobs
-from enterspeed_sync.seeding import seed
+from enterspeed_sync.processing.core import process_pending_jobs
 from tests.content import build_content_site, key
 from tests.testapp.models import Author, Category, FieldsPage, FooterText
 
@@ -211,8 +211,8 @@ def test_translation_keys_are_shared(synced_site, standin):
 
 
 def test_verify_covers_every_kind_of_entity(synced_site, standin):
+    from enterspeed_sync.diagnostics.verify import MISSING, STALE, verify
     from enterspeed_sync.models import LedgerEntry
-    from enterspeed_sync.verify import MISSING, STALE, verify
 
     clean = verify()
     assert (clean.checked, clean.in_sync, clean.drift) == (len(EVERYTHING), len(EVERYTHING), [])

@@ -14,12 +14,12 @@ from django.db import InterfaceError, OperationalError, connection
 from django.test import override_settings
 from wagtail.models import Page, Site
 
-from enterspeed_sync.jobs import pause_sync
+from enterspeed_sync.capture.jobs import pause_sync
+from enterspeed_sync.capture.seeding import seed
+from enterspeed_sync.delivery.retries import Verdict, classify
+from enterspeed_sync.diagnostics.verify import expected_entities
 from enterspeed_sync.models import EnterspeedJob, JobState
-from enterspeed_sync.processing import process_pending_jobs
-from enterspeed_sync.retries import Verdict, classify
-from enterspeed_sync.seeding import seed
-from enterspeed_sync.verify import expected_entities
+from enterspeed_sync.processing.core import process_pending_jobs
 from tests.testapp.models import BlogIndexPage, BlogPage, HomePage
 
 FAST = {

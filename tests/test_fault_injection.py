@@ -29,11 +29,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from wagtail.models import Page, Site
 
-from enterspeed_sync.jobs import enqueue_processing, pause_sync
+from enterspeed_sync.capture.jobs import enqueue_processing, pause_sync
+from enterspeed_sync.capture.seeding import seed
+from enterspeed_sync.diagnostics.verify import expected_entities, verify
 from enterspeed_sync.models import EnterspeedJob
-from enterspeed_sync.processing import retry_failed_jobs
-from enterspeed_sync.seeding import seed
-from enterspeed_sync.verify import expected_entities, verify
+from enterspeed_sync.processing.core import retry_failed_jobs
 from tests.catch_all import CatchAll
 from tests.qcluster import log_tail, running_qcluster, worker_pids
 from tests.testapp.models import BlogIndexPage, BlogPage, HomePage

@@ -11,10 +11,10 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from wagtail.models import Page
 
+from enterspeed_sync.capture.jobs import pause_sync, queue_page_job
+from enterspeed_sync.diagnostics.inspection import inspect_origin_id
 from enterspeed_sync.exceptions import MappingError
 from enterspeed_sync.guards import BaseGuard
-from enterspeed_sync.inspection import inspect_origin_id
-from enterspeed_sync.jobs import pause_sync, queue_page_job
 from enterspeed_sync.mapping import (
     BaseBlockConverter,
     BaseFieldConverter,
@@ -23,7 +23,7 @@ from enterspeed_sync.mapping import (
     get_mapper,
 )
 from enterspeed_sync.models import EnterspeedJob, JobType
-from enterspeed_sync.processing import process_pending_jobs
+from enterspeed_sync.processing.core import process_pending_jobs
 from tests.content import build_content_site
 from tests.testapp.models import BlogPage, CustomPropertiesPage, FieldsPage
 

@@ -13,11 +13,11 @@ from django.urls import reverse
 from django.utils import timezone
 from wagtail.models import Page
 
-from enterspeed_sync.jobs import pause_sync
+from enterspeed_sync.capture.jobs import pause_sync
+from enterspeed_sync.capture.seeding import seed
+from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.models import EnterspeedJob, LedgerEntry, SourceState
-from enterspeed_sync.processing import process_pending_jobs
-from enterspeed_sync.seeding import seed
-from enterspeed_sync.sending import current_source
+from enterspeed_sync.processing.core import process_pending_jobs
 from enterspeed_sync.testing import IngestStandIn
 from tests.testapp.models import Author, BlogPage
 

@@ -7,9 +7,9 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
-from enterspeed_sync.jobs import JobSpec, queue_job, queue_jobs
+from enterspeed_sync.capture.jobs import JobSpec, queue_job, queue_jobs
 from enterspeed_sync.models import EnterspeedJob, JobState
-from enterspeed_sync.processing import (
+from enterspeed_sync.processing.core import (
     claim_jobs,
     fail_stale_jobs,
     mark_succeeded,

@@ -13,10 +13,10 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from enterspeed_sync import sending
-from enterspeed_sync.jobs import JobSpec, queue_jobs
+from enterspeed_sync.capture.jobs import JobSpec, queue_jobs
+from enterspeed_sync.delivery import gate as sending
 from enterspeed_sync.models import EnterspeedJob, SourceState
-from enterspeed_sync.processing import process_pending_jobs, recover_expired_leases
+from enterspeed_sync.processing.core import process_pending_jobs, recover_expired_leases
 
 FAST = {
     "API_KEY": "source-tests",
@@ -172,8 +172,8 @@ def test_a_task_run_inline_in_sync_mode_leaves_no_thread_behind(monkeypatch, sta
     # editor's process, with whatever settings are active then).
     from django_q.conf import Conf
 
-    from enterspeed_sync import schedules
-    from enterspeed_sync.jobs import enqueue_processing
+    from enterspeed_sync.capture.jobs import enqueue_processing
+    from enterspeed_sync.processing import schedules
 
     monkeypatch.setattr(Conf, "SYNC", True)
     started = threading.Event()
@@ -207,8 +207,8 @@ def test_a_validation_error_is_stored_without_a_traceback(site_tree, standin, sy
 def test_a_link_to_a_moved_page_is_catch_up_not_drift(site_tree, standin, sync):
     from django.core.management import call_command
 
+    from enterspeed_sync.diagnostics.verify import CATCH_UP, verify
     from enterspeed_sync.models import LedgerEntry
-    from enterspeed_sync.verify import CATCH_UP, verify
 
     linking, moved, other = site_tree["posts"]
     with sync():

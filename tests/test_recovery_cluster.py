@@ -19,8 +19,8 @@ import pytest
 from django_q.conf import Conf
 from django_q.models import Schedule
 
+from enterspeed_sync.capture.jobs import JobSpec, enqueue_processing, queue_jobs
 from enterspeed_sync.conf import DEFAULTS
-from enterspeed_sync.jobs import JobSpec, enqueue_processing, queue_jobs
 from enterspeed_sync.models import EnterspeedJob, SourceState
 from tests.qcluster import log_tail, running_qcluster, wait_until, worker_pids
 
@@ -158,7 +158,7 @@ def test_a_cluster_restarted_with_a_fixed_key_starts_at_once(standin, tmp_path):
 
 
 def test_a_key_fixed_on_enterspeeds_side_resumes_at_the_next_task(standin, tmp_path):
-    from enterspeed_sync.sending import AUTH_PROBE_INTERVAL
+    from enterspeed_sync.delivery.gate import AUTH_PROBE_INTERVAL
 
     settings = timings()
     standin.api_keys.remove("source-tests")  # refused, e.g. its ingest access withdrawn

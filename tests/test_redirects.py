@@ -9,12 +9,12 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
-from enterspeed_sync.client import EnterspeedClient, EnterspeedRedirectError
+from enterspeed_sync.delivery.client import EnterspeedClient, EnterspeedRedirectError
+from enterspeed_sync.delivery.retries import Verdict, classify
+from enterspeed_sync.diagnostics.verify import verify
 from enterspeed_sync.models import EnterspeedJob, LedgerEntry
-from enterspeed_sync.processing import process_pending_jobs
-from enterspeed_sync.retries import Verdict, classify
+from enterspeed_sync.processing.core import process_pending_jobs
 from enterspeed_sync.testing import IngestStandIn
-from enterspeed_sync.verify import verify
 from tests.catch_all import CatchAll
 
 KEY = "source-tests"

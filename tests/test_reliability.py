@@ -13,11 +13,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from django.utils import timezone
 
-from enterspeed_sync import sending
+from enterspeed_sync.capture.jobs import JobSpec, queue_job, queue_jobs, queue_page_job
+from enterspeed_sync.delivery import gate as sending
 from enterspeed_sync.health import get_sync_status
-from enterspeed_sync.jobs import JobSpec, queue_job, queue_jobs, queue_page_job
 from enterspeed_sync.models import EnterspeedJob, JobState, LedgerEntry, SourceState
-from enterspeed_sync.processing import (
+from enterspeed_sync.processing.core import (
     claim_jobs,
     mark_succeeded,
     process_pending_jobs,
@@ -89,7 +89,7 @@ def test_a_retry_that_falls_due_while_the_queue_is_read_is_still_waited_for(
 ):
     # On a slow database, a retry can fall due between the claim that found nothing and the
     # look for retries to wait for; it must not then be left for the minute schedule.
-    from enterspeed_sync import processing
+    from enterspeed_sync.processing import core as processing
 
     claim_jobs_now = processing.claim_jobs
 
@@ -175,7 +175,7 @@ def test_a_failing_job_with_a_newer_pending_instruction_is_dropped(site_tree, st
         (claimed,) = claim_jobs(10)
         post.title = "Newer"
         publish(post)  # pending while the first is in flight
-        from enterspeed_sync.processing import retry_later
+        from enterspeed_sync.processing.core import retry_later
 
         retry_later(claimed, "HTTP 500", status=500)
         (job,) = EnterspeedJob.objects.all()
@@ -394,7 +394,7 @@ def test_an_expired_lease_is_claimed_again_and_the_old_worker_is_fenced(db, stan
 def test_a_worker_frozen_past_its_lease_does_not_send(site_tree, standin, sync):
     from enterspeed_sync.conf import get_client
     from enterspeed_sync.handlers import get_handlers
-    from enterspeed_sync.processing import Outcome, run_job
+    from enterspeed_sync.processing.core import Outcome, run_job
 
     post = site_tree["posts"][0]
     with sync():
@@ -447,7 +447,7 @@ def test_verify_finds_and_repairs_drift(site_tree, standin, sync):
 
     from django.core.management import call_command
 
-    from enterspeed_sync.verify import verify
+    from enterspeed_sync.diagnostics.verify import verify
 
     posts = site_tree["posts"]
     with sync():
@@ -559,7 +559,7 @@ def test_a_move_sent_at_once_already_carries_wagtails_redirect(site_tree, standi
     from django_q.conf import Conf
     from wagtail.signals import post_page_move
 
-    from enterspeed_sync.signal_handlers import queue_subtree_on_page_moved
+    from enterspeed_sync.capture.receivers import queue_subtree_on_page_moved
 
     monkeypatch.setattr(Conf, "SYNC", True)
     receivers = [getattr(r, "__name__", "") for r in post_page_move._live_receivers(None)[0]]

@@ -13,7 +13,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from wagtail.models import Page
 
-from enterspeed_sync.inspection import run_self_test
+from enterspeed_sync.diagnostics.inspection import run_self_test
 from enterspeed_sync.mapping import PageMapper
 from enterspeed_sync.models import EnterspeedJob
 from tests.content import build_content_site

@@ -6,8 +6,8 @@ from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from enterspeed_sync import jobs
-from enterspeed_sync.jobs import pause_sync
+from enterspeed_sync.capture import jobs
+from enterspeed_sync.capture.jobs import pause_sync
 from enterspeed_sync.models import EnterspeedJob, JobState, JobType
 from tests.testapp.models import BlogPage
 
@@ -192,7 +192,7 @@ def test_a_publish_queues_its_page_and_translations_in_one_read_and_one_write(
     site_tree, danish, django_assert_num_queries
 ):
     # The receiver runs in the editor's request: its cost is part of every publish.
-    from enterspeed_sync.signal_handlers import queue_publish_on_page_published
+    from enterspeed_sync.capture.receivers import queue_publish_on_page_published
 
     post = site_tree["posts"][0]
     with pause_sync():

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-from enterspeed_sync.inspection import inspect_origin_id
+from enterspeed_sync.diagnostics.inspection import inspect_origin_id
 from enterspeed_sync.testing import validate_entity as standin_validate
 from tests.content import build_content_site
 

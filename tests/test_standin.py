@@ -5,7 +5,11 @@ import json
 import pytest
 import requests
 
-from enterspeed_sync.client import EnterspeedClient, EnterspeedConnectionError, EnterspeedHTTPError
+from enterspeed_sync.delivery.client import (
+    EnterspeedClient,
+    EnterspeedConnectionError,
+    EnterspeedHTTPError,
+)
 from enterspeed_sync.testing import IngestStandIn, validate_entity
 
 KEY = "source-standin-tests"

@@ -12,8 +12,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from wagtail.models import Locale
 
+from enterspeed_sync.capture.seeding import SEED_KINDS
 from enterspeed_sync.models import Destination, EntityType, JobState, JobType
-from enterspeed_sync.seeding import SEED_KINDS
 
 #: The largest id a 64-bit integer column holds; larger numbers name nothing.
 MAX_ID = 2**63 - 1

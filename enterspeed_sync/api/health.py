@@ -14,8 +14,8 @@ from django.utils import timezone
 from enterspeed_sync import health
 from enterspeed_sync.api.serializers import isoformat
 from enterspeed_sync.conf import conf
+from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.models import LedgerEntry
-from enterspeed_sync.sending import current_source
 
 #: ``health.SyncStatus.state`` values that mean no worker sends anything now.
 PAUSED_STATES = frozenset({health.AUTH_FAILED, health.BREAKER_OPEN, health.RATE_LIMITED})

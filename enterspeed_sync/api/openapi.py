@@ -15,8 +15,8 @@ from django.urls import reverse
 from enterspeed_sync import __version__
 from enterspeed_sync.api.forms import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ORDERINGS
 from enterspeed_sync.api.serializers import JOB_FIELDS
+from enterspeed_sync.capture.seeding import SEED_KINDS
 from enterspeed_sync.models import Destination, EntityType, JobState, JobType
-from enterspeed_sync.seeding import SEED_KINDS
 
 JSON = "application/json"
 

@@ -11,6 +11,8 @@ from wagtail.log_actions import log
 from wagtail.models import ModelLogEntry
 
 from enterspeed_sync import admin_tasks, permissions
+from enterspeed_sync.admin_area.views.base import QUEUE_TITLE
+from enterspeed_sync.admin_area.views.jobs import INLINE_RETRY_LIMIT
 from enterspeed_sync.api.base import APIError, APIView, NotFound, ValidationFailed
 from enterspeed_sync.api.forms import (
     MAX_ID,
@@ -23,8 +25,6 @@ from enterspeed_sync.api.health import get_health_report
 from enterspeed_sync.api.openapi import get_openapi_document
 from enterspeed_sync.api.serializers import STATES, serialize_job
 from enterspeed_sync.models import EnterspeedJob, JobState
-from enterspeed_sync.views.base import QUEUE_TITLE
-from enterspeed_sync.views.jobs import INLINE_RETRY_LIMIT
 
 #: Failed jobs per background retry task when "retry all failed" is too large for a request.
 RETRY_TASK_CHUNK = 1000
@@ -159,7 +159,7 @@ class JobRetryView(AuditMixin, APIView):
     permission_tests = {"post": permissions.can_manage}
 
     def post(self, request, pk):
-        from enterspeed_sync.processing import retry_failed_jobs
+        from enterspeed_sync.processing.core import retry_failed_jobs
 
         job = get_job(pk)
         if job.state != JobState.FAILED:
@@ -201,7 +201,7 @@ class FailedJobsRetryView(AuditMixin, APIView):
     permission_tests = {"post": permissions.can_manage}
 
     def post(self, request):
-        from enterspeed_sync.processing import retry_failed_jobs
+        from enterspeed_sync.processing.core import retry_failed_jobs
 
         form = validated(JobFilterForm(request.GET.dict()))
         self.read_json_body(request)  # no body fields; but refuse a malformed one

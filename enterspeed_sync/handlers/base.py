@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from enterspeed_sync.exceptions import EntityValidationError
 from enterspeed_sync.guards import find_veto
 from enterspeed_sync.mapping import BaseMapper, batch, get_mapper
+from enterspeed_sync.mapping.validation import find_problems
 from enterspeed_sync.models import Destination, JobType
-from enterspeed_sync.validation import find_problems
 
 if TYPE_CHECKING:
     from django.db import models
 
-    from enterspeed_sync.client import EnterspeedClient
+    from enterspeed_sync.delivery.client import EnterspeedClient
     from enterspeed_sync.models import EnterspeedJob
 
 logger = logging.getLogger(__name__)

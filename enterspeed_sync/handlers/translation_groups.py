@@ -9,8 +9,8 @@ from enterspeed_sync.mapping.translation_groups import (
     translation_group_entity,
     variant_of,
 )
+from enterspeed_sync.mapping.validation import find_problems
 from enterspeed_sync.models import Destination, EntityType
-from enterspeed_sync.validation import find_problems
 
 if TYPE_CHECKING:
     from enterspeed_sync.models import EnterspeedJob

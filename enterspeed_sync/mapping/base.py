@@ -34,6 +34,7 @@ from wagtail.models import DraftStateMixin, TranslatableMixin
 from wagtail.rich_text import RichText
 
 from enterspeed_sync.conf import conf
+from enterspeed_sync.delivery.retries import Verdict, classify
 from enterspeed_sync.exceptions import MappingError
 from enterspeed_sync.loading import load_instances
 from enterspeed_sync.mapping import batch
@@ -50,7 +51,6 @@ from enterspeed_sync.mapping.fields import BaseFieldConverter
 from enterspeed_sync.mapping.identity import get_origin_id
 from enterspeed_sync.mapping.references import reference_for
 from enterspeed_sync.mapping.values import absolutize_html, lower_camel, to_json_value
-from enterspeed_sync.retries import Verdict, classify
 
 logger = logging.getLogger(__name__)
 

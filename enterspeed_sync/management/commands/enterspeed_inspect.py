@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from enterspeed_sync.inspection import (
+from enterspeed_sync.diagnostics.inspection import (
     DEFAULT_SELF_TEST_LIMIT,
     SelfTest,
     inspect_origin_id,

@@ -1,11 +1,11 @@
 from django.core.management.base import BaseCommand, CommandError
 from wagtail.models import Locale
 
+from enterspeed_sync.capture.seeding import SEED_KINDS, seed
 from enterspeed_sync.conf import get_destinations
 from enterspeed_sync.management.output import plural
 from enterspeed_sync.mapping import get_base_page_model
 from enterspeed_sync.models import Destination
-from enterspeed_sync.seeding import SEED_KINDS, seed
 
 
 class Command(BaseCommand):

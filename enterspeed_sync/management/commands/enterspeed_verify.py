@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from enterspeed_sync.diagnostics.verify import MISSING, ORPHAN, STALE, verify
 from enterspeed_sync.management.output import plural
-from enterspeed_sync.verify import MISSING, ORPHAN, STALE, verify
 
 
 class Command(BaseCommand):

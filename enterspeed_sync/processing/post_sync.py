@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HOOK_TASK = "enterspeed_sync.post_sync.call_post_sync_hooks"
+HOOK_TASK = "enterspeed_sync.processing.post_sync.call_post_sync_hooks"
 HOOK_METHODS = ("POST", "PUT", "GET", "PATCH")
 #: Keys of one POST_SYNC_HOOKS entry, and their defaults (``url`` is required).
 HOOK_DEFAULTS: dict[str, Any] = {

@@ -20,11 +20,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from enterspeed_sync import sending
-from enterspeed_sync.client import IngestResponse
+from enterspeed_sync.capture.jobs import JobSpec, queue_jobs
+from enterspeed_sync.capture.seeding import published_specs
+from enterspeed_sync.delivery import gate as sending
+from enterspeed_sync.delivery.client import IngestResponse
+from enterspeed_sync.delivery.ledger import payload_hash
 from enterspeed_sync.handlers import find_handler, get_handlers
-from enterspeed_sync.jobs import JobSpec, queue_jobs
-from enterspeed_sync.ledger import payload_hash
 from enterspeed_sync.mapping.identity import (
     get_entity_type,
     get_object_for_origin_id,
@@ -38,7 +39,6 @@ from enterspeed_sync.models import (
     JobType,
     LedgerEntry,
 )
-from enterspeed_sync.seeding import published_specs
 
 logger = logging.getLogger(__name__)
 

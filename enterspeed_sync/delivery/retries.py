@@ -15,7 +15,11 @@ from dataclasses import dataclass
 import requests
 from django.db import InterfaceError, OperationalError
 
-from enterspeed_sync.client import EnterspeedConnectionError, EnterspeedError, EnterspeedHTTPError
+from enterspeed_sync.delivery.client import (
+    EnterspeedConnectionError,
+    EnterspeedError,
+    EnterspeedHTTPError,
+)
 
 #: Errors of the database, not of the job: a lock another connection held too long
 #: (SQLite's "database is locked"), a connection lost in a restart or fail-over.

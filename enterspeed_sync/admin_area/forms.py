@@ -7,9 +7,9 @@ from django.utils.translation import gettext_lazy as _
 from wagtail.admin.widgets import AdminPageChooser
 from wagtail.models import Locale
 
+from enterspeed_sync.capture.seeding import SEED_KINDS, TRANSLATION_GROUPS_KIND
 from enterspeed_sync.conf import get_destinations
 from enterspeed_sync.models import Destination
-from enterspeed_sync.seeding import SEED_KINDS, TRANSLATION_GROUPS_KIND
 
 KIND_LABELS = {
     "pages": _("Pages"),

@@ -23,7 +23,7 @@ from typing import TypeVar
 
 from django.db import connections, router
 
-from enterspeed_sync.retries import DATABASE_FAULTS
+from enterspeed_sync.delivery.retries import DATABASE_FAULTS
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from enterspeed_sync.client import encode_body
+from enterspeed_sync.delivery.client import encode_body
 from enterspeed_sync.mapping.values import is_valid_property_name
 
 

@@ -17,11 +17,16 @@ from django.views.generic import TemplateView
 from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
-from enterspeed_sync import admin_status, admin_tasks, permissions
+from enterspeed_sync import admin_tasks, permissions
+from enterspeed_sync.admin_area import status as admin_status
+from enterspeed_sync.admin_area.forms import KIND_LABELS, SeedForm
+from enterspeed_sync.admin_area.views.base import (
+    BREADCRUMBS,
+    EnterspeedPermissionMixin,
+    log_queue_action,
+)
 from enterspeed_sync.conf import get_client
-from enterspeed_sync.forms import KIND_LABELS, SeedForm
 from enterspeed_sync.models import EnterspeedJob
-from enterspeed_sync.views.base import BREADCRUMBS, EnterspeedPermissionMixin, log_queue_action
 
 #: The seeds started in this browser session that the dashboard reports on.
 SESSION_KEY = "enterspeed_sync_seeds"

@@ -39,7 +39,7 @@ from wagtail.signals import (
     unpublished,
 )
 
-from enterspeed_sync import jobs
+from enterspeed_sync.capture import jobs
 from enterspeed_sync.conf import get_destinations
 from enterspeed_sync.mapping import get_base_page_model, get_entity_type
 from enterspeed_sync.models import Destination, EntityType, JobType

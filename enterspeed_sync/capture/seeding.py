@@ -14,19 +14,19 @@ from dataclasses import dataclass, field, replace
 
 from wagtail.models import TranslatableMixin
 
-from enterspeed_sync.conf import conf, get_destinations
-from enterspeed_sync.jobs import (
+from enterspeed_sync.capture.jobs import (
     JobSpec,
     object_publish_specs,
     page_publish_specs,
     queue_jobs,
     translation_group_specs,
 )
-from enterspeed_sync.ledger import forget
+from enterspeed_sync.conf import conf, get_destinations
+from enterspeed_sync.delivery.gate import current_source
+from enterspeed_sync.delivery.ledger import forget
 from enterspeed_sync.mapping import get_base_page_model, get_synced_snippet_models
 from enterspeed_sync.mapping.identity import get_document_model, get_image_model
 from enterspeed_sync.models import Destination
-from enterspeed_sync.sending import current_source
 
 #: The kinds of entity a seed can include, in the order they are queued.
 SEED_KINDS = ("pages", "images", "documents", "snippets")

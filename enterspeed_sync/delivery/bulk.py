@@ -21,9 +21,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from enterspeed_sync.client import BULK_LIMIT, IngestResponse
 from enterspeed_sync.conf import conf
-from enterspeed_sync.ledger import payload_hash
+from enterspeed_sync.delivery.client import BULK_LIMIT, IngestResponse
+from enterspeed_sync.delivery.ledger import payload_hash
 
 if TYPE_CHECKING:
     from enterspeed_sync.models import EnterspeedJob

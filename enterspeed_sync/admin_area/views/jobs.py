@@ -21,15 +21,16 @@ from wagtail.admin.views.generic import IndexView
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.widgets import HeaderButton
 
-from enterspeed_sync import admin_status, admin_tasks, permissions
-from enterspeed_sync.mapping import get_object_for_origin_id
-from enterspeed_sync.models import Destination, EnterspeedJob, EntityType, JobState
-from enterspeed_sync.views.base import (
+from enterspeed_sync import admin_tasks, permissions
+from enterspeed_sync.admin_area import status as admin_status
+from enterspeed_sync.admin_area.views.base import (
     BREADCRUMBS,
     EnterspeedPermissionMixin,
     log_job_action,
     log_queue_action,
 )
+from enterspeed_sync.mapping import get_object_for_origin_id
+from enterspeed_sync.models import Destination, EnterspeedJob, EntityType, JobState
 
 #: Retrying more failed jobs than this runs as a background task, not in the request.
 INLINE_RETRY_LIMIT = 200
@@ -272,7 +273,7 @@ class JobInspectView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Templ
 
     def get_inspection(self):
         """What would be sent now; a mapping error is shown, as it would fail the job."""
-        from enterspeed_sync.inspection import inspect_origin_id
+        from enterspeed_sync.diagnostics.inspection import inspect_origin_id
 
         try:
             return inspect_origin_id(self.job.origin_id), ""
@@ -312,7 +313,7 @@ def _next_url(request, default: str) -> str:
 
 
 def retry_jobs(request, jobs: list[EnterspeedJob]) -> int:
-    from enterspeed_sync.processing import retry_failed_jobs
+    from enterspeed_sync.processing.core import retry_failed_jobs
 
     failed = [job for job in jobs if job.state == JobState.FAILED]
     if not failed:
@@ -437,7 +438,7 @@ class AllFailedJobsView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Te
                 _t("Retrying %(count)d failed jobs in the background.") % {"count": count},
             )
         else:
-            from enterspeed_sync.processing import retry_failed_jobs
+            from enterspeed_sync.processing.core import retry_failed_jobs
 
             queued = retry_failed_jobs()
             messages.success(request, _t("%(count)d jobs queued again.") % {"count": queued})

@@ -18,8 +18,8 @@ from django.utils import timezone
 from enterspeed_sync.models import LedgerEntry
 
 if TYPE_CHECKING:
+    from enterspeed_sync.delivery.gate import Source
     from enterspeed_sync.models import EnterspeedJob
-    from enterspeed_sync.sending import Source
 
 logger = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from wagtail.admin import messages
 from wagtail.log_actions import log
 from wagtail.models import Page
 
-from enterspeed_sync.jobs import queue_page_job
-from enterspeed_sync.ledger import forget
+from enterspeed_sync.capture.jobs import queue_page_job
+from enterspeed_sync.delivery.gate import current_source
+from enterspeed_sync.delivery.ledger import forget
 from enterspeed_sync.mapping import page_origin_id
 from enterspeed_sync.models import Destination, EnterspeedJob, JobState, JobType
-from enterspeed_sync.sending import current_source
 
 
 def can_sync_page(page, user) -> bool:

@@ -6,8 +6,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
-from enterspeed_sync.inspection import DEFAULT_SELF_TEST_LIMIT, run_self_test
-from enterspeed_sync.views.base import BREADCRUMBS, EnterspeedPermissionMixin
+from enterspeed_sync.admin_area.views.base import BREADCRUMBS, EnterspeedPermissionMixin
+from enterspeed_sync.diagnostics.inspection import DEFAULT_SELF_TEST_LIMIT, run_self_test
 
 
 class SelfTestView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, TemplateView):

@@ -17,9 +17,9 @@ from __future__ import annotations
 from django.apps import apps
 from django.db.models.signals import post_delete, post_save, pre_save
 
-from enterspeed_sync import jobs
+from enterspeed_sync.capture import jobs
+from enterspeed_sync.capture.receivers import never_raise
 from enterspeed_sync.mapping import get_base_page_model
-from enterspeed_sync.signal_handlers import never_raise
 
 
 @never_raise

@@ -26,10 +26,10 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from enterspeed_sync.client import EnterspeedClient, mask_api_key
 from enterspeed_sync.conf import PUBLISH, conf, get_api_key
+from enterspeed_sync.delivery.client import EnterspeedClient, mask_api_key
+from enterspeed_sync.delivery.retries import SendingPaused
 from enterspeed_sync.models import SourceState
-from enterspeed_sync.retries import SendingPaused
 
 logger = logging.getLogger(__name__)
 

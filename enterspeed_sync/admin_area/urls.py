@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from enterspeed_sync.views import dashboard, jobs, pages, self_test
+from enterspeed_sync.admin_area.views import dashboard, jobs, pages, self_test
 
 app_name = "enterspeed_sync"
 

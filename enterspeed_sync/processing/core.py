@@ -38,23 +38,18 @@ from django.db import DatabaseError, IntegrityError, connection, connections, tr
 from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
-from enterspeed_sync import post_sync, sending
-from enterspeed_sync.bulk import OperationCollector, Request, bulk_support, plan_requests
-from enterspeed_sync.client import (
+from enterspeed_sync.capture.jobs import request_processing
+from enterspeed_sync.conf import conf, get_client, get_destinations
+from enterspeed_sync.delivery import gate as sending
+from enterspeed_sync.delivery.bulk import OperationCollector, Request, bulk_support, plan_requests
+from enterspeed_sync.delivery.client import (
     BulkNotAvailable,
     EnterspeedClient,
     EnterspeedError,
     EnterspeedHTTPError,
 )
-from enterspeed_sync.conf import conf, get_client, get_destinations
-from enterspeed_sync.database_faults import reconnect, retry_database_faults
-from enterspeed_sync.exceptions import EntityValidationError
-from enterspeed_sync.handlers import find_handler, get_handlers
-from enterspeed_sync.jobs import request_processing
-from enterspeed_sync.ledger import last_sent_hashes, record_many
-from enterspeed_sync.mapping.batch import mapping_batch
-from enterspeed_sync.models import ENTITY_KEY_FIELDS, Destination, EnterspeedJob, JobState
-from enterspeed_sync.retries import (
+from enterspeed_sync.delivery.ledger import last_sent_hashes, record_many
+from enterspeed_sync.delivery.retries import (
     DATABASE_FAULTS,
     Verdict,
     backoff_delay,
@@ -62,6 +57,12 @@ from enterspeed_sync.retries import (
     classify,
     is_database_fault,
 )
+from enterspeed_sync.exceptions import EntityValidationError
+from enterspeed_sync.handlers import find_handler, get_handlers
+from enterspeed_sync.mapping.batch import mapping_batch
+from enterspeed_sync.models import ENTITY_KEY_FIELDS, Destination, EnterspeedJob, JobState
+from enterspeed_sync.processing import post_sync
+from enterspeed_sync.processing.database_faults import reconnect, retry_database_faults
 
 logger = logging.getLogger(__name__)
 
