@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from wagtail.models import AbstractPage
 
 from enterspeed_sync import defaults
+from enterspeed_sync.conf import conf
 from enterspeed_sync.loading import load_instances
 
 if TYPE_CHECKING:
@@ -67,8 +68,6 @@ class Veto:
 
 
 def get_guards() -> tuple[BaseGuard, ...]:
-    from enterspeed_sync.conf import conf
-
     return load_instances(tuple(conf.GUARDS), BaseGuard, "GUARDS")
 
 

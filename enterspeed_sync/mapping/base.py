@@ -46,8 +46,8 @@ from enterspeed_sync.mapping.api_fields import (
     read_attribute,
     serializer_of,
 )
-from enterspeed_sync.mapping.blocks import BaseBlockConverter
-from enterspeed_sync.mapping.fields import BaseFieldConverter
+from enterspeed_sync.mapping.blocks import DEFAULT_BLOCK_CONVERTERS, BaseBlockConverter
+from enterspeed_sync.mapping.fields import DEFAULT_FIELD_CONVERTERS, BaseFieldConverter
 from enterspeed_sync.mapping.identity import get_origin_id
 from enterspeed_sync.mapping.references import reference_for
 from enterspeed_sync.mapping.values import absolutize_html, lower_camel, to_json_value
@@ -266,8 +266,6 @@ class BaseMapper:
 
     @cached_property
     def _field_converters(self) -> tuple[BaseFieldConverter, ...]:
-        from enterspeed_sync.mapping.fields import DEFAULT_FIELD_CONVERTERS
-
         own = load_instances(tuple(self.field_converters), BaseFieldConverter, "MAPPERS")
         configured = load_instances(
             (*conf.FIELD_CONVERTERS, *DEFAULT_FIELD_CONVERTERS),
@@ -278,8 +276,6 @@ class BaseMapper:
 
     @cached_property
     def _block_converters(self) -> tuple[BaseBlockConverter, ...]:
-        from enterspeed_sync.mapping.blocks import DEFAULT_BLOCK_CONVERTERS
-
         return load_instances(
             (*conf.BLOCK_CONVERTERS, *DEFAULT_BLOCK_CONVERTERS),
             BaseBlockConverter,

@@ -33,11 +33,12 @@ from wagtail.fields import RichTextField, StreamField
 from wagtail.images.formats import get_image_format
 from wagtail.images.rich_text import ImageEmbedHandler
 from wagtail.models import AbstractPage, DraftStateMixin, Locale, Site, TranslatableMixin
+from wagtail.rich_text import expand_db_html as expand
 from wagtail.rich_text import get_rewriter
 from wagtail.rich_text.pages import PageLinkHandler
 from wagtail.rich_text.rewriters import FIND_A_TAG, FIND_EMBED_TAG, extract_attrs
 
-from enterspeed_sync.mapping.identity import get_base_page_model
+from enterspeed_sync.mapping.identity import get_base_page_model, get_image_model
 
 _active: ContextVar[MappingBatch | None] = ContextVar("enterspeed_mapping_batch", default=None)
 
@@ -125,6 +126,7 @@ def prefetch_pages(pages: Iterable[AbstractPage]) -> None:
     for page in pages:
         batch.redirects.setdefault(page.pk, [])
     if apps.is_installed("wagtail.contrib.redirects"):
+        # wagtail.contrib.redirects is optional: its models load only when it is installed.
         from wagtail.contrib.redirects.models import Redirect
 
         rows = Redirect.objects.filter(redirect_page_id__in=ids).select_related("site")
@@ -190,8 +192,6 @@ def prefetch_relations(objects: Iterable[models.Model]) -> None:
         found = {page.pk: page for page in pages.defer_streamfields().specific()}
         batch.link_targets.update((("page", pk), found.get(pk)) for pk in page_ids)
     if image_ids:
-        from wagtail.images import get_image_model
-
         images = get_image_model().objects.filter(pk__in=image_ids).prefetch_related("renditions")
         found = {image.pk: image for image in images}
         batch.link_targets.update((("image", pk), found.get(pk)) for pk in image_ids)
@@ -353,8 +353,6 @@ def request_context(base_url: str) -> dict[str, Any]:
 
 def expand_db_html(html: str) -> str:
     """Wagtail's ``expand_db_html``; inside a batch each link and embed is expanded once."""
-    from wagtail.rich_text import expand_db_html as expand
-
     batch = current_batch()
     return batch.expand_db_html(html) if batch is not None else expand(html)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from wagtail import blocks
+from wagtail.contrib.typed_table_block.blocks import TypedTableBlock
 from wagtail.documents.blocks import DocumentChooserBlock
 from wagtail.embeds.blocks import EmbedBlock
 from wagtail.images.blocks import ImageBlock, ImageChooserBlock
@@ -99,10 +100,6 @@ class TypedTableBlockConverter(BaseBlockConverter):
     """``TypedTableBlock``: columns with their block type and heading, rows of converted cells."""
 
     def can_convert(self, block):
-        try:
-            from wagtail.contrib.typed_table_block.blocks import TypedTableBlock
-        except ImportError:  # pragma: no cover (contrib app always ships with Wagtail)
-            return False
         return isinstance(block, TypedTableBlock)
 
     def convert(self, block, value, mapper):
@@ -173,6 +170,7 @@ class EmbedBlockConverter(BaseBlockConverter):
     def convert(self, block, value, mapper):
         if value is None:
             return None
+        # wagtail.embeds is optional: its models (the embed cache) need the app installed.
         from wagtail.embeds.embeds import get_embed
         from wagtail.embeds.exceptions import EmbedException
 

@@ -24,6 +24,8 @@ from django.apps import apps
 from django.core.signals import setting_changed
 from django.db import models
 from django.dispatch import receiver
+from wagtail.documents import get_document_model as get_wagtail_document_model
+from wagtail.images import get_image_model as get_wagtail_image_model
 from wagtail.models import AbstractPage, TranslatableMixin
 
 from enterspeed_sync.conf import conf
@@ -36,15 +38,11 @@ def get_base_page_model() -> type[AbstractPage]:
 
 
 def get_image_model() -> type[models.Model]:
-    from wagtail.images import get_image_model
-
-    return get_image_model()
+    return get_wagtail_image_model()
 
 
 def get_document_model() -> type[models.Model]:
-    from wagtail.documents import get_document_model
-
-    return get_document_model()
+    return get_wagtail_document_model()
 
 
 def page_origin_id(page_id: int | str) -> str:
@@ -67,6 +65,7 @@ def get_synced_snippet_models() -> list[type[models.Model]]:
     """Registered snippet models that sync: all of them, or those ``SNIPPET_MODELS`` names."""
     if not apps.is_installed("wagtail.snippets"):
         return []
+    # wagtail.snippets is optional: imported only when the app is installed.
     from wagtail.hooks import search_for_hooks
     from wagtail.snippets.models import get_snippet_models
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
+from django.utils.module_loading import import_string
 from wagtail.models import Collection
 
 from enterspeed_sync.conf import conf
@@ -20,8 +21,6 @@ class MediaMapper(BaseMapper):
 
     @cached_property
     def excluded_fields(self) -> frozenset[str]:  # type: ignore[override]
-        from django.utils.module_loading import import_string
-
         base_model = import_string(self.base_model_path)
         return frozenset(field.name for field in base_model._meta.get_fields())
 

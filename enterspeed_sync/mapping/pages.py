@@ -57,6 +57,7 @@ class PageMapper(BaseMapper):
             return []
         pairs = batch.redirects_of(self.page)
         if pairs is None:
+            # wagtail.contrib.redirects is optional: its models load only when it is installed.
             from wagtail.contrib.redirects.models import Redirect
 
             redirects = Redirect.objects.filter(redirect_page=self.page).select_related("site")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from enterspeed_sync.conf import conf
 from enterspeed_sync.delivery.client import encode_body
 from enterspeed_sync.mapping.values import is_valid_property_name
 
@@ -20,8 +21,6 @@ def find_problems(
     ``{field path: what is wrong}`` for one entity body; empty when it can be sent. The
     limits default to ``MAX_PAYLOAD_BYTES`` and ``MAX_PROPERTIES``.
     """
-    from enterspeed_sync.conf import conf
-
     max_bytes = conf.MAX_PAYLOAD_BYTES if max_bytes is None else max_bytes
     max_properties = conf.MAX_PROPERTIES if max_properties is None else max_properties
     if not isinstance(entity, dict):
