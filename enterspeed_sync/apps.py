@@ -10,6 +10,8 @@ class EnterspeedSyncConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Imported here, not at the top: apps.py loads before the app registry is ready,
+        # and these modules import models.
         from enterspeed_sync import checks  # noqa: F401  (registers the system checks)
         from enterspeed_sync.capture.receivers import register_signal_handlers
         from enterspeed_sync.capture.redirects import register_redirect_signal_handlers
@@ -18,7 +20,7 @@ class EnterspeedSyncConfig(AppConfig):
         register_redirect_signal_handlers()
         register_signal_handlers()
         post_migrate.connect(create_schedules, sender=self)
-        if apps.is_installed("django_q"):
+        if apps.is_installed("django_q"):  # missing from INSTALLED_APPS is check E005, not a crash
             from django_q.signals import post_spawn
 
             from enterspeed_sync.processing.schedules import on_worker_spawn
@@ -29,6 +31,7 @@ class EnterspeedSyncConfig(AppConfig):
 def create_schedules(*, using: str = "default", **kwargs) -> None:
     if not apps.is_installed("django_q"):
         return
+    # django_q's models exist only when it is installed.
     from enterspeed_sync.processing.schedules import ensure_schedules
 
     ensure_schedules(using=using)
