@@ -6,28 +6,41 @@ tested on its own::
     client.save("page-12", {"type": "blogPage", "properties": {"title": "Hello"}})
     client.delete("page-12")
 
-Every failure raises an ``EnterspeedError`` that says whether retrying may help.
+Every failure raises an ``EnterspeedError`` (``delivery.errors``) that says whether retrying
+may help; answers are ``delivery.answers``.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin
 
 import requests
 
 from enterspeed_sync import __version__
+from enterspeed_sync.delivery.answers import (
+    BulkResult,
+    ConnectionTestResult,
+    IngestResponse,
+    bulk_result,
+    id_list,
+    json_text,
+)
+from enterspeed_sync.delivery.errors import (
+    BulkNotAvailable,
+    EnterspeedConnectionError,
+    EnterspeedError,
+    EnterspeedHTTPError,
+    EnterspeedRedirectError,
+    parse_retry_after,
+)
 
 DEFAULT_BASE_URL = "https://api.enterspeed.com"
 INGEST_PATH = "/ingest/v2"
 #: The most entities one bulk save or bulk delete may carry.
 BULK_LIMIT = 50
-MAX_BODY_IN_ERROR = 4000
 #: Enterspeed's own integrations test a key by ingesting ``{}`` under a probe id: a 422
 #: (validation failed) means the key was accepted.
 CONNECTION_TEST_ORIGIN_ID = "enterspeed-sync-connection-test"
@@ -35,152 +48,11 @@ CONNECTION_TEST_ORIGIN_ID = "enterspeed-sync-connection-test"
 Timeout = float | tuple[float, float]
 
 
-class EnterspeedError(Exception):
-    """Base error: ``message`` for people, ``retryable`` for the job runner."""
-
-    retryable: bool = False
-
-    def __init__(self, message: str, *, retryable: bool | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if retryable is not None:
-            self.retryable = retryable
-
-
-class EnterspeedConnectionError(EnterspeedError):
-    """Enterspeed could not be reached, or did not answer in time. Worth retrying."""
-
-    retryable = True
-
-    def __init__(self, message: str, *, timed_out: bool = False) -> None:
-        super().__init__(message)
-        self.timed_out = timed_out
-
-
-class EnterspeedHTTPError(EnterspeedError):
-    """Enterspeed answered with an error status."""
-
-    def __init__(
-        self,
-        *,
-        status: int,
-        message: str,
-        error_code: str | None = None,
-        errors: dict[str, Any] | None = None,
-        body: str = "",
-        retry_after: float | None = None,
-    ) -> None:
-        self.status = status
-        self.error_code = error_code
-        self.errors = errors or {}
-        self.body = body[:MAX_BODY_IN_ERROR]
-        self.retry_after = retry_after
-        super().__init__(message, retryable=is_retryable_status(status))
-
-    @property
-    def is_auth_error(self) -> bool:
-        return self.status in (401, 403)
-
-    def __str__(self) -> str:
-        if self.status == 401:
-            lead = "Enterspeed refused the API key"
-        elif self.status == 403:
-            lead = "The API key has no ingest access"
-        elif self.status == 429:
-            lead = "Enterspeed is rate limiting requests"
-        elif self.status >= 500:
-            lead = "Enterspeed had a server error"
-        else:
-            lead = "Enterspeed rejected the request"
-        code = f", {self.error_code}" if self.error_code else ""
-        text = f"{lead} (HTTP {self.status}{code}): {self.message}"
-        details = "; ".join(
-            f"{key}: {', '.join(map(str, value)) if isinstance(value, list) else value}"
-            for key, value in self.errors.items()
-        )
-        if details:
-            text = f"{text.rstrip('.')}. {details}"
-        if self.retry_after is not None:
-            text += f" (retry after {self.retry_after:g} s)"
-        return text
-
-    def __repr__(self) -> str:
-        return f"EnterspeedHTTPError(status={self.status}, error_code={self.error_code!r})"
-
-
-class EnterspeedRedirectError(EnterspeedHTTPError):
-    """
-    Enterspeed's ingest API never redirects: a 3xx means ``base_url`` points somewhere else
-    (a proxy, a login page, http instead of https). The redirect is never followed, so the
-    API key never travels to the other host and a POST never turns into a GET; the request
-    fails for good with a message that says where it was sent.
-    """
-
-    def __init__(self, *, status: int, location: str, base_url: str, body: str = "") -> None:
-        self.location = location
-        target = urlsplit(location).netloc or location or "(no Location header)"
-        super().__init__(
-            status=status,
-            message=f"redirect to {target}: check BASE_URL ({base_url}); it was not followed",
-            body=body,
-        )
-        self.retryable = False
-
-    def __str__(self) -> str:
-        return f"Enterspeed answered {self.status} {self.message}"
-
-
-class BulkNotAvailable(EnterspeedHTTPError):
-    """
-    Enterspeed refused a bulk request as such (a 400 or 404 on ``/ingest/v2``, e.g. "Bulk
-    ingest not available for this tenant"): send the entities one request each instead.
-    """
-
-
 def mask_api_key(key: str | None) -> str:
     """Enough of a key to recognise it in logs and the admin, never the whole key."""
     if not key:
         return ""
     return key[:9] + "…" if len(key) > 12 else "…"
-
-
-def is_retryable_status(status: int) -> bool:
-    """The contract: 400/401/403/404/413/422 are final; 429, 5xx and surprises are not."""
-    return status not in (400, 401, 403, 404, 413, 422)
-
-
-@dataclass(frozen=True)
-class IngestResponse:
-    status: int
-    message: str
-    already_gone: bool = False
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class BulkResult:
-    """
-    What Enterspeed said about each entity of a bulk request. ``accepted`` holds the origin
-    ids it saved (changed or unchanged) or deleted (or found already gone), ``errors`` a
-    readable reason per refused origin id, and ``unreported`` the ids it said nothing about.
-    ``unresolved`` holds the ids whose fate the answer leaves open because one of its
-    errors names no entity (a field path, say): any of them may be the one refused, so
-    none counts as accepted; send them one per request to learn which.
-    """
-
-    status: int
-    accepted: tuple[str, ...] = ()
-    errors: dict[str, str] = field(default_factory=dict)
-    unreported: tuple[str, ...] = ()
-    unresolved: tuple[str, ...] = ()
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ConnectionTestResult:
-    ok: bool
-    status: int | None
-    message: str
 
 
 def encode_body(body: Any) -> bytes:
@@ -255,16 +127,16 @@ class EnterspeedClient:
         _check_bulk_size(origin_ids)
         body = [{"originId": origin_id, **entity} for origin_id, entity in entities]
         data = self._bulk_request("POST", body)
-        accepted = _id_list(data, "changedSourceEntities", "unchangedSourceEntities")
-        return _bulk_result(data, origin_ids, accepted)
+        accepted = id_list(data, "changedSourceEntities", "unchangedSourceEntities")
+        return bulk_result(data, origin_ids, accepted)
 
     def delete_bulk(self, origin_ids: Sequence[str]) -> BulkResult:
         """Delete up to ``BULK_LIMIT`` entities in one request; already gone is a success."""
         origin_ids = list(origin_ids)
         _check_bulk_size(origin_ids)
         data = self._bulk_request("DELETE", {"originIds": origin_ids})
-        accepted = _id_list(data, "deletedSourceEntities", "notFoundSourceEntities")
-        return _bulk_result(data, origin_ids, accepted)
+        accepted = id_list(data, "deletedSourceEntities", "notFoundSourceEntities")
+        return bulk_result(data, origin_ids, accepted)
 
     def _bulk_request(self, method: str, body: Any) -> dict[str, Any]:
         try:
@@ -279,7 +151,7 @@ class EnterspeedClient:
                     body=e.body,
                 ) from e
             if e.status == 422:  # every entity was invalid: the body says why, per entity
-                return {"status": 422, "message": e.message, **_json_text(e.body)}
+                return {"status": 422, "message": e.message, **json_text(e.body)}
             raise
         return {"status": response.status_code, **self._json(response)}
 
@@ -403,96 +275,20 @@ def _check_bulk_size(origin_ids: list[str]) -> None:
         )
 
 
-def _json_text(text: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _id_list(data: dict[str, Any], *keys: str) -> list[str] | None:
-    """The ids listed under ``keys``; None when the answer has none of those lists."""
-    if not any(isinstance(data.get(key), list) for key in keys):
-        return None
-    return [str(item) for key in keys for item in data.get(key) or ()]
-
-
-def _bulk_result(
-    data: dict[str, Any], origin_ids: list[str], accepted: list[str] | None
-) -> BulkResult:
-    """
-    Sort a bulk answer's verdicts onto the origin ids sent, failing safe: only an entity
-    the answer accepts, and no error names, counts as accepted.
-
-    Errors may be keyed by origin id or by position (``entities[2]``). A 422 accepts
-    nothing; without per-entity errors it refuses everything (the contract: a 422 means
-    every entity was invalid). An error keyed by anything else (a field path) cannot be
-    attributed: with one entity it is that entity's, with several every entity the answer
-    does not list as accepted is ``unresolved``. An answer without result lists accepts
-    what it reports no error for, unless one of its errors could not be attributed.
-    """
-    status = int(data.get("status") or 200)
-    message = str(data.get("message") or "Enterspeed refused the entity")
-    raw_errors = data.get("errors") if isinstance(data.get("errors"), dict) else {}
-    sent = set(origin_ids)
-    errors: dict[str, str] = {}
-    unattributed: list[str] = []
-    for key, value in raw_errors.items():
-        origin_id = str(key)
-        if origin_id.startswith("entities[") and origin_id.endswith("]"):
-            index = origin_id[len("entities[") : -1]
-            if index.isdigit() and int(index) < len(origin_ids):
-                origin_id = origin_ids[int(index)]
-        if origin_id in sent:
-            errors[origin_id] = _error_text(value)
-        else:
-            unattributed.append(f"{key}: {_error_text(value)}" if key else _error_text(value))
-    if unattributed and len(origin_ids) == 1:
-        # One entity: the error can only be about it.
-        (only,) = origin_ids
-        errors[only] = "; ".join(filter(None, [errors.get(only, ""), *unattributed]))
-        unattributed = []
-    if status == 422:
-        accepted = []
-        if not errors and not unattributed:
-            errors = dict.fromkeys(origin_ids, message)
-    elif accepted is None:
-        accepted = [] if unattributed else [i for i in origin_ids if i not in errors]
-    accepted_set = set(accepted) - set(errors)
-    rest = tuple(i for i in origin_ids if i not in accepted_set and i not in errors)
-    uncertain = bool(unattributed) or status == 422
-    return BulkResult(
-        status=status,
-        accepted=tuple(origin_id for origin_id in origin_ids if origin_id in accepted_set),
-        errors=errors,
-        unreported=() if uncertain else rest,
-        unresolved=rest if uncertain else (),
-        data=data,
-    )
-
-
-def _error_text(value: Any) -> str:
-    if isinstance(value, list):
-        return "; ".join(_error_text(item) for item in value)
-    if isinstance(value, dict):
-        return "; ".join(f"{key}: {_error_text(item)}" for key, item in value.items())
-    return str(value)
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """``Retry-After`` as seconds from now (it may be seconds or an HTTP date); never < 0."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+__all__ = [
+    "BULK_LIMIT",
+    "CONNECTION_TEST_ORIGIN_ID",
+    "DEFAULT_BASE_URL",
+    "BulkNotAvailable",
+    "BulkResult",
+    "ConnectionTestResult",
+    "EnterspeedClient",
+    "EnterspeedConnectionError",
+    "EnterspeedError",
+    "EnterspeedHTTPError",
+    "EnterspeedRedirectError",
+    "IngestResponse",
+    "encode_body",
+    "mask_api_key",
+    "parse_retry_after",
+]

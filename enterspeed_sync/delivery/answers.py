@@ -1,0 +1,121 @@
+"""
+What the ingest client returns: an answer per request, and for bulk requests a verdict per
+entity, sorted out of Enterspeed's answer failing safe. No Django here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class IngestResponse:
+    status: int
+    message: str
+    already_gone: bool = False
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """
+    What Enterspeed said about each entity of a bulk request. ``accepted`` holds the origin
+    ids it saved (changed or unchanged) or deleted (or found already gone), ``errors`` a
+    readable reason per refused origin id, and ``unreported`` the ids it said nothing about.
+    ``unresolved`` holds the ids whose fate the answer leaves open because one of its
+    errors names no entity (a field path, say): any of them may be the one refused, so
+    none counts as accepted; send them one per request to learn which.
+    """
+
+    status: int
+    accepted: tuple[str, ...] = ()
+    errors: dict[str, str] = field(default_factory=dict)
+    unreported: tuple[str, ...] = ()
+    unresolved: tuple[str, ...] = ()
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConnectionTestResult:
+    ok: bool
+    status: int | None
+    message: str
+
+
+def json_text(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def id_list(data: dict[str, Any], *keys: str) -> list[str] | None:
+    """The ids listed under ``keys``; None when the answer has none of those lists."""
+    if not any(isinstance(data.get(key), list) for key in keys):
+        return None
+    return [str(item) for key in keys for item in data.get(key) or ()]
+
+
+def bulk_result(
+    data: dict[str, Any], origin_ids: list[str], accepted: list[str] | None
+) -> BulkResult:
+    """
+    Sort a bulk answer's verdicts onto the origin ids sent, failing safe: only an entity
+    the answer accepts, and no error names, counts as accepted.
+
+    Errors may be keyed by origin id or by position (``entities[2]``). A 422 accepts
+    nothing; without per-entity errors it refuses everything (the contract: a 422 means
+    every entity was invalid). An error keyed by anything else (a field path) cannot be
+    attributed: with one entity it is that entity's, with several every entity the answer
+    does not list as accepted is ``unresolved``. An answer without result lists accepts
+    what it reports no error for, unless one of its errors could not be attributed.
+    """
+    status = int(data.get("status") or 200)
+    message = str(data.get("message") or "Enterspeed refused the entity")
+    raw_errors = data.get("errors") if isinstance(data.get("errors"), dict) else {}
+    sent = set(origin_ids)
+    errors: dict[str, str] = {}
+    unattributed: list[str] = []
+    for key, value in raw_errors.items():
+        origin_id = str(key)
+        if origin_id.startswith("entities[") and origin_id.endswith("]"):
+            index = origin_id[len("entities[") : -1]
+            if index.isdigit() and int(index) < len(origin_ids):
+                origin_id = origin_ids[int(index)]
+        if origin_id in sent:
+            errors[origin_id] = _error_text(value)
+        else:
+            unattributed.append(f"{key}: {_error_text(value)}" if key else _error_text(value))
+    if unattributed and len(origin_ids) == 1:
+        # One entity: the error can only be about it.
+        (only,) = origin_ids
+        errors[only] = "; ".join(filter(None, [errors.get(only, ""), *unattributed]))
+        unattributed = []
+    if status == 422:
+        accepted = []
+        if not errors and not unattributed:
+            errors = dict.fromkeys(origin_ids, message)
+    elif accepted is None:
+        accepted = [] if unattributed else [i for i in origin_ids if i not in errors]
+    accepted_set = set(accepted) - set(errors)
+    rest = tuple(i for i in origin_ids if i not in accepted_set and i not in errors)
+    uncertain = bool(unattributed) or status == 422
+    return BulkResult(
+        status=status,
+        accepted=tuple(origin_id for origin_id in origin_ids if origin_id in accepted_set),
+        errors=errors,
+        unreported=() if uncertain else rest,
+        unresolved=rest if uncertain else (),
+        data=data,
+    )
+
+
+def _error_text(value: Any) -> str:
+    if isinstance(value, list):
+        return "; ".join(_error_text(item) for item in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {_error_text(item)}" for key, item in value.items())
+    return str(value)
