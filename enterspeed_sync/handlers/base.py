@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from enterspeed_sync.exceptions import EntityValidationError
 from enterspeed_sync.guards import find_veto
-from enterspeed_sync.mapping import BaseMapper, batch, get_mapper
+from enterspeed_sync.mapping import BaseMapper, batch, get_mapper, prefetch
 from enterspeed_sync.mapping.validation import find_problems
 from enterspeed_sync.models import Destination, JobType
 
@@ -100,7 +100,7 @@ class BasePublishHandler(BaseJobHandler):
 
     def prefetch(self, objects: list[models.Model]) -> None:
         """Look up what mapping ``objects`` needs, in bulk (``mapping.batch``)."""
-        batch.prefetch_translations(objects)
+        prefetch.prefetch_translations(objects)
 
     def plan(self, job: EnterspeedJob) -> Plan:
         """Decide what to send, without sending it (``enterspeed_inspect`` shows this)."""

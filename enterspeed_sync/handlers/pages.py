@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from enterspeed_sync.handlers.base import BasePublishHandler
-from enterspeed_sync.mapping import batch, get_base_page_model
+from enterspeed_sync.mapping import get_base_page_model, prefetch
 from enterspeed_sync.models import EntityType
 
 if TYPE_CHECKING:
@@ -29,4 +29,4 @@ class PagePublishHandler(BasePublishHandler):
         return {str(page.pk): page for page in pages.specific()}
 
     def prefetch(self, objects: list[AbstractPage]) -> None:
-        batch.prefetch_pages(objects)
+        prefetch.prefetch_pages(objects)

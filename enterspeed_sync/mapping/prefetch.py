@@ -1,0 +1,147 @@
+"""
+Prefetching for a mapping batch: what mapping a batch of objects needs (parents, ancestors,
+redirects, translations, foreign keys, rich text link and embed targets), looked up in a
+few queries and kept in the current ``mapping.batch`` for the mappers to read. Outside a
+batch every function here does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.apps import apps
+from django.db import models
+from wagtail.blocks import StreamValue
+from wagtail.fields import RichTextField, StreamField
+from wagtail.models import AbstractPage, DraftStateMixin, TranslatableMixin
+from wagtail.rich_text.rewriters import FIND_A_TAG, FIND_EMBED_TAG, extract_attrs
+
+from enterspeed_sync.mapping.batch import PATH_STEP, current_batch, get_locales
+from enterspeed_sync.mapping.identity import get_base_page_model, get_image_model
+
+
+def prefetch_pages(pages: Iterable[AbstractPage]) -> None:
+    """Look up in a few queries what mapping ``pages`` needs (no-op outside a batch)."""
+    batch = current_batch()
+    pages = [page for page in pages if page is not None]
+    if batch is None or not pages:
+        return
+    locales = get_locales()
+    for page in pages:
+        if page.locale_id in locales:
+            page._state.fields_cache.setdefault("locale", locales[page.locale_id])
+    page_model = get_base_page_model()
+    ids = [page.pk for page in pages]
+    ancestor_paths = {
+        page.path[:end]
+        for page in pages
+        for end in range(PATH_STEP, len(page.path), PATH_STEP)
+        if page.path[:end] not in batch.tree
+    }
+    if ancestor_paths:
+        rows = page_model.objects.filter(path__in=ancestor_paths).values_list(
+            "path", "pk", "locale_id"
+        )
+        batch.tree.update((path, (pk, locale_id)) for path, pk, locale_id in rows)
+    for page in pages:
+        batch.redirects.setdefault(page.pk, [])
+    if apps.is_installed("wagtail.contrib.redirects"):
+        # wagtail.contrib.redirects is optional: its models load only when it is installed.
+        from wagtail.contrib.redirects.models import Redirect
+
+        rows = Redirect.objects.filter(redirect_page_id__in=ids).select_related("site")
+        for redirect in rows:
+            root_url = redirect.site.root_url if redirect.site else None
+            batch.redirects[redirect.redirect_page_id].append((redirect.old_path, root_url))
+    prefetch_translations(pages, base_model=page_model)
+    prefetch_relations(pages)
+
+
+def prefetch_translations(
+    objects: Iterable[models.Model], *, base_model: type[models.Model] | None = None
+) -> None:
+    """
+    The live translations of ``objects`` in one query per model, for ``translations_of``.
+    ``base_model`` is the model translations are looked up in (the base page model for
+    pages); by default each object's own model.
+    """
+    batch = current_batch()
+    if batch is None:
+        return
+    by_model: dict[type[models.Model], set] = {}
+    for obj in objects:
+        if isinstance(obj, TranslatableMixin):
+            by_model.setdefault(base_model or type(obj), set()).add(obj.translation_key)
+    for model, keys in by_model.items():
+        label = model._meta.label
+        found = model._default_manager.filter(translation_key__in=keys)
+        if issubclass(model, DraftStateMixin):
+            found = found.filter(live=True)
+        for key in keys:
+            batch.translations[(label, key)] = []
+        for other in found.only("pk", "translation_key"):
+            batch.translations[(label, other.translation_key)].append(other)
+
+
+def prefetch_relations(objects: Iterable[models.Model]) -> None:
+    """
+    The objects' own foreign keys (a hero image, a related page) in one query per field,
+    and the pages and images their rich text links to and embeds.
+    """
+    batch = current_batch()
+    if batch is None:
+        return
+    by_model: dict[type[models.Model], list[models.Model]] = {}
+    for obj in objects:
+        by_model.setdefault(type(obj), []).append(obj)
+    page_ids: set[int] = set()
+    image_ids: set[int] = set()
+    for model, group in by_model.items():
+        local_fields = model._meta.local_concrete_fields
+        foreign_keys = [f.name for f in local_fields if isinstance(f, models.ForeignKey)]
+        models.prefetch_related_objects(group, *foreign_keys)
+        rich_fields = [f for f in local_fields if isinstance(f, RichTextField | StreamField)]
+        for obj in group:
+            for field in rich_fields:
+                for text in _strings_in(field.value_from_object(obj)):
+                    _collect_targets(text, page_ids, image_ids)
+    page_ids -= {pk for kind, pk in batch.link_targets if kind == "page"}
+    image_ids -= {pk for kind, pk in batch.link_targets if kind == "image"}
+    if page_ids:
+        pages = get_base_page_model().objects.filter(pk__in=page_ids)
+        found = {page.pk: page for page in pages.defer_streamfields().specific()}
+        batch.link_targets.update((("page", pk), found.get(pk)) for pk in page_ids)
+    if image_ids:
+        images = get_image_model().objects.filter(pk__in=image_ids).prefetch_related("renditions")
+        found = {image.pk: image for image in images}
+        batch.link_targets.update((("image", pk), found.get(pk)) for pk in image_ids)
+
+
+def _strings_in(value: Any) -> Iterator[str]:
+    """Every string in a field value: rich text HTML, or the raw data of a StreamField."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, StreamValue):
+        yield from _strings_in(list(value.raw_data))
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings_in(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings_in(item)
+    elif value is not None and hasattr(value, "source"):  # RichText
+        yield from _strings_in(value.source)
+
+
+def _collect_targets(html: str, page_ids: set[int], image_ids: set[int]) -> None:
+    if "<a" in html:
+        for match in FIND_A_TAG.finditer(html):
+            attrs = extract_attrs(match.group(1))
+            if attrs.get("linktype") == "page" and str(attrs.get("id", "")).isdigit():
+                page_ids.add(int(attrs["id"]))
+    if "<embed" in html:
+        for match in FIND_EMBED_TAG.finditer(html):
+            attrs = extract_attrs(match.group(1))
+            if attrs.get("embedtype") == "image" and str(attrs.get("id", "")).isdigit():
+                image_ids.add(int(attrs["id"]))
