@@ -1,0 +1,159 @@
+"""
+The package's import graph, read from the source with ``ast`` (nothing is imported):
+which module imports which at module level, and which imports sit inside functions.
+``python -m tests.import_graph`` prints the cycles and every function-level import.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent / "enterspeed_sync"
+
+
+@dataclass(frozen=True)
+class LocalImport:
+    """An import statement inside a function, with the comment that says why it is there."""
+
+    module: str
+    line: int
+    statement: str
+    comment: str
+
+
+def module_files(package_dir: Path = PACKAGE_DIR) -> dict[str, Path]:
+    """``{dotted module name: file}`` for every module of the package but its migrations."""
+    files = {}
+    for path in sorted(package_dir.rglob("*.py")):
+        relative = path.relative_to(package_dir.parent).with_suffix("")
+        if "migrations" in relative.parts:
+            continue
+        parts = relative.parts[:-1] if relative.name == "__init__" else relative.parts
+        files[".".join(parts)] = path
+    return files
+
+
+def _imported_names(module: str, is_package: bool, node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    assert isinstance(node, ast.ImportFrom)
+    base = node.module or ""
+    if node.level:
+        parts = module.split(".") if is_package else module.split(".")[:-1]
+        parts = parts[: len(parts) - (node.level - 1)]
+        base = ".".join([*parts, *([node.module] if node.module else [])])
+    return [f"{base}.{alias.name}" for alias in node.names]
+
+
+def _owning_module(name: str, modules: dict[str, Path]) -> str | None:
+    """The module ``name`` is (a submodule) or lives in (a function, class or constant)."""
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _comment_for(lines: list[str], node: ast.stmt) -> str:
+    """The comment on the import's own lines or on the comment lines right above it."""
+    own = " ".join(lines[node.lineno - 1 : node.end_lineno])
+    if "#" in own:
+        return own.split("#", 1)[1].strip()
+    above = []
+    index = node.lineno - 2
+    while index >= 0 and lines[index].strip().startswith("#"):
+        above.insert(0, lines[index].strip().lstrip("#").strip())
+        index -= 1
+    return " ".join(above)
+
+
+def read_graph(package_dir: Path = PACKAGE_DIR):
+    """``(module-level edges, function-level imports)`` of the package."""
+    modules = module_files(package_dir)
+    edges: dict[str, set[str]] = {name: set() for name in modules}
+    local: list[LocalImport] = []
+    for name, path in modules.items():
+        source = path.read_text()
+        lines = source.splitlines()
+        is_package = path.name == "__init__.py"
+
+        def visit(node: ast.AST, in_function: bool) -> None:
+            for child in ast.iter_child_nodes(node):
+                if _is_type_checking(child):
+                    continue
+                if isinstance(child, ast.Import | ast.ImportFrom):
+                    if in_function:
+                        local.append(
+                            LocalImport(
+                                name, child.lineno, ast.unparse(child), _comment_for(lines, child)
+                            )
+                        )
+                        continue
+                    for imported in _imported_names(name, is_package, child):
+                        target = _owning_module(imported, modules)
+                        if target and target != name:
+                            edges[name].add(target)
+                    continue
+                function = isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
+                visit(child, in_function or function)
+
+        visit(ast.parse(source), False)
+    # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.
+    for name in modules:
+        for target in list(edges[name]):
+            parts = target.split(".")
+            for end in range(1, len(parts)):
+                parent = ".".join(parts[:end])
+                if parent in modules and not name.startswith(parent + ".") and parent != name:
+                    edges[name].add(parent)
+    return edges, local
+
+
+def find_cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Every group of modules that import each other, directly or through others (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(edges[node]):
+            if target not in index:
+                connect(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for node in sorted(edges):
+        if node not in index:
+            connect(node)
+    return cycles
+
+
+if __name__ == "__main__":
+    edges, local = read_graph()
+    cycles = find_cycles(edges)
+    print(f"{len(edges)} modules, {len(cycles)} import cycles")
+    for group in cycles:
+        print("  cycle:", " → ".join(group))
+    print(f"{len(local)} function-level imports")
+    for item in local:
+        print(f"  {item.module}:{item.line}  {item.statement}  # {item.comment or '(no reason)'}")
