@@ -170,15 +170,21 @@ class IngestStandIn(FaultInjection):
         with self._lock:
             self._requests.append(request)
 
-    def _save(self, api_key: str, origin_id: str, entity: dict, force: bool) -> tuple[int, dict]:
+    def _refusal(self, source: dict, origin_id: str, entity: dict, force: bool) -> dict[str, str]:
+        """Why a save of ``entity`` is refused (none: accepted): the contract's checks, an
+        injected rejection, or a change of type. The caller holds the lock."""
         errors = validate_entity(entity, max_properties=self.max_properties)
+        errors.update(self._rejections.get(origin_id, {}))
+        current = source.get(origin_id)
+        if not errors and current and current["type"] != entity["type"] and not force:
+            errors["type"] = "Type cannot be changed"
+        return errors
+
+    def _save(self, api_key: str, origin_id: str, entity: dict, force: bool) -> tuple[int, dict]:
         with self._lock:
-            errors.update(self._rejections.get(origin_id, {}))
             source = self._sources[api_key]
             current = source.get(origin_id)
-            if not errors and current and current["type"] != entity["type"] and not force:
-                errors["type"] = "Type cannot be changed"
-            if errors:
+            if errors := self._refusal(source, origin_id, entity, force):
                 return 422, invalid(errors)
             stored = {k: v for k, v in entity.items() if k != "originId"}
             changed = current != stored
@@ -194,12 +200,7 @@ class IngestStandIn(FaultInjection):
                 origin_id = entity.get("originId") if isinstance(entity, dict) else None
                 if not isinstance(origin_id, str) or not origin_id:
                     continue
-                errors = validate_entity(entity, max_properties=self.max_properties)
-                errors.update(self._rejections.get(origin_id, {}))
-                current = source.get(origin_id)
-                if not errors and current and current["type"] != entity["type"]:
-                    errors["type"] = "Type cannot be changed"
-                if errors:
+                if errors := self._refusal(source, origin_id, entity, False):
                     refused[index] = errors
         return refused
 
