@@ -50,7 +50,7 @@ def run(count: int) -> None:
     from wagtail.images.tests.utils import get_test_image_file
     from wagtail.models import Page
 
-    from enterspeed_sync.capture.jobs import pause_sync
+    from enterspeed_sync.capture.outbox import pause_sync
     from enterspeed_sync.mapping import get_mapper
     from enterspeed_sync.mapping.api_fields import bind_serializer_field, get_property_entries
     from tests.testapp.models import ArticleNote, ArticlePage, Author

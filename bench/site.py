@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from PIL import Image as PILImage
 from wagtail.models import Locale, Page, Site
 
-from enterspeed_sync.capture.jobs import pause_sync
+from enterspeed_sync.capture.outbox import pause_sync
 
 CHUNK = 1000
 IMAGE_POOL = 20

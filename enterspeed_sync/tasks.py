@@ -9,7 +9,7 @@ import logging
 
 from django_q.conf import Conf
 
-from enterspeed_sync.capture.jobs import enqueue_processing
+from enterspeed_sync.capture.enqueue import enqueue_processing
 from enterspeed_sync.conf import conf
 from enterspeed_sync.processing import core as processing
 from enterspeed_sync.processing.schedules import process_at

@@ -1,7 +1,7 @@
 import pytest
 from wagtail.models import Locale, Page, Site
 
-from enterspeed_sync.capture.jobs import pause_sync
+from enterspeed_sync.capture.outbox import pause_sync
 from enterspeed_sync.models import EnterspeedJob
 from tests.testapp.models import BlogIndexPage, BlogPage, HomePage
 

@@ -18,7 +18,7 @@ from wagtail.images import get_image_model
 from wagtail.images.tests.utils import get_test_image_file
 from wagtail.models import Collection, Locale, Page, Site
 
-from enterspeed_sync.capture.jobs import pause_sync
+from enterspeed_sync.capture.outbox import pause_sync
 from tests.testapp import models as app
 
 MOMENT = datetime.datetime(2026, 11, 1, 9, 30, tzinfo=datetime.UTC)

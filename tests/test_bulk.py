@@ -6,7 +6,8 @@ import uuid
 import pytest
 from django.test import override_settings
 
-from enterspeed_sync.capture.jobs import JobSpec, queue_jobs, queue_page_job
+from enterspeed_sync.capture.fanout import queue_page_job
+from enterspeed_sync.capture.outbox import JobSpec, queue_jobs
 from enterspeed_sync.delivery.bulk import bulk_support
 from enterspeed_sync.models import EnterspeedJob, JobState, LedgerEntry
 from enterspeed_sync.processing.core import claim_jobs, process_pending_jobs

@@ -220,7 +220,7 @@ def test_a_bad_value_is_reported_with_its_key(key, value, expected):
 def test_processing_never_fails_jobs_on_a_bad_value(key, value, expected, standin):
     from django.core.exceptions import ImproperlyConfigured
 
-    from enterspeed_sync.capture.jobs import JobSpec, queue_job
+    from enterspeed_sync.capture.outbox import JobSpec, queue_job
     from enterspeed_sync.models import EnterspeedJob
     from enterspeed_sync.processing.core import process_pending_jobs
 
@@ -258,7 +258,7 @@ def test_plain_http_base_url_warns_unless_loopback(url, warns):
 def test_processing_claims_nothing_when_the_setting_is_not_a_dict():
     from django.core.exceptions import ImproperlyConfigured
 
-    from enterspeed_sync.capture.jobs import JobSpec, queue_job
+    from enterspeed_sync.capture.outbox import JobSpec, queue_job
     from enterspeed_sync.models import EnterspeedJob
     from enterspeed_sync.processing.core import process_pending_jobs
 

@@ -11,7 +11,8 @@ import time
 import pytest
 from django_q.conf import Conf
 
-from enterspeed_sync.capture.jobs import JobSpec, enqueue_processing, queue_jobs
+from enterspeed_sync.capture.enqueue import enqueue_processing
+from enterspeed_sync.capture.outbox import JobSpec, queue_jobs
 from enterspeed_sync.models import EnterspeedJob
 from tests.qcluster import log_tail, running_qcluster, wait_until
 

@@ -20,7 +20,7 @@ def run(*args):
 
 @override_settings(ENTERSPEED_SYNC=NO_KICK)
 def test_seed_queues_every_live_page_once(site_tree, danish):
-    from enterspeed_sync.capture.jobs import pause_sync
+    from enterspeed_sync.capture.outbox import pause_sync
     from tests.testapp.models import BlogPage
 
     with pause_sync():

@@ -10,7 +10,7 @@ from wagtail.documents import get_document_model
 from wagtail.images import get_image_model
 from wagtail.models import Locale
 
-from enterspeed_sync.capture.jobs import pause_sync
+from enterspeed_sync.capture.outbox import pause_sync
 from enterspeed_sync.capture.seeding import seed
 from enterspeed_sync.models import EnterspeedJob
 from enterspeed_sync.processing.core import process_pending_jobs

@@ -14,7 +14,7 @@ from django.db import InterfaceError, OperationalError, connection
 from django.test import override_settings
 from wagtail.models import Page, Site
 
-from enterspeed_sync.capture.jobs import pause_sync
+from enterspeed_sync.capture.outbox import pause_sync
 from enterspeed_sync.capture.seeding import seed
 from enterspeed_sync.delivery.retries import Verdict, classify
 from enterspeed_sync.diagnostics.verify import expected_entities

@@ -29,7 +29,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from wagtail.models import Page, Site
 
-from enterspeed_sync.capture.jobs import enqueue_processing, pause_sync
+from enterspeed_sync.capture.enqueue import enqueue_processing
+from enterspeed_sync.capture.outbox import pause_sync
 from enterspeed_sync.capture.seeding import seed
 from enterspeed_sync.diagnostics.verify import expected_entities, verify
 from enterspeed_sync.models import EnterspeedJob

@@ -2,7 +2,8 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.test import override_settings
 
-from enterspeed_sync.capture.jobs import JobSpec, queue_job, queue_jobs, request_processing
+from enterspeed_sync.capture.enqueue import request_processing
+from enterspeed_sync.capture.outbox import JobSpec, queue_job, queue_jobs
 from enterspeed_sync.models import EnterspeedJob, JobState
 
 pytestmark = pytest.mark.django_db
@@ -93,7 +94,7 @@ def test_processing_on_commit_can_be_turned_off(django_capture_on_commit_callbac
 def test_enqueue_failure_is_logged_not_raised(monkeypatch, caplog):
     import django_q.tasks
 
-    from enterspeed_sync.capture.jobs import enqueue_processing
+    from enterspeed_sync.capture.enqueue import enqueue_processing
 
     def broken(*args, **kwargs):
         raise ConnectionError("broker down")
@@ -110,7 +111,8 @@ def test_more_than_a_batch_of_jobs_gives_every_worker_a_task(
     import django_q.tasks
     from django_q.conf import Conf
 
-    from enterspeed_sync.capture.jobs import enqueue_helper_tasks, enqueue_processing, queue_jobs
+    from enterspeed_sync.capture.enqueue import enqueue_helper_tasks, enqueue_processing
+    from enterspeed_sync.capture.outbox import queue_jobs
 
     tasks = []
     monkeypatch.setattr(django_q.tasks, "async_task", lambda *a, **k: tasks.append(a[0]))
@@ -129,7 +131,7 @@ def test_queueing_processing_keeps_the_requests_database_connection(monkeypatch)
     from django_q.conf import Conf
     from django_q.models import OrmQ
 
-    from enterspeed_sync.capture.jobs import enqueue_processing
+    from enterspeed_sync.capture.enqueue import enqueue_processing
 
     monkeypatch.setattr(Conf, "SYNC", False)
     connection.ensure_connection()
@@ -160,7 +162,7 @@ def test_an_editors_job_insert_that_loses_a_race_updates_the_winner(caplog):
         other.start()
         other.join()
 
-    caplog.set_level("INFO", logger="enterspeed_sync.capture.jobs")
+    caplog.set_level("INFO", logger="enterspeed_sync.capture.outbox")
     pre_save.connect(race, sender=EnterspeedJob)
     try:
         assert not connection.in_atomic_block

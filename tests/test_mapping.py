@@ -5,7 +5,7 @@ import pytest
 from wagtail.contrib.redirects.models import Redirect
 from wagtail.models import Page, Site
 
-from enterspeed_sync.capture.jobs import pause_sync
+from enterspeed_sync.capture.outbox import pause_sync
 from enterspeed_sync.mapping import PageMapper, is_valid_property_name, lower_camel, to_json_value
 from tests.testapp.models import BlogPage, LandingPage
 

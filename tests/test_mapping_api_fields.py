@@ -15,7 +15,8 @@ from wagtail.images.api.fields import ImageRenditionField
 from wagtail.images.models import Image
 from wagtail.images.tests.utils import get_test_image_file
 
-from enterspeed_sync.capture.jobs import pause_sync, queue_page_job
+from enterspeed_sync.capture.fanout import queue_page_job
+from enterspeed_sync.capture.outbox import pause_sync
 from enterspeed_sync.checks import check_property_entries
 from enterspeed_sync.exceptions import MappingError
 from enterspeed_sync.mapping import get_mapper, get_object_for_origin_id, to_json_value

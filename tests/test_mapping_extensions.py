@@ -11,7 +11,8 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from wagtail.models import Page
 
-from enterspeed_sync.capture.jobs import pause_sync, queue_page_job
+from enterspeed_sync.capture.fanout import queue_page_job
+from enterspeed_sync.capture.outbox import pause_sync
 from enterspeed_sync.diagnostics.inspection import inspect_origin_id
 from enterspeed_sync.exceptions import MappingError
 from enterspeed_sync.guards import BaseGuard

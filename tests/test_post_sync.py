@@ -12,7 +12,7 @@ from django.test import override_settings
 from django.urls import reverse
 from wagtail.models import Page
 
-from enterspeed_sync.capture.jobs import pause_sync
+from enterspeed_sync.capture.outbox import pause_sync
 from enterspeed_sync.capture.seeding import seed
 from enterspeed_sync.models import EnterspeedJob, PostSyncHookStatus
 from enterspeed_sync.processing.core import process_pending_jobs

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
-from enterspeed_sync.capture.jobs import JobSpec, queue_job, queue_jobs
+from enterspeed_sync.capture.outbox import JobSpec, queue_job, queue_jobs
 from enterspeed_sync.models import EnterspeedJob, JobState
 from enterspeed_sync.processing.core import (
     claim_jobs,

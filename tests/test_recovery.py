@@ -13,7 +13,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from enterspeed_sync.capture.jobs import JobSpec, queue_jobs
+from enterspeed_sync.capture.outbox import JobSpec, queue_jobs
 from enterspeed_sync.delivery import gate as sending
 from enterspeed_sync.models import EnterspeedJob, SourceState
 from enterspeed_sync.processing.core import process_pending_jobs, recover_expired_leases
@@ -172,7 +172,7 @@ def test_a_task_run_inline_in_sync_mode_leaves_no_thread_behind(monkeypatch, sta
     # editor's process, with whatever settings are active then).
     from django_q.conf import Conf
 
-    from enterspeed_sync.capture.jobs import enqueue_processing
+    from enterspeed_sync.capture.enqueue import enqueue_processing
     from enterspeed_sync.processing import schedules
 
     monkeypatch.setattr(Conf, "SYNC", True)

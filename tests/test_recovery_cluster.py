@@ -19,7 +19,8 @@ import pytest
 from django_q.conf import Conf
 from django_q.models import Schedule
 
-from enterspeed_sync.capture.jobs import JobSpec, enqueue_processing, queue_jobs
+from enterspeed_sync.capture.enqueue import enqueue_processing
+from enterspeed_sync.capture.outbox import JobSpec, queue_jobs
 from enterspeed_sync.conf import DEFAULTS
 from enterspeed_sync.models import EnterspeedJob, SourceState
 from tests.qcluster import log_tail, running_qcluster, wait_until, worker_pids

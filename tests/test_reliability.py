@@ -13,7 +13,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from django.utils import timezone
 
-from enterspeed_sync.capture.jobs import JobSpec, queue_job, queue_jobs, queue_page_job
+from enterspeed_sync.capture.fanout import queue_page_job
+from enterspeed_sync.capture.outbox import JobSpec, queue_job, queue_jobs
 from enterspeed_sync.delivery import gate as sending
 from enterspeed_sync.health import get_sync_status
 from enterspeed_sync.models import EnterspeedJob, JobState, LedgerEntry, SourceState

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
-from enterspeed_sync.capture.jobs import JobSpec, queue_job
+from enterspeed_sync.capture.outbox import JobSpec, queue_job
 from enterspeed_sync.delivery import gate as sending
 from enterspeed_sync.health import get_sync_status
 from enterspeed_sync.models import EnterspeedJob, SourceState

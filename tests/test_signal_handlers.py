@@ -6,8 +6,8 @@ from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from enterspeed_sync.capture import jobs
-from enterspeed_sync.capture.jobs import pause_sync
+from enterspeed_sync.capture import fanout
+from enterspeed_sync.capture.outbox import pause_sync
 from enterspeed_sync.models import EnterspeedJob, JobState, JobType
 from tests.testapp.models import BlogPage
 
@@ -149,7 +149,7 @@ def test_a_failing_receiver_never_breaks_the_editors_publish(site_tree, monkeypa
     def explode(*args, **kwargs):
         raise RuntimeError("job table unavailable")
 
-    monkeypatch.setattr(jobs, "queue_page_change", explode)
+    monkeypatch.setattr(fanout, "queue_page_change", explode)
     post = site_tree["posts"][0]
     post.title = "Still published"
     with transaction.atomic():

@@ -1,6 +1,8 @@
 """The ingest stand-in follows the contract, exercised by the real client over loopback."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -264,3 +266,35 @@ def test_peak_per_second_counts_the_busiest_second(server):
         server._record(RecordedRequest("POST", "/", None, None, {}, None, 200, {}, arrived))
     # 1.0, 1.1 and 1.15 with 0.2 and 0.9: five within one second (0.2 ≤ t < 1.2).
     assert server.peak_per_second() == 5
+
+
+def test_the_standin_is_an_independent_oracle():
+    # Its contract checks are written from the contract: sharing the client's, the mapping's
+    # or the validation's code would let the product agree with itself.
+    code = (
+        "import sys, enterspeed_sync.testing\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'wagtail')\n"
+        "    or m.startswith('enterspeed_sync.') and not m.startswith('enterspeed_sync.testing'))\n"
+        "assert not loaded, loaded"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_python_m_runs_the_standin_with_its_page(tmp_path):
+    # docs/testing.md and the sandbox run it as `python -m enterspeed_sync.testing`.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "enterspeed_sync.testing", "--port", "0", "--api-key", "source-cli"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("Ingest stand-in listening on http://127.0.0.1:")
+        url = line.split()[4]
+        page = requests.get(url + "/", timeout=5)
+        assert page.status_code == 200
+        assert "What Enterspeed received" in page.text
+        assert "source-c…i" in page.text
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -2,7 +2,7 @@ import pytest
 from django.test import override_settings
 
 from enterspeed_sync import tasks
-from enterspeed_sync.capture.jobs import JobSpec, queue_jobs
+from enterspeed_sync.capture.outbox import JobSpec, queue_jobs
 from enterspeed_sync.models import EnterspeedJob
 
 pytestmark = pytest.mark.django_db

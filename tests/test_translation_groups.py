@@ -7,7 +7,7 @@ import pytest
 from django.test import override_settings
 from wagtail.models import Page
 
-from enterspeed_sync.capture.jobs import pause_sync
+from enterspeed_sync.capture.outbox import pause_sync
 from enterspeed_sync.capture.seeding import seed
 from enterspeed_sync.models import EnterspeedJob
 from enterspeed_sync.processing.core import process_pending_jobs

@@ -18,7 +18,8 @@ from django_q.conf import Conf
 from django_q.models import Task
 from wagtail.models import Page, Site
 
-from enterspeed_sync.capture.jobs import enqueue_processing, pause_sync
+from enterspeed_sync.capture.enqueue import enqueue_processing
+from enterspeed_sync.capture.outbox import pause_sync
 from enterspeed_sync.capture.seeding import seed
 from enterspeed_sync.models import EnterspeedJob
 from tests.qcluster import log_tail, running_qcluster, wait_until, worker_pids

@@ -106,7 +106,7 @@ def load_fixture_and_media() -> None:
     from django.core.files.storage import default_storage
     from django.core.management import call_command
 
-    from enterspeed_sync.capture.jobs import pause_sync
+    from enterspeed_sync.capture.outbox import pause_sync
 
     with pause_sync():
         call_command("loaddata", *FIXTURES, verbosity=0)
@@ -125,7 +125,7 @@ def _jpeg_bytes() -> bytes:
 
 def create_content(bed: ReadyProject) -> None:
     """One published page of every creatable page model, one object of every empty snippet."""
-    from enterspeed_sync.capture.jobs import pause_sync
+    from enterspeed_sync.capture.outbox import pause_sync
     from enterspeed_sync.models import EnterspeedJob
 
     with pause_sync():

@@ -39,7 +39,7 @@ from wagtail.signals import (
     unpublished,
 )
 
-from enterspeed_sync.capture import jobs
+from enterspeed_sync.capture import fanout, outbox
 from enterspeed_sync.conf import get_destinations
 from enterspeed_sync.mapping import get_base_page_model, get_entity_type
 from enterspeed_sync.models import Destination, EntityType, JobType
@@ -56,10 +56,10 @@ def never_raise(receiver):
 
     @functools.wraps(receiver)
     def wrapper(*args, **kwargs):
-        if kwargs.get("raw") or not jobs.is_sync_active():
+        if kwargs.get("raw") or not outbox.is_sync_active():
             return
         try:
-            with jobs.savepoint_if_in_transaction():
+            with outbox.savepoint_if_in_transaction():
                 receiver(*args, **kwargs)
         except Exception:
             instance = kwargs.get("instance")
@@ -87,34 +87,34 @@ def queue_publish_on_page_published(sender, instance, **kwargs):
     # A scheduled publish fires page_published with live=False (wagtail#13959); the real
     # go-live fires it again from publish_scheduled.
     if instance.live:
-        jobs.queue_page_change(instance, JobType.PUBLISH, get_destinations())
-        jobs.queue_translation_group(instance, get_destinations())
+        fanout.queue_page_change(instance, JobType.PUBLISH, get_destinations())
+        fanout.queue_translation_group(instance, get_destinations())
 
 
 @never_raise
 def queue_delete_on_page_unpublished(sender, instance, **kwargs):
     # Only the published source: the draft still exists, so preview keeps showing it.
-    jobs.queue_page_change(instance, JobType.DELETE, [Destination.PUBLISH])
-    jobs.queue_translation_group(instance, [Destination.PUBLISH])
+    fanout.queue_page_change(instance, JobType.DELETE, [Destination.PUBLISH])
+    fanout.queue_translation_group(instance, [Destination.PUBLISH])
 
 
 @never_raise
 def queue_delete_on_page_deleted(sender, instance, **kwargs):
     # Sent once per page of a deleted tree; the row is gone, so everything the job needs
     # is taken from the instance now.
-    jobs.queue_page_change(instance, JobType.DELETE, get_destinations())
-    jobs.queue_translation_group(instance, get_destinations())
+    fanout.queue_page_change(instance, JobType.DELETE, get_destinations())
+    fanout.queue_translation_group(instance, get_destinations())
 
 
 @never_raise
 def queue_subtree_on_page_moved(sender, instance, url_path_before, url_path_after, **kwargs):
     if url_path_before != url_path_after:  # equal paths mean a reorder among siblings
-        jobs.queue_live_subtree_publish(instance)
+        fanout.queue_live_subtree_publish(instance)
 
 
 @never_raise
 def queue_subtree_on_slug_changed(sender, instance, **kwargs):
-    jobs.queue_live_subtree_publish(instance)
+    fanout.queue_live_subtree_publish(instance)
 
 
 # Images, documents and snippets ----------------------------------------------------------
@@ -143,9 +143,9 @@ def _publishes_on_save(sender) -> bool:
 
 
 def _queue_publish(instance) -> None:
-    jobs.queue_object_job(instance, JobType.PUBLISH, get_destinations())
-    jobs.queue_translation_publishes(instance)
-    jobs.queue_referrer_publishes(instance)
+    fanout.queue_object_job(instance, JobType.PUBLISH, get_destinations())
+    fanout.queue_translation_publishes(instance)
+    fanout.queue_referrer_publishes(instance)
 
 
 @for_synced_objects
@@ -163,21 +163,21 @@ def queue_publish_on_published(sender, instance, **kwargs):
 @for_synced_objects
 def queue_delete_on_unpublished(sender, instance, **kwargs):
     # Only the published source: the snippet's draft stays in preview.
-    jobs.queue_object_job(instance, JobType.DELETE, [Destination.PUBLISH])
-    jobs.queue_translation_publishes(instance)
-    jobs.queue_referrer_publishes(instance)
+    fanout.queue_object_job(instance, JobType.DELETE, [Destination.PUBLISH])
+    fanout.queue_translation_publishes(instance)
+    fanout.queue_referrer_publishes(instance)
 
 
 @for_synced_objects
 def queue_referrers_before_delete(sender, instance, **kwargs):
     # Before the delete: on_delete=SET_NULL rewrites the referrers without a signal of theirs.
-    jobs.queue_referrer_publishes(instance)
+    fanout.queue_referrer_publishes(instance)
 
 
 @for_synced_objects
 def queue_delete_on_delete(sender, instance, **kwargs):
-    jobs.queue_object_job(instance, JobType.DELETE, get_destinations())
-    jobs.queue_translation_publishes(instance)
+    fanout.queue_object_job(instance, JobType.DELETE, get_destinations())
+    fanout.queue_translation_publishes(instance)
 
 
 def queue_preview_on_revision_saved(sender, instance, **kwargs):
@@ -190,7 +190,7 @@ def queue_preview_on_revision_saved(sender, instance, **kwargs):
 
 @never_raise
 def _queue_preview(sender, instance, **kwargs):
-    jobs.queue_preview_of_revision(instance)
+    fanout.queue_preview_of_revision(instance)
 
 
 def _connections() -> list[tuple]:

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from django.apps import apps
 from django.db.models.signals import post_delete, post_save, pre_save
+from wagtail.signals import page_slug_changed, post_page_move
 
-from enterspeed_sync.capture import jobs
+from enterspeed_sync.capture import fanout
 from enterspeed_sync.capture.receivers import never_raise
 from enterspeed_sync.mapping import get_base_page_model
 
@@ -34,19 +35,19 @@ def queue_publish_for_redirect(sender, instance, **kwargs):
     page_ids = {instance.redirect_page_id, getattr(instance, "_enterspeed_previous_page_id", None)}
     page_ids.discard(None)
     if page_ids:
-        jobs.queue_page_publishes(get_base_page_model().objects.filter(pk__in=page_ids).live())
+        fanout.queue_page_publishes(get_base_page_model().objects.filter(pk__in=page_ids).live())
 
 
 def register_redirect_signal_handlers() -> None:
     """Call before ``register_signal_handlers()``, so Wagtail's redirects exist first."""
     if not apps.is_installed("wagtail.contrib.redirects"):
         return
+    # An optional app: its models cannot be imported unless it is installed.
     from wagtail.contrib.redirects.models import Redirect
     from wagtail.contrib.redirects.signal_handlers import (
         autocreate_redirects_on_page_move,
         autocreate_redirects_on_slug_change,
     )
-    from wagtail.signals import page_slug_changed, post_page_move
 
     post_page_move.connect(autocreate_redirects_on_page_move)
     page_slug_changed.connect(autocreate_redirects_on_slug_change)

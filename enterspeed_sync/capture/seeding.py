@@ -10,17 +10,17 @@ With ``TRANSLATION_GROUPS``, seeding pages also queues their translation groups.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from wagtail.models import TranslatableMixin
 
-from enterspeed_sync.capture.jobs import (
-    JobSpec,
+from enterspeed_sync.capture.fanout import (
+    belonging_in,
     object_publish_specs,
     page_publish_specs,
-    queue_jobs,
     translation_group_specs,
 )
+from enterspeed_sync.capture.outbox import BULK_CHUNK_SIZE, JobSpec, queue_jobs
 from enterspeed_sync.conf import conf, get_destinations
 from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.delivery.ledger import forget
@@ -43,15 +43,15 @@ class SeedResult:
         return sum(self.counts.values())
 
 
-def seeded_pages(*, root_page=None, locales=None, descendants=True, destination=None):
+def seeded_pages(
+    *, root_page=None, locales=None, descendants=True, destination=Destination.PUBLISH
+):
     """
     The pages a seed covers: every live page (every page for the preview source) of
     ``root_page`` and, with ``descendants``, below it, optionally only in the given locales.
     The tree root (depth 1) is not content.
     """
-    pages = get_base_page_model().objects.filter(depth__gt=1)
-    if destination != Destination.PREVIEW:
-        pages = pages.live()
+    pages = belonging_in(get_base_page_model().objects.filter(depth__gt=1), destination)
     if root_page is not None:
         if descendants:
             pages = pages.descendant_of(root_page, inclusive=True)
@@ -69,15 +69,13 @@ def page_specs(
     pages = seeded_pages(
         root_page=root_page, locales=locales, descendants=descendants, destination=destination
     )
-    return _to(destination, page_publish_specs(pages.order_by("path")))
+    return page_publish_specs(pages.order_by("path"), destination=destination)
 
 
 def translation_group_seed_specs(
     *, root_page=None, locales=None, descendants=True, destination=Destination.PUBLISH
 ) -> Iterator[JobSpec]:
     """The translation groups of the pages a seed covers (none without TRANSLATION_GROUPS)."""
-    if not conf.TRANSLATION_GROUPS:
-        return iter(())
     pages = seeded_pages(
         root_page=root_page, locales=locales, descendants=descendants, destination=destination
     )
@@ -106,12 +104,6 @@ def snippet_specs(*, locales=None, destination=Destination.PUBLISH) -> Iterator[
         if locales and issubclass(model, TranslatableMixin):
             objects = objects.filter(locale__language_code__in=locales)
         yield from object_publish_specs(objects, destination=destination)
-
-
-def _to(destination: str, specs: Iterator[JobSpec]) -> Iterator[JobSpec]:
-    if destination == Destination.PUBLISH:
-        return specs
-    return (replace(spec, destination=destination) for spec in specs)
 
 
 def published_specs(
@@ -196,7 +188,7 @@ def seed(
             result.counts[kind] += 1
             if force:
                 to_forget.append(spec.origin_id)
-                if len(to_forget) >= 500:
+                if len(to_forget) >= BULK_CHUNK_SIZE:
                     forget(source, to_forget)
                     to_forget.clear()
             yield spec

@@ -13,7 +13,7 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from wagtail.models import DraftStateMixin, get_page_models
 
-from enterspeed_sync.capture.jobs import object_publish_specs, page_publish_specs
+from enterspeed_sync.capture.fanout import object_publish_specs, page_publish_specs
 from enterspeed_sync.conf import conf
 from enterspeed_sync.handlers import find_handler
 from enterspeed_sync.handlers.base import BasePublishHandler

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from enterspeed_sync.capture.jobs import JobSpec, queue_jobs
+from enterspeed_sync.capture.outbox import JobSpec, queue_jobs
 from enterspeed_sync.capture.seeding import published_specs
 from enterspeed_sync.delivery import gate as sending
 from enterspeed_sync.delivery.client import IngestResponse

@@ -38,7 +38,7 @@ from django.db import DatabaseError, IntegrityError, connection, connections, tr
 from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
-from enterspeed_sync.capture.jobs import request_processing
+from enterspeed_sync.capture.enqueue import request_processing
 from enterspeed_sync.conf import conf, get_client, get_destinations
 from enterspeed_sync.delivery import gate as sending
 from enterspeed_sync.delivery.bulk import OperationCollector, Request, bulk_support, plan_requests

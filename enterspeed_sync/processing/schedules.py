@@ -89,7 +89,7 @@ def on_worker_spawn(**kwargs) -> threading.Thread | None:
 
 
 def _after_spawn() -> None:
-    from enterspeed_sync.capture.jobs import enqueue_processing
+    from enterspeed_sync.capture.enqueue import enqueue_processing
     from enterspeed_sync.conf import conf
     from enterspeed_sync.models import EnterspeedJob
 
@@ -109,7 +109,7 @@ def _after_spawn() -> None:
 
 def _wake_up(when: datetime, only_if=None) -> None:
     """Sleep until ``when``, then queue a processing task (if ``only_if`` has rows)."""
-    from enterspeed_sync.capture.jobs import enqueue_processing
+    from enterspeed_sync.capture.enqueue import enqueue_processing
 
     try:
         delay = (when - timezone.now()).total_seconds() + WAKE_UP_MARGIN

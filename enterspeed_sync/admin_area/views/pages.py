@@ -15,7 +15,7 @@ from wagtail.admin import messages
 from wagtail.log_actions import log
 from wagtail.models import Page
 
-from enterspeed_sync.capture.jobs import queue_page_job
+from enterspeed_sync.capture.fanout import queue_page_job
 from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.delivery.ledger import forget
 from enterspeed_sync.mapping import page_origin_id

@@ -12,7 +12,7 @@ from PIL import ImageDraw
 from wagtail.images import get_image_model
 from wagtail.models import Locale, Page, Site
 
-from enterspeed_sync.capture.jobs import pause_sync
+from enterspeed_sync.capture.outbox import pause_sync
 from sandbox.demo.models import ArticleIndexPage, ArticlePage, ContactPage, HomePage, SiteMessage
 
 ARTICLES = [

@@ -1,0 +1,3 @@
+from enterspeed_sync.testing.cli import main
+
+main()
