@@ -7,7 +7,8 @@ which module imports which at module level, and which imports sit inside functio
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "enterspeed_sync"
@@ -71,6 +72,36 @@ def _comment_for(lines: list[str], node: ast.stmt) -> str:
     return " ".join(above)
 
 
+@dataclass
+class _Module:
+    name: str
+    is_package: bool
+    lines: list[str]
+    modules: dict[str, Path]
+    edges: set[str] = field(default_factory=set)
+    local: list[LocalImport] = field(default_factory=list)
+
+    def visit(self, node: ast.AST, *, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if _is_type_checking(child):
+                continue
+            if isinstance(child, ast.Import | ast.ImportFrom):
+                self.add(child, in_function=in_function)
+                continue
+            function = isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
+            self.visit(child, in_function=in_function or function)
+
+    def add(self, node: ast.Import | ast.ImportFrom, *, in_function: bool) -> None:
+        if in_function:
+            comment = _comment_for(self.lines, node)
+            self.local.append(LocalImport(self.name, node.lineno, ast.unparse(node), comment))
+            return
+        for imported in _imported_names(self.name, self.is_package, node):
+            target = _owning_module(imported, self.modules)
+            if target and target != self.name:
+                self.edges.add(target)
+
+
 def read_graph(package_dir: Path = PACKAGE_DIR):
     """``(module-level edges, function-level imports)`` of the package."""
     modules = module_files(package_dir)
@@ -78,30 +109,10 @@ def read_graph(package_dir: Path = PACKAGE_DIR):
     local: list[LocalImport] = []
     for name, path in modules.items():
         source = path.read_text()
-        lines = source.splitlines()
-        is_package = path.name == "__init__.py"
-
-        def visit(node: ast.AST, in_function: bool) -> None:
-            for child in ast.iter_child_nodes(node):
-                if _is_type_checking(child):
-                    continue
-                if isinstance(child, ast.Import | ast.ImportFrom):
-                    if in_function:
-                        local.append(
-                            LocalImport(
-                                name, child.lineno, ast.unparse(child), _comment_for(lines, child)
-                            )
-                        )
-                        continue
-                    for imported in _imported_names(name, is_package, child):
-                        target = _owning_module(imported, modules)
-                        if target and target != name:
-                            edges[name].add(target)
-                    continue
-                function = isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
-                visit(child, in_function or function)
-
-        visit(ast.parse(source), False)
+        module = _Module(name, path.name == "__init__.py", source.splitlines(), modules)
+        module.visit(ast.parse(source), in_function=False)
+        edges[name] = module.edges
+        local.extend(module.local)
     # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.
     for name in modules:
         for target in list(edges[name]):
@@ -148,12 +159,18 @@ def find_cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return cycles
 
 
-if __name__ == "__main__":
+def report() -> str:
     edges, local = read_graph()
     cycles = find_cycles(edges)
-    print(f"{len(edges)} modules, {len(cycles)} import cycles")
-    for group in cycles:
-        print("  cycle:", " → ".join(group))
-    print(f"{len(local)} function-level imports")
-    for item in local:
-        print(f"  {item.module}:{item.line}  {item.statement}  # {item.comment or '(no reason)'}")
+    lines = [f"{len(edges)} modules, {len(cycles)} import cycles"]
+    lines += ["  cycle: " + " → ".join(group) for group in cycles]
+    lines.append(f"{len(local)} function-level imports")
+    lines += [
+        f"  {item.module}:{item.line}  {item.statement}  # {item.comment or '(no reason)'}"
+        for item in local
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(report())
