@@ -457,6 +457,7 @@ def test_seed_a_scope_queues_the_jobs(admin_token, site_tree, on_commit_api):
         "descendants": False,
         "locales": ["en"],
         "force": False,
+        "destination": "publish",
     }
     assert list(EnterspeedJob.objects.values_list("origin_id", flat=True)) == [f"page-{blog.pk}"]
     # The seed task ran inline at commit; its result is readable through the API.

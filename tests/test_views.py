@@ -561,3 +561,20 @@ def test_jobs_list_looks_objects_up_per_model_not_per_row(
         failed_job(i)
     with django_assert_max_num_queries(few + 5):
         admin_client.get(JOBS)
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_retry_all_failed_retries_the_jobs_confirmed_in_chunks(
+    admin_client, django_capture_on_commit_callbacks
+):
+    failed_jobs(1500)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        admin_client.post(reverse("enterspeed_sync:jobs_all", args=["retry"]))
+    # One background task per 1000 ids, as the API does: no task outgrows a worker's timeout.
+    assert len(callbacks) == 2
+    late = failed_job(99999)
+    for callback in callbacks:
+        callback()
+    # The jobs failed when the user confirmed are retried; one that failed later is not.
+    assert EnterspeedJob.objects.pending().count() == 1500
+    assert list(EnterspeedJob.objects.failed().values_list("pk", flat=True)) == [late.pk]

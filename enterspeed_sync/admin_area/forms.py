@@ -10,6 +10,7 @@ from wagtail.models import Locale
 from enterspeed_sync.capture.seeding import SEED_KINDS, TRANSLATION_GROUPS_KIND
 from enterspeed_sync.conf import get_destinations
 from enterspeed_sync.models import Destination
+from enterspeed_sync.operations import SeedScope
 
 KIND_LABELS = {
     "pages": _("Pages"),
@@ -92,6 +93,17 @@ class SeedForm(forms.Form):
 
     def clean_destination(self):
         return self.cleaned_data.get("destination") or Destination.PUBLISH
+
+    def get_scope(self) -> SeedScope:
+        data = self.cleaned_data
+        return SeedScope(
+            kinds=list(data["kinds"]),
+            root_page=data["root_page"],
+            descendants=bool(data["descendants"]),
+            locales=list(data["locales"]),
+            force=bool(data["force"]),
+            destination=data["destination"],
+        )
 
     def describe(self) -> str:
         data = self.cleaned_data

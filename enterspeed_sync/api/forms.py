@@ -13,6 +13,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from wagtail.models import Locale
 
 from enterspeed_sync.capture.seeding import SEED_KINDS
+from enterspeed_sync.conf import get_destinations
 from enterspeed_sync.models import Destination, EntityType, JobState, JobType
 
 #: The largest id a 64-bit integer column holds; larger numbers name nothing.
@@ -120,7 +121,7 @@ class JobListForm(JobFilterForm):
 
 # Seeding --------------------------------------------------------------------------------
 
-SEED_FIELDS = ("kinds", "root_page", "descendants", "locales", "force")
+SEED_FIELDS = ("kinds", "root_page", "descendants", "locales", "force", "destination")
 
 
 def clean_seed_request(body: dict) -> tuple[dict, dict]:
@@ -170,6 +171,17 @@ def clean_seed_request(body: dict) -> tuple[dict, dict]:
         if unknown := sorted(set(locales) - known):
             errors["locales"] = [f"Unknown locales {unknown}; the site has {sorted(known)}."]
 
+    destination = body.get("destination", Destination.PUBLISH)
+    if destination not in get_destinations():
+        errors["destination"] = [
+            f"A configured source: {', '.join(get_destinations())}."
+            + (
+                " Set ENTERSPEED_SYNC['PREVIEW_API_KEY'] to seed the preview source."
+                if destination == Destination.PREVIEW
+                else ""
+            )
+        ]
+
     if errors:
         return {}, errors
     scope = {
@@ -178,6 +190,7 @@ def clean_seed_request(body: dict) -> tuple[dict, dict]:
         "descendants": flags["descendants"],
         "locales": sorted(set(locales)),
         "force": flags["force"],
+        "destination": destination,
     }
     return scope, errors
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from django.core.paginator import EmptyPage, Paginator
-from django.db import transaction
 from django.db.models import Count
 from django.http import JsonResponse
 from django.urls import reverse
-from wagtail.log_actions import log
 from wagtail.models import ModelLogEntry
 
-from enterspeed_sync import admin_tasks, permissions
-from enterspeed_sync.admin_area.views.base import QUEUE_TITLE
-from enterspeed_sync.admin_area.views.jobs import INLINE_RETRY_LIMIT
+from enterspeed_sync import operations, permissions
 from enterspeed_sync.api.base import APIError, APIView, NotFound, ValidationFailed
 from enterspeed_sync.api.forms import (
     MAX_ID,
@@ -26,39 +24,15 @@ from enterspeed_sync.api.openapi import get_openapi_document
 from enterspeed_sync.api.serializers import STATES, serialize_job
 from enterspeed_sync.models import EnterspeedJob, JobState
 
-#: Failed jobs per background retry task when "retry all failed" is too large for a request.
-RETRY_TASK_CHUNK = 1000
 SEED_TASK_KIND = "seed"
 
 
 class AuditMixin:
     """Write actions go to Wagtail's audit log, as in the admin, noting the API and token."""
 
-    def audit_data(self, **data) -> dict:
+    def audit(self) -> dict:
         token = self.credentials.token
-        data["via"] = "api"
-        if token is not None:
-            data["token"] = token.prefix
-        return data
-
-    def log_job(self, job: EnterspeedJob, action: str, **kwargs) -> None:
-        log(
-            job,
-            action,
-            user=self.credentials.user,
-            title=job.origin_id,
-            data=self.audit_data(origin_id=job.origin_id),
-            **kwargs,
-        )
-
-    def log_queue(self, action: str, **data) -> None:
-        log(
-            EnterspeedJob(pk=0, origin_id="queue"),
-            action,
-            user=self.credentials.user,
-            title=str(QUEUE_TITLE),
-            data=self.audit_data(**data),
-        )
+        return {"via": "api", **({"token": token.prefix} if token is not None else {})}
 
 
 def validated(form):
@@ -148,27 +122,22 @@ class JobDetailView(AuditMixin, APIView):
         return JsonResponse(serialize_job(get_job(pk)))
 
     def delete(self, request, pk):
-        with transaction.atomic():
-            job = get_job(pk)
-            self.log_job(job, "wagtail.delete", deleted=True)
-            job.delete()
-        return JsonResponse({"deleted": 1})
+        deleted = operations.delete_jobs(
+            [get_job(pk)], user=self.credentials.user, audit=self.audit()
+        )
+        return JsonResponse({"deleted": deleted})
 
 
 class JobRetryView(AuditMixin, APIView):
     permission_tests = {"post": permissions.can_manage}
 
     def post(self, request, pk):
-        from enterspeed_sync.processing.core import retry_failed_jobs
-
         job = get_job(pk)
         if job.state != JobState.FAILED:
             raise APIError(
                 409, "not_failed", f"Job {pk} is {job.state}, not failed: only failed jobs retry."
             )
-        with transaction.atomic():
-            self.log_job(job, "enterspeed_sync.retry")
-        retried = retry_failed_jobs([job.pk]) == 1
+        retried = operations.retry_jobs([job], user=self.credentials.user, audit=self.audit()) == 1
         # A newer pending job of the same entity supersedes a failed one (which is then
         # dropped): that pending job is what will be sent.
         pending = EnterspeedJob.objects.for_entity(*job.entity_key).pending().first()
@@ -184,11 +153,12 @@ class FailedJobsView(AuditMixin, APIView):
 
     def delete(self, request):
         form = validated(JobFilterForm(request.GET.dict()))
-        with transaction.atomic():
-            deleted, _rows = form.filter(EnterspeedJob.objects.failed()).delete()
-            self.log_queue(
-                "enterspeed_sync.delete_failed", count=deleted, filters=given_filters(form)
-            )
+        deleted = operations.delete_all_failed(
+            form.filter(EnterspeedJob.objects.failed()),
+            user=self.credentials.user,
+            audit=self.audit(),
+            filters=given_filters(form),
+        )
         return JsonResponse({"deleted": deleted})
 
 
@@ -201,29 +171,15 @@ class FailedJobsRetryView(AuditMixin, APIView):
     permission_tests = {"post": permissions.can_manage}
 
     def post(self, request):
-        from enterspeed_sync.processing.core import retry_failed_jobs
-
         form = validated(JobFilterForm(request.GET.dict()))
         self.read_json_body(request)  # no body fields; but refuse a malformed one
-        ids = list(form.filter(EnterspeedJob.objects.failed()).values_list("pk", flat=True))
-        background = len(ids) > INLINE_RETRY_LIMIT
-        with transaction.atomic():
-            self.log_queue(
-                "enterspeed_sync.retry_failed", count=len(ids), filters=given_filters(form)
-            )
-            if background:
-                for start in range(0, len(ids), RETRY_TASK_CHUNK):
-                    admin_tasks.queue_on_commit(
-                        admin_tasks.RETRY_TASK,
-                        admin_tasks.new_task_name("retry"),
-                        ids=ids[start : start + RETRY_TASK_CHUNK],
-                    )
-        if background:
-            return JsonResponse(
-                {"matched": len(ids), "queued": None, "background": True}, status=202
-            )
-        queued = retry_failed_jobs(ids) if ids else 0
-        return JsonResponse({"matched": len(ids), "queued": queued, "background": False})
+        retried = operations.retry_all_failed(
+            form.filter(EnterspeedJob.objects.failed()),
+            user=self.credentials.user,
+            audit=self.audit(),
+            filters=given_filters(form),
+        )
+        return JsonResponse(asdict(retried), status=202 if retried.background else 200)
 
 
 def seed_task_name(seed_id: str) -> str:
@@ -239,19 +195,10 @@ class SeedListView(AuditMixin, APIView):
         scope, errors = clean_seed_request(self.read_json_body(request))
         if errors:
             raise ValidationFailed(errors, "The seed request is not valid; see 'fields'.")
-        task_name = admin_tasks.new_task_name(SEED_TASK_KIND)
+        task_name = operations.start_seed(
+            operations.SeedScope(**scope), user=self.credentials.user, audit=self.audit()
+        )
         seed_id = task_name.rsplit(".", 1)[1]
-        with transaction.atomic():
-            self.log_queue("enterspeed_sync.seed", task=task_name, **scope)
-            admin_tasks.queue_on_commit(
-                admin_tasks.SEED_TASK,
-                task_name,
-                kinds=scope["kinds"],
-                root_page_id=scope["root_page"],
-                locales=scope["locales"],
-                descendants=scope["descendants"],
-                force=scope["force"],
-            )
         return JsonResponse(
             {
                 "id": seed_id,
@@ -272,7 +219,7 @@ class SeedDetailView(APIView):
         ).first()
         if started is None:
             raise NotFound(f"No seed {seed_id} was started through the API.")
-        finished, success, result = admin_tasks.get_task_result(task_name)
+        finished, success, result = operations.get_task_result(task_name)
         if not finished:
             state = "queued"
         else:
