@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import django_filters
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
@@ -23,6 +25,7 @@ from wagtail.admin.widgets import HeaderButton
 from enterspeed_sync import operations, permissions
 from enterspeed_sync.admin_area import status as admin_status
 from enterspeed_sync.admin_area.views.base import BREADCRUMBS, EnterspeedPermissionMixin
+from enterspeed_sync.diagnostics.inspection import inspect_origin_id
 from enterspeed_sync.mapping import get_object_for_origin_id
 from enterspeed_sync.models import Destination, EnterspeedJob, EntityType, JobState
 
@@ -264,8 +267,6 @@ class JobInspectView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Templ
 
     def get_inspection(self):
         """What would be sent now; a mapping error is shown, as it would fail the job."""
-        from enterspeed_sync.diagnostics.inspection import inspect_origin_id
-
         try:
             return inspect_origin_id(self.job.origin_id), ""
         except LookupError as exc:
@@ -274,8 +275,6 @@ class JobInspectView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Templ
             return None, f"{type(exc).__name__}: {exc}"
 
     def get_context_data(self, **kwargs):
-        import json
-
         context = super().get_context_data(**kwargs)
         inspection, inspection_error = self.get_inspection()
         context.update(
