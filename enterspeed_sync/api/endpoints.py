@@ -37,7 +37,6 @@ SEED = requires(permissions.can_seed, permissions.SEED)
 
 #: Every operation can answer these, besides what it declares.
 COMMON_ERRORS = {401: schemas.Error, 403: schemas.Error}
-INVALID_QUERY = "Some parameters are not valid; see 'fields'."
 
 
 class OperationsAPI(NinjaAPI):
@@ -102,22 +101,25 @@ def audit(request) -> dict:
 
 
 def get_job(pk: int) -> EnterspeedJob:
-    job = None
-    if 0 < pk <= schemas.MAX_ID:
-        job = EnterspeedJob.objects.defer("lease_token").filter(pk=pk).first()
+    # ``pk`` is in range: ninja validated it (``schemas.JobId``).
+    job = EnterspeedJob.objects.defer("lease_token").filter(pk=pk).first()
     if job is None:
         raise NotFound(f"There is no job {pk}.")
     return job
 
 
-def failed_jobs(request):
-    """The failed jobs the query string's filters match, and those filters (for the log)."""
-    filters = validate(
-        schemas.JobFilters,
+def validate_query(request, model):
+    return validate(
+        model,
         request.GET.dict(),
         unknown="Unknown parameter '{}'.",
-        message=INVALID_QUERY,
+        message="Some parameters are not valid; see 'fields'.",
     )
+
+
+def failed_jobs(request):
+    """The failed jobs the query string's filters match, and those filters (for the log)."""
+    filters = validate_query(request, schemas.JobFilters)
     return filters.filter(EnterspeedJob.objects.failed()), request.GET.dict()
 
 
@@ -185,12 +187,7 @@ def health(request):
 )
 def list_jobs(request):
     """A page of jobs, with the counts per state of the jobs every other filter matches."""
-    query = validate(
-        schemas.JobListQuery,
-        request.GET.dict(),
-        unknown="Unknown parameter '{}'.",
-        message=INVALID_QUERY,
-    )
+    query = validate_query(request, schemas.JobListQuery)
     matching = query.filter(EnterspeedJob.objects.defer("lease_token"))
     # Counts per state of the jobs every other filter matches, so one request shows
     # e.g. how many of a locale's jobs are pending and failed.
