@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from functools import cache
 
 from django.core.paginator import EmptyPage, Paginator
 from django.db.models import Count
@@ -139,19 +140,24 @@ def openapi(request):
     return get_openapi_document()
 
 
+@cache
+def generated_document() -> str:
+    """What ninja generates from the code, as JSON (it never changes while the code runs)."""
+    return json.dumps(api.get_openapi_schema(path_prefix=""), cls=NinjaJSONEncoder)
+
+
 def get_openapi_document() -> dict:
     """
     The document, with the server URL where the project mounted the API, and the site's
     locales and the configured sources as the seed request's choices.
     """
-    document = api.get_openapi_schema(path_prefix="")
+    document = json.loads(generated_document())
     document["servers"] = [{"url": reverse("enterspeed_sync_api:health").removesuffix("/health/")}]
     locales = list(Locale.objects.order_by("language_code").values_list("language_code", flat=True))
     body = document["paths"]["/seeds/"]["post"]["requestBody"]["content"][JSON]["schema"]
     body["properties"]["locales"]["anyOf"][0]["items"]["enum"] = locales
     body["properties"]["destination"]["enum"] = list(get_destinations())
-    # As served: JSON's keys are strings (ninja keys the responses by int status).
-    return json.loads(json.dumps(document, cls=NinjaJSONEncoder))
+    return document
 
 
 # Health ---------------------------------------------------------------------------------

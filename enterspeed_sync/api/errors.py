@@ -123,9 +123,9 @@ def register_exception_handlers(api) -> None:
 
     @api.exception_handler(NinjaValidationError)
     def invalid_parameters(request, exc):
-        # Only path parameters reach ninja's own validation; their converters already
-        # match digits only, so a value that fails it names nothing.
-        return error_response(404, "not_found", f"No API endpoint at {request.path}.")
+        # Only path parameters reach ninja's own validation (the query and body are the
+        # endpoints' own): an id out of range, or a malformed seed id, names nothing.
+        return error_response(404, "not_found", f"Nothing exists at {request.path}.")
 
     @api.exception_handler(Http404)
     def not_found(request, exc):
