@@ -1,8 +1,9 @@
 """
-Who is calling the operations API: a bearer token (``Authorization: Bearer esync_…``) or
-the Wagtail admin session. Token requests ignore the session and need no CSRF token, since
-a browser never adds the header on its own; session requests that change something must
-pass Django's CSRF check, as the admin's own forms do.
+Who is calling the operations API, and may they: a bearer token (``Authorization: Bearer
+esync_…``) or the Wagtail admin session, then the admin area's permissions. Token requests
+ignore the session and need no CSRF token, since a browser never adds the header on its
+own; session requests that change something must pass Django's CSRF check, as the admin's
+own forms do.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ class AuthenticationFailed(Exception):
 
 class CSRFFailed(Exception):
     """A session request that changes something failed the CSRF check (403)."""
+
+
+class PermissionDenied(Exception):
+    """The caller is who they say, but lacks a permission (403)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,11 @@ def _enforce_csrf(request) -> None:
 # test happen together, so a caller without permission never learns more than a 403.
 
 
+def has_admin_access(user) -> bool:
+    """The Wagtail admin's own gate, which every view of the admin area sits behind."""
+    return bool(user and user.is_active and user.has_perm("wagtailadmin.access_admin"))
+
+
 class Access:
     """Who may call an operation: the permission test of the admin area it needs."""
 
@@ -143,12 +153,3 @@ def requires(test, *codenames: str) -> list:
     """The ``auth`` of an operation that needs ``test`` (from ``permissions``) to pass."""
     access = Access(test, (permissions.VIEW, *codenames))
     return [BearerToken(access), AdminSession(access)]
-
-
-def has_admin_access(user) -> bool:
-    """The Wagtail admin's own gate, which every view of the admin area sits behind."""
-    return bool(user and user.is_active and user.has_perm("wagtailadmin.access_admin"))
-
-
-class PermissionDenied(Exception):
-    """The caller is who they say, but lacks a permission (403)."""
