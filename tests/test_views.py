@@ -580,3 +580,14 @@ def test_retry_all_failed_retries_the_jobs_confirmed_in_chunks(
     # The jobs failed when the user confirmed are retried; one that failed later is not.
     assert EnterspeedJob.objects.pending().count() == 1500
     assert list(EnterspeedJob.objects.failed().values_list("pk", flat=True)) == [late.pk]
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_actions_never_redirect_off_the_site(admin_client, site_tree):
+    post = site_tree["posts"][0]
+    edit = reverse("wagtailadmin_pages:edit", args=[post.pk])
+    sync_url = reverse("enterspeed_sync:sync_page", args=[post.pk])
+    job_url = reverse("enterspeed_sync:job_action", args=[failed_job(7).pk, "retry"])
+    for hostile in ("//evil.example/", "https://evil.example/", "/\\evil.example/"):
+        assert admin_client.post(sync_url, {"next": hostile})["Location"] == edit
+        assert admin_client.post(job_url, {"next": hostile})["Location"] == JOBS

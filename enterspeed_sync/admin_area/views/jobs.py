@@ -9,7 +9,6 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.functional import cached_property
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 from django.views import View
@@ -24,7 +23,11 @@ from wagtail.admin.widgets import HeaderButton
 
 from enterspeed_sync import operations, permissions
 from enterspeed_sync.admin_area import status as admin_status
-from enterspeed_sync.admin_area.views.base import BREADCRUMBS, EnterspeedPermissionMixin
+from enterspeed_sync.admin_area.views.base import (
+    BREADCRUMBS,
+    EnterspeedPermissionMixin,
+    next_url,
+)
 from enterspeed_sync.diagnostics.inspection import inspect_origin_id
 from enterspeed_sync.mapping import get_object_for_origin_id
 from enterspeed_sync.models import Destination, EnterspeedJob, EntityType, JobState
@@ -132,13 +135,6 @@ class EditLinkColumn(Column):
             AdminURLFinder(parent_context["request"].user).get_edit_url(obj) if obj else None
         )
         return context
-
-
-STATE_TAG_CLASSES = {
-    JobState.FAILED: "w-status--label",
-    JobState.PENDING: "",
-    JobState.PROCESSING: "w-status--primary",
-}
 
 
 class JobIndexView(EnterspeedPermissionMixin, IndexView):
@@ -293,15 +289,6 @@ class JobInspectView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Templ
         return context
 
 
-def _next_url(request, default: str) -> str:
-    url = request.POST.get("next") or request.GET.get("next") or ""
-    if url and url_has_allowed_host_and_scheme(
-        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return url
-    return default
-
-
 class JobActionView(EnterspeedPermissionMixin, View):
     """POST: retry or delete one job (the inspect view's buttons)."""
 
@@ -318,10 +305,10 @@ class JobActionView(EnterspeedPermissionMixin, View):
                     _t("%(job)s was not queued: it is not failed, or a newer job supersedes it.")
                     % {"job": job.origin_id},
                 )
-            return redirect(_next_url(request, reverse("enterspeed_sync:jobs")))
+            return redirect(next_url(request, reverse("enterspeed_sync:jobs")))
         operations.delete_jobs([job], user=request.user)
         messages.success(request, _t("%(job)s deleted.") % {"job": job.origin_id})
-        return redirect(_next_url(request, reverse("enterspeed_sync:jobs")))
+        return redirect(next_url(request, reverse("enterspeed_sync:jobs")))
 
 
 class BulkJobActionView(EnterspeedPermissionMixin, View):
@@ -330,7 +317,7 @@ class BulkJobActionView(EnterspeedPermissionMixin, View):
     permission_test = staticmethod(permissions.can_manage)
 
     def post(self, request):
-        back = _next_url(request, reverse("enterspeed_sync:jobs"))
+        back = next_url(request, reverse("enterspeed_sync:jobs"))
         ids = [int(pk) for pk in request.POST.getlist("id") if pk.isdigit()]
         action = request.POST.get("action")
         if not ids or action not in ("retry", "delete"):
