@@ -1,16 +1,19 @@
 """
-django-q2 entry points. Each task processes whole batches of jobs, never one job per task,
-and keeps no retry state of its own: that lives in the job rows.
+django-q2 entry points. Each processing task handles whole batches of jobs, never one job
+per task, and keeps no retry state of its own: that lives in the job rows. The operator's
+tasks (a seed, a large "retry all failed") are queued by ``enterspeed_sync.operations``.
 """
 
 from __future__ import annotations
 
 import logging
 
+from django.db import transaction
 from django_q.conf import Conf
 
 from enterspeed_sync.capture.enqueue import enqueue_processing
 from enterspeed_sync.conf import conf
+from enterspeed_sync.operations import SeedScope, run_seed
 from enterspeed_sync.processing import core as processing
 from enterspeed_sync.processing.schedules import process_at
 
@@ -47,3 +50,13 @@ def process_pending_jobs() -> dict[str, int | bool | str]:
 
 def fail_stale_jobs() -> int:
     return processing.fail_stale_jobs()
+
+
+def seed_task(**scope) -> dict[str, int]:
+    """Queue the jobs of one seed; returns the jobs added per kind (the dashboard shows it)."""
+    with transaction.atomic():
+        return dict(run_seed(SeedScope(**scope)).counts)
+
+
+def retry_failed_task(ids: list[int] | None = None) -> int:
+    return processing.retry_failed_jobs(ids)

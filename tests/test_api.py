@@ -220,6 +220,17 @@ def test_unknown_paths_and_methods_answer_json(admin_token):
     assert_error(get(api("job", 2**70), admin_token), 404, "not_found")
 
 
+def test_head_and_options_answer_like_the_routes_methods(admin_token):
+    response = Client().head(api("health"), **bearer(admin_token))
+    assert response.status_code == 200 and response.content == b""
+    assert "no-cache" in response["Cache-Control"]
+    # OPTIONS needs no credentials: it only lists the methods.
+    response = Client().options(api("job", 1))
+    assert response.status_code == 200
+    assert response["Allow"] == "GET, HEAD, DELETE, OPTIONS"
+    assert Client().options(api("seeds"))["Allow"] == "POST, OPTIONS"
+
+
 def test_bad_bodies_get_400_or_415(admin_token):
     url = api("seeds")
     client = Client()
@@ -457,6 +468,7 @@ def test_seed_a_scope_queues_the_jobs(admin_token, site_tree, on_commit_api):
         "descendants": False,
         "locales": ["en"],
         "force": False,
+        "destination": "publish",
     }
     assert list(EnterspeedJob.objects.values_list("origin_id", flat=True)) == [f"page-{blog.pk}"]
     # The seed task ran inline at commit; its result is readable through the API.

@@ -3,6 +3,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
+from wagtail.models import ModelLogEntry
 
 from enterspeed_sync.models import EnterspeedJob, JobState
 from enterspeed_sync.processing.schedules import SCHEDULES, ensure_schedules
@@ -148,3 +149,13 @@ def test_refused_key_status_says_it_once_and_as_troubleshooting_does(db):
     section = " ".join(troubleshooting.split(f"## `{heading}`", 1)[1].split("\n## ")[0].split())
     for advice in ("sending resumes by itself", "enterspeed_process --resume"):
         assert advice in section and advice in " ".join(status.split()), advice
+
+
+def test_retry_command_writes_the_audit_log(db):
+    job = EnterspeedJob.objects.create(
+        entity_type="page", entity_id="1", job_type="publish", origin_id="page-1", state="failed"
+    )
+    with override_settings(ENTERSPEED_SYNC=NO_KICK):
+        call_command("enterspeed_retry", str(job.pk), stdout=StringIO())
+    entry = ModelLogEntry.objects.get(action="enterspeed_sync.retry")
+    assert entry.object_id == str(job.pk) and entry.data["via"] == "command"

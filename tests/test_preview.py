@@ -8,17 +8,19 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 from wagtail.models import Page
 
+from enterspeed_sync.api.tokens import create_token
 from enterspeed_sync.capture.outbox import pause_sync
 from enterspeed_sync.capture.seeding import seed
 from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.models import EnterspeedJob, LedgerEntry, SourceState
 from enterspeed_sync.processing.core import process_pending_jobs
 from enterspeed_sync.testing import IngestStandIn
+from tests.test_views import make_user
 from tests.testapp.models import Author, BlogPage
 
 PUBLISHED_KEY = "source-tests"
@@ -244,6 +246,31 @@ def test_admin_seed_form_seeds_the_preview_source(
     home = f"page-{site_tree['home'].pk}"
     assert home in previewed(sources)
     assert published(sources) == {}
+
+
+def test_the_api_seeds_the_preview_source(
+    site_tree, sources, django_user_model, django_capture_on_commit_callbacks
+):
+    raw = create_token(make_user(django_user_model, "operator", superuser=True))[1]
+    with pause_sync():
+        draft = site_tree["blog"].add_child(
+            instance=BlogPage(title="Draft only", slug="draft", live=False)
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = Client().post(
+            reverse("enterspeed_sync_api:seeds"),
+            '{"kinds": ["pages"], "destination": "preview"}',
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {raw}",
+        )
+    assert response.status_code == 202, response.content
+    assert response.json()["scope"]["destination"] == "preview"
+    # The seed task and the processing it asks for ran inline (django-q2's sync mode).
+    assert f"page-{draft.pk}" in previewed(sources)
+    assert published(sources) == {}
+    seed_state = Client().get(response.json()["url"], HTTP_AUTHORIZATION=f"Bearer {raw}").json()
+    assert seed_state["state"] == "succeeded"
+    assert seed_state["scope"]["destination"] == "preview"
 
 
 def test_each_destination_is_its_own_source(site_tree):

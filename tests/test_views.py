@@ -557,7 +557,37 @@ def test_jobs_list_looks_objects_up_per_model_not_per_row(
     with django_assert_max_num_queries(40) as captured:
         admin_client.get(JOBS)
     few = len(captured)
-    for i in range(100, 140):
+    # Ids far above any page's: on PostgreSQL the page sequence is not reset between tests,
+    # so a small id could be one of the posts above (one failed job per entity).
+    for i in range(1_000_100, 1_000_140):
         failed_job(i)
     with django_assert_max_num_queries(few + 5):
         admin_client.get(JOBS)
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_retry_all_failed_retries_the_jobs_confirmed_in_chunks(
+    admin_client, django_capture_on_commit_callbacks
+):
+    failed_jobs(1500)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        admin_client.post(reverse("enterspeed_sync:jobs_all", args=["retry"]))
+    # One background task per 1000 ids, as the API does: no task outgrows a worker's timeout.
+    assert len(callbacks) == 2
+    late = failed_job(99999)
+    for callback in callbacks:
+        callback()
+    # The jobs failed when the user confirmed are retried; one that failed later is not.
+    assert EnterspeedJob.objects.pending().count() == 1500
+    assert list(EnterspeedJob.objects.failed().values_list("pk", flat=True)) == [late.pk]
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_actions_never_redirect_off_the_site(admin_client, site_tree):
+    post = site_tree["posts"][0]
+    edit = reverse("wagtailadmin_pages:edit", args=[post.pk])
+    sync_url = reverse("enterspeed_sync:sync_page", args=[post.pk])
+    job_url = reverse("enterspeed_sync:job_action", args=[failed_job(7).pk, "retry"])
+    for hostile in ("//evil.example/", "https://evil.example/", "/\\evil.example/"):
+        assert admin_client.post(sync_url, {"next": hostile})["Location"] == edit
+        assert admin_client.post(job_url, {"next": hostile})["Location"] == JOBS

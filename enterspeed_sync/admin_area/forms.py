@@ -5,11 +5,13 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin.widgets import AdminPageChooser
-from wagtail.models import Locale
+from wagtail.models import Locale, Page
 
 from enterspeed_sync.capture.seeding import SEED_KINDS, TRANSLATION_GROUPS_KIND
 from enterspeed_sync.conf import get_destinations
+from enterspeed_sync.mapping import get_base_page_model
 from enterspeed_sync.models import Destination
+from enterspeed_sync.operations import SeedScope
 
 KIND_LABELS = {
     "pages": _("Pages"),
@@ -81,8 +83,6 @@ class SeedForm(forms.Form):
             self.fields["destination"].required = False
 
     def clean_root_page(self):
-        from enterspeed_sync.mapping import get_base_page_model
-
         page_id = self.cleaned_data.get("root_page")
         if page_id is None:
             return None
@@ -93,14 +93,23 @@ class SeedForm(forms.Form):
     def clean_destination(self):
         return self.cleaned_data.get("destination") or Destination.PUBLISH
 
+    def get_scope(self) -> SeedScope:
+        data = self.cleaned_data
+        return SeedScope(
+            kinds=list(data["kinds"]),
+            root_page=data["root_page"],
+            descendants=bool(data["descendants"]),
+            locales=list(data["locales"]),
+            force=bool(data["force"]),
+            destination=data["destination"],
+        )
+
     def describe(self) -> str:
         data = self.cleaned_data
         parts = [", ".join(str(KIND_LABELS[kind]) for kind in data["kinds"])]
         if data["destination"] != Destination.PUBLISH:
             parts.insert(0, str(Destination(data["destination"]).label))
         if data.get("root_page"):
-            from wagtail.models import Page
-
             page = Page.objects.get(pk=data["root_page"])
             scope = _("under “%(title)s”") if data["descendants"] else _("only “%(title)s”")
             parts.append(str(scope % {"title": page.get_admin_display_title()}))

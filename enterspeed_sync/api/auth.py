@@ -1,16 +1,20 @@
 """
-Who is calling the operations API: a bearer token (``Authorization: Bearer esync_…``) or
-the Wagtail admin session. Token requests ignore the session and need no CSRF token, since
-a browser never adds the header on its own; session requests that change something must
-pass Django's CSRF check, as the admin's own forms do.
+Who is calling the operations API, and may they: a bearer token (``Authorization: Bearer
+esync_…``) or the Wagtail admin session, then the admin area's permissions. Token requests
+ignore the session and need no CSRF token, since a browser never adds the header on its
+own; session requests that change something must pass Django's CSRF check, as the admin's
+own forms do.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.middleware.csrf import CsrfViewMiddleware
+from ninja.security import APIKeyCookie, HttpBearer
 
+from enterspeed_sync import permissions
 from enterspeed_sync.api.tokens import find_active_token
 from enterspeed_sync.models import APIToken
 
@@ -23,6 +27,10 @@ class AuthenticationFailed(Exception):
 
 class CSRFFailed(Exception):
     """A session request that changes something failed the CSRF check (403)."""
+
+
+class PermissionDenied(Exception):
+    """The caller is who they say, but lacks a permission (403)."""
 
 
 @dataclass(frozen=True)
@@ -78,3 +86,70 @@ def _enforce_csrf(request) -> None:
             "CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header, "
             "or authenticate with a token."
         )
+
+
+# The API's access rules as ninja auth callbacks: ninja runs them before it reads any
+# parameter, and documents each as a security scheme. Authentication and the permission
+# test happen together, so a caller without permission never learns more than a 403.
+
+
+def has_admin_access(user) -> bool:
+    """The Wagtail admin's own gate, which every view of the admin area sits behind."""
+    return bool(user and user.is_active and user.has_perm("wagtailadmin.access_admin"))
+
+
+class Access:
+    """Who may call an operation: the permission test of the admin area it needs."""
+
+    def __init__(self, test, codenames: tuple[str, ...]):
+        self.test = test
+        self.codenames = codenames
+
+    def check(self, request) -> Credentials:
+        credentials = authenticate(request)
+        if not (has_admin_access(credentials.user) and self.test(credentials.user)):
+            needed = " and ".join(f"{permissions.APP_LABEL}.{name}" for name in self.codenames)
+            raise PermissionDenied(
+                f"You do not have permission: this needs Wagtail admin access, {needed}."
+            )
+        return credentials
+
+
+class BearerToken(HttpBearer):
+    """``Authorization: Bearer esync_…`` (``manage.py enterspeed_api_token create``)."""
+
+    def __init__(self, access: Access):
+        super().__init__()
+        self.access = access
+
+    def __call__(self, request):
+        if "Authorization" not in request.headers:
+            return None  # the session's turn
+        return self.access.check(request)
+
+    def authenticate(self, request, token):  # the work is done in __call__
+        raise NotImplementedError
+
+
+class AdminSession(APIKeyCookie):
+    """The Wagtail admin's session cookie; writes need the CSRF token too."""
+
+    def __init__(self, access: Access):
+        super().__init__(csrf=False)
+        self.access = access
+
+    @property
+    def param_name(self) -> str:
+        return settings.SESSION_COOKIE_NAME
+
+    def __call__(self, request):
+        return self.access.check(request)
+
+    def authenticate(self, request, key):  # the work is done in __call__
+        raise NotImplementedError
+
+
+def requires(test, *codenames: str) -> list:
+    """The ``auth`` of an operation that needs ``test`` (from ``permissions``) to pass."""
+    access = Access(test, (permissions.VIEW, *codenames))
+    return [BearerToken(access), AdminSession(access)]

@@ -12,7 +12,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from enterspeed_sync import health
-from enterspeed_sync.api.serializers import isoformat
+from enterspeed_sync.api.schemas import isoformat
 from enterspeed_sync.conf import conf
 from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.models import LedgerEntry

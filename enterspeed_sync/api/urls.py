@@ -6,21 +6,26 @@ which would otherwise answer (and send a token client to the login page)::
     path("admin/", include(wagtailadmin_urls)),
 """
 
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
-from enterspeed_sync.api import base, views
+from enterspeed_sync.api.endpoints import api
+from enterspeed_sync.api.errors import json_route, not_found
 
 app_name = "enterspeed_sync_api"
 
+
+def routes():
+    """ninja's routes, each wrapped to answer JSON only (ninja's own root view is not used)."""
+    patterns = []
+    for pattern in api.urls[0]:
+        if pattern.name == "api-root":
+            continue
+        pattern.callback = json_route(pattern.callback)
+        patterns.append(pattern)
+    return patterns
+
+
 urlpatterns = [
-    path("v1/openapi.json", views.OpenAPIView.as_view(), name="openapi"),
-    path("v1/health/", views.HealthView.as_view(), name="health"),
-    path("v1/jobs/", views.JobListView.as_view(), name="jobs"),
-    path("v1/jobs/failed/", views.FailedJobsView.as_view(), name="failed_jobs"),
-    path("v1/jobs/failed/retry/", views.FailedJobsRetryView.as_view(), name="failed_jobs_retry"),
-    path("v1/jobs/<int:pk>/", views.JobDetailView.as_view(), name="job"),
-    path("v1/jobs/<int:pk>/retry/", views.JobRetryView.as_view(), name="job_retry"),
-    path("v1/seeds/", views.SeedListView.as_view(), name="seeds"),
-    path("v1/seeds/<slug:seed_id>/", views.SeedDetailView.as_view(), name="seed"),
-    re_path(r"^", base.not_found, name="not_found"),
+    path("v1/", include(routes())),
+    re_path(r"^", not_found, name="not_found"),
 ]

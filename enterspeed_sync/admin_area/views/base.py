@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
-from wagtail.log_actions import log
 
 from enterspeed_sync import permissions
-from enterspeed_sync.models import EnterspeedJob
 
 
 class EnterspeedPermissionMixin:
@@ -25,20 +24,12 @@ BREADCRUMBS = [
     {"url": reverse_lazy("enterspeed_sync:dashboard"), "label": _("Enterspeed")},
 ]
 
-#: Audit-log entries about the queue as a whole (a seed, "retry all") are logged against
-#: this stand-in row: Wagtail's log needs an object, and pk 0 is never a real job.
-QUEUE_TITLE = _("Enterspeed queue")
 
-
-def log_queue_action(action: str, user, data: dict | None = None) -> None:
-    log(
-        EnterspeedJob(pk=0, origin_id="queue"),
-        action,
-        user=user,
-        title=str(QUEUE_TITLE),
-        data=data or {},
-    )
-
-
-def log_job_action(job: EnterspeedJob, action: str, user, **kwargs) -> None:
-    log(job, action, user=user, title=job.origin_id, data={"origin_id": job.origin_id}, **kwargs)
+def next_url(request, default: str) -> str:
+    """Where to go back to after a POST: the ``next`` it names, if on this site."""
+    url = request.POST.get("next") or request.GET.get("next") or ""
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return default

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -17,14 +16,10 @@ from django.views.generic import TemplateView
 from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
-from enterspeed_sync import admin_tasks, permissions
+from enterspeed_sync import operations, permissions
 from enterspeed_sync.admin_area import status as admin_status
 from enterspeed_sync.admin_area.forms import KIND_LABELS, SeedForm
-from enterspeed_sync.admin_area.views.base import (
-    BREADCRUMBS,
-    EnterspeedPermissionMixin,
-    log_queue_action,
-)
+from enterspeed_sync.admin_area.views.base import BREADCRUMBS, EnterspeedPermissionMixin
 from enterspeed_sync.conf import get_client
 from enterspeed_sync.models import EnterspeedJob
 
@@ -38,7 +33,7 @@ def seeds_in_session(request) -> list[dict]:
     """The recent seeds of this session, with their outcome once their task finished."""
     seeds = []
     for entry in request.session.get(SESSION_KEY, []):
-        finished, success, result = admin_tasks.get_task_result(entry["task"])
+        finished, success, result = operations.get_task_result(entry["task"])
         queued_at = parse_datetime(entry.get("queued_at") or "")
         # No result long after queuing: the cluster is down, or results are not kept.
         lost = not finished and queued_at is not None and timezone.now() - queued_at > RESULT_WAIT
@@ -133,32 +128,8 @@ class SeedView(EnterspeedPermissionMixin, View):
             response = dashboard.get(request, seed_form=form)
             response.status_code = 400
             return response
-        data = form.cleaned_data
-        task_name = admin_tasks.new_task_name("seed")
+        task_name = operations.start_seed(form.get_scope(), user=request.user)
         scope = form.describe()
-        with transaction.atomic():
-            log_queue_action(
-                "enterspeed_sync.seed",
-                request.user,
-                {
-                    "kinds": data["kinds"],
-                    "root_page": data["root_page"],
-                    "descendants": data["descendants"],
-                    "locales": data["locales"],
-                    "force": data["force"],
-                    "destination": data["destination"],
-                },
-            )
-            admin_tasks.queue_on_commit(
-                admin_tasks.SEED_TASK,
-                task_name,
-                kinds=list(data["kinds"]),
-                root_page_id=data["root_page"],
-                locales=list(data["locales"]),
-                descendants=bool(data["descendants"]),
-                force=bool(data["force"]),
-                destination=data["destination"],
-            )
         seeds = request.session.get(SESSION_KEY, [])
         seeds.insert(
             0, {"task": task_name, "scope": scope, "queued_at": timezone.now().isoformat()}
@@ -197,8 +168,6 @@ class ClearPendingView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Tem
         return context
 
     def post(self, request):
-        with transaction.atomic():
-            deleted, _rows = EnterspeedJob.objects.pending().delete()
-            log_queue_action("enterspeed_sync.clear_pending", request.user, {"count": deleted})
+        deleted = operations.clear_pending(user=request.user)
         messages.success(request, _t("%(count)d pending jobs deleted.") % {"count": deleted})
         return redirect("enterspeed_sync:dashboard")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import django_filters
-from django.db import transaction
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.functional import cached_property
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 from django.views import View
@@ -21,19 +21,16 @@ from wagtail.admin.views.generic import IndexView
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.widgets import HeaderButton
 
-from enterspeed_sync import admin_tasks, permissions
+from enterspeed_sync import operations, permissions
 from enterspeed_sync.admin_area import status as admin_status
 from enterspeed_sync.admin_area.views.base import (
     BREADCRUMBS,
     EnterspeedPermissionMixin,
-    log_job_action,
-    log_queue_action,
+    next_url,
 )
+from enterspeed_sync.diagnostics.inspection import inspect_origin_id
 from enterspeed_sync.mapping import get_object_for_origin_id
 from enterspeed_sync.models import Destination, EnterspeedJob, EntityType, JobState
-
-#: Retrying more failed jobs than this runs as a background task, not in the request.
-INLINE_RETRY_LIMIT = 200
 
 ALL_STATES = "all"
 
@@ -138,13 +135,6 @@ class EditLinkColumn(Column):
             AdminURLFinder(parent_context["request"].user).get_edit_url(obj) if obj else None
         )
         return context
-
-
-STATE_TAG_CLASSES = {
-    JobState.FAILED: "w-status--label",
-    JobState.PENDING: "",
-    JobState.PROCESSING: "w-status--primary",
-}
 
 
 class JobIndexView(EnterspeedPermissionMixin, IndexView):
@@ -273,8 +263,6 @@ class JobInspectView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Templ
 
     def get_inspection(self):
         """What would be sent now; a mapping error is shown, as it would fail the job."""
-        from enterspeed_sync.diagnostics.inspection import inspect_origin_id
-
         try:
             return inspect_origin_id(self.job.origin_id), ""
         except LookupError as exc:
@@ -283,8 +271,6 @@ class JobInspectView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Templ
             return None, f"{type(exc).__name__}: {exc}"
 
     def get_context_data(self, **kwargs):
-        import json
-
         context = super().get_context_data(**kwargs)
         inspection, inspection_error = self.get_inspection()
         context.update(
@@ -303,35 +289,6 @@ class JobInspectView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Templ
         return context
 
 
-def _next_url(request, default: str) -> str:
-    url = request.POST.get("next") or request.GET.get("next") or ""
-    if url and url_has_allowed_host_and_scheme(
-        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return url
-    return default
-
-
-def retry_jobs(request, jobs: list[EnterspeedJob]) -> int:
-    from enterspeed_sync.processing.core import retry_failed_jobs
-
-    failed = [job for job in jobs if job.state == JobState.FAILED]
-    if not failed:
-        return 0
-    with transaction.atomic():
-        for job in failed:
-            log_job_action(job, "enterspeed_sync.retry", request.user)
-        return retry_failed_jobs([job.pk for job in failed])
-
-
-def delete_jobs(request, jobs: list[EnterspeedJob]) -> int:
-    with transaction.atomic():
-        for job in jobs:
-            log_job_action(job, "wagtail.delete", request.user, deleted=True)
-        deleted, _rows = EnterspeedJob.objects.filter(pk__in=[job.pk for job in jobs]).delete()
-    return deleted
-
-
 class JobActionView(EnterspeedPermissionMixin, View):
     """POST: retry or delete one job (the inspect view's buttons)."""
 
@@ -340,7 +297,7 @@ class JobActionView(EnterspeedPermissionMixin, View):
     def post(self, request, pk, action):
         job = get_object_or_404(EnterspeedJob, pk=pk)
         if action == "retry":
-            if retry_jobs(request, [job]):
+            if operations.retry_jobs([job], user=request.user):
                 messages.success(request, _t("%(job)s is queued again.") % {"job": job.origin_id})
             else:
                 messages.warning(
@@ -348,10 +305,10 @@ class JobActionView(EnterspeedPermissionMixin, View):
                     _t("%(job)s was not queued: it is not failed, or a newer job supersedes it.")
                     % {"job": job.origin_id},
                 )
-            return redirect(_next_url(request, reverse("enterspeed_sync:jobs")))
-        delete_jobs(request, [job])
+            return redirect(next_url(request, reverse("enterspeed_sync:jobs")))
+        operations.delete_jobs([job], user=request.user)
         messages.success(request, _t("%(job)s deleted.") % {"job": job.origin_id})
-        return redirect(_next_url(request, reverse("enterspeed_sync:jobs")))
+        return redirect(next_url(request, reverse("enterspeed_sync:jobs")))
 
 
 class BulkJobActionView(EnterspeedPermissionMixin, View):
@@ -360,7 +317,7 @@ class BulkJobActionView(EnterspeedPermissionMixin, View):
     permission_test = staticmethod(permissions.can_manage)
 
     def post(self, request):
-        back = _next_url(request, reverse("enterspeed_sync:jobs"))
+        back = next_url(request, reverse("enterspeed_sync:jobs"))
         ids = [int(pk) for pk in request.POST.getlist("id") if pk.isdigit()]
         action = request.POST.get("action")
         if not ids or action not in ("retry", "delete"):
@@ -368,10 +325,10 @@ class BulkJobActionView(EnterspeedPermissionMixin, View):
             return redirect(back)
         jobs = list(EnterspeedJob.objects.filter(pk__in=ids))
         if action == "retry":
-            count = retry_jobs(request, jobs)
+            count = operations.retry_jobs(jobs, user=request.user)
             messages.success(request, _t("%(count)d jobs queued again.") % {"count": count})
         else:
-            count = delete_jobs(request, jobs)
+            count = operations.delete_jobs(jobs, user=request.user)
             messages.success(request, _t("%(count)d jobs deleted.") % {"count": count})
         return redirect(back)
 
@@ -379,7 +336,7 @@ class BulkJobActionView(EnterspeedPermissionMixin, View):
 class AllFailedJobsView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, TemplateView):
     """
     Retry or delete every failed job. GET asks for confirmation. Delete is one DELETE
-    statement; retrying more than ``INLINE_RETRY_LIMIT`` jobs is a background task.
+    statement; retrying more than ``operations.INLINE_RETRY_LIMIT`` jobs runs in background tasks.
     """
 
     permission_test = staticmethod(permissions.can_manage)
@@ -418,28 +375,19 @@ class AllFailedJobsView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Te
         return context
 
     def post(self, request, action):
-        failed = EnterspeedJob.objects.failed()
         if action == "delete":
-            with transaction.atomic():
-                deleted, _rows = failed.delete()
-                log_queue_action("enterspeed_sync.delete_failed", request.user, {"count": deleted})
+            deleted = operations.delete_all_failed(user=request.user)
             messages.success(request, _t("%(count)d failed jobs deleted.") % {"count": deleted})
             return redirect("enterspeed_sync:jobs")
-        count = failed.count()
-        with transaction.atomic():
-            log_queue_action("enterspeed_sync.retry_failed", request.user, {"count": count})
-            if count > INLINE_RETRY_LIMIT:
-                admin_tasks.queue_on_commit(
-                    admin_tasks.RETRY_TASK, admin_tasks.new_task_name("retry")
-                )
-        if count > INLINE_RETRY_LIMIT:
+        retried = operations.retry_all_failed(user=request.user)
+        if retried.background:
             messages.success(
                 request,
-                _t("Retrying %(count)d failed jobs in the background.") % {"count": count},
+                _t("Retrying %(count)d failed jobs in the background.")
+                % {"count": retried.matched},
             )
         else:
-            from enterspeed_sync.processing.core import retry_failed_jobs
-
-            queued = retry_failed_jobs()
-            messages.success(request, _t("%(count)d jobs queued again.") % {"count": queued})
+            messages.success(
+                request, _t("%(count)d jobs queued again.") % {"count": retried.queued}
+            )
         return redirect("enterspeed_sync:dashboard")

@@ -15,6 +15,7 @@ from wagtail.admin import messages
 from wagtail.log_actions import log
 from wagtail.models import Page
 
+from enterspeed_sync.admin_area.views.base import next_url
 from enterspeed_sync.capture.fanout import queue_page_job
 from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.delivery.ledger import forget
@@ -85,10 +86,7 @@ class SyncPageView(View):
             request,
             _t("'%(title)s' is queued for Enterspeed.") % {"title": page.get_admin_display_title()},
         )
-        next_url = request.POST.get("next") or ""
-        if not next_url.startswith("/") or next_url.startswith("//"):
-            next_url = reverse("wagtailadmin_pages:edit", args=[page.pk])
-        return redirect(next_url)
+        return redirect(next_url(request, reverse("wagtailadmin_pages:edit", args=[page.pk])))
 
 
 SYNC_NOW_LABEL = _("Sync to Enterspeed now")

@@ -2,7 +2,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from enterspeed_sync.management.output import plural
 from enterspeed_sync.models import EnterspeedJob, JobState
-from enterspeed_sync.processing.core import retry_failed_jobs
+from enterspeed_sync.operations import retry_all_failed, retry_jobs
+
+#: The audit log's note of where an operation came from.
+AUDIT = {"via": "command"}
 
 
 class Command(BaseCommand):
@@ -15,9 +18,12 @@ class Command(BaseCommand):
     def handle(self, *args, ids=None, all=False, **options):
         if not ids and not all:
             raise CommandError("Name the job ids to retry, or pass --all.")
-        if ids and not all:
+        if all:
+            queued = retry_all_failed(audit=AUDIT, inline_limit=None).queued
+        else:
             # Refuse before retrying anything: a typo should not half-run the command.
-            states = dict(EnterspeedJob.objects.filter(pk__in=ids).values_list("pk", "state"))
+            jobs = list(EnterspeedJob.objects.filter(pk__in=ids))
+            states = {job.pk: job.state for job in jobs}
             problems = [
                 f"No job with id {pk}." if pk not in states else f"Job {pk} is {states[pk]}."
                 for pk in dict.fromkeys(ids)
@@ -25,5 +31,5 @@ class Command(BaseCommand):
             ]
             if problems:
                 raise CommandError(" ".join([*problems, "Only failed jobs can be retried."]))
-        queued = retry_failed_jobs(None if all else ids)
+            queued = retry_jobs(jobs, audit=AUDIT)
         self.stdout.write(self.style.SUCCESS(f"Queued {plural(queued, 'failed job')} again."))

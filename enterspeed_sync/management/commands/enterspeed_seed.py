@@ -1,11 +1,12 @@
 from django.core.management.base import BaseCommand, CommandError
 from wagtail.models import Locale
 
-from enterspeed_sync.capture.seeding import SEED_KINDS, seed
+from enterspeed_sync.capture.seeding import SEED_KINDS
 from enterspeed_sync.conf import get_destinations
 from enterspeed_sync.management.output import plural
 from enterspeed_sync.mapping import get_base_page_model
 from enterspeed_sync.models import Destination
+from enterspeed_sync.operations import SeedScope, run_seed
 
 
 class Command(BaseCommand):
@@ -77,21 +78,19 @@ class Command(BaseCommand):
                     f"No locale {', '.join(map(repr, unknown))}; the site's locales are "
                     f"{', '.join(sorted(known))}."
                 )
-        root_page = None
-        if root is not None:
-            root_page = get_base_page_model().objects.filter(pk=root).first()
-            if root_page is None:
-                raise CommandError(f"No page with id {root}.")
+        if root is not None and not get_base_page_model().objects.filter(pk=root).exists():
+            raise CommandError(f"No page with id {root}.")
         if not kinds:
-            kinds = ["pages"] if root_page is not None else SEED_KINDS
-        result = seed(
-            kinds=kinds,
-            root_page=root_page,
-            locales=locales,
+            kinds = ["pages"] if root is not None else SEED_KINDS
+        scope = SeedScope(
+            kinds=list(kinds),
+            root_page=root,
             descendants=descendants,
+            locales=locales or [],
             force=force,
             destination=destination,
         )
+        result = run_seed(scope)
         for kind, count in result.counts.items():
             self.stdout.write(f"{kind}: {plural(count, 'job')} queued")
         label = Destination(destination).label.lower()

@@ -1,0 +1,375 @@
+"""
+What the operations API accepts and returns, as pydantic models: the OpenAPI document is
+generated from them, and requests are validated by them. Query filters and the seed body
+refuse names they do not know, so a misspelt filter never widens a bulk delete.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from typing import Annotated, ClassVar, Literal
+
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from ninja import Path, Schema
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+from wagtail.models import Locale
+
+from enterspeed_sync.capture.seeding import SEED_KINDS
+from enterspeed_sync.conf import get_destinations
+from enterspeed_sync.mapping import get_base_page_model
+from enterspeed_sync.models import Destination, EntityType, JobState, JobType
+
+#: The largest id a 64-bit integer column holds; larger numbers name nothing.
+MAX_ID = 2**63 - 1
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+ORDERINGS = ("created_at", "-created_at", "updated_at", "-updated_at", "id", "-id")
+#: Strings a text filter accepts: the database refuses NUL characters.
+TEXT = "^[^\\x00]*$"
+
+Instant = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+SeedKind = Literal[SEED_KINDS]
+#: A job's id: a positive 64-bit integer (larger numbers name nothing).
+JobId = Annotated[int, Path(ge=1, le=MAX_ID)]
+#: A seed's id: the hex part of its django-q2 task name.
+SeedId = Annotated[str, Path(pattern="^[0-9a-f]{32}$")]
+
+
+def invalid(message: str) -> PydanticCustomError:
+    return PydanticCustomError("invalid", message)  # type: ignore[arg-type]
+
+
+# Queries --------------------------------------------------------------------------------
+
+
+def parse_instant(value):
+    """An RFC 3339 date-time, or a date (its midnight in the current time zone), as UTC."""
+    message = "Enter an ISO 8601 date-time (2026-01-31T12:00:00Z) or a date (2026-01-31)."
+    # RFC 3339 allows a lower-case "t" and "z"; Python's parser wants upper case.
+    value = str(value).strip().upper()
+    try:
+        parsed = parse_datetime(value)
+        if parsed is None and (day := parse_date(value)) is not None:
+            parsed = datetime.combine(day, time.min)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise invalid(message)
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed)
+    try:
+        # The database compares in UTC; an instant near year 1 or 9999 may not exist there.
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise invalid(message) from None
+
+
+InstantFilter = Annotated[
+    datetime,
+    BeforeValidator(parse_instant),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+#: Text as a Django form field takes it: stripped, and without NUL characters (which the
+#: database refuses).
+Text = Annotated[
+    str,
+    StringConstraints(pattern=TEXT, strip_whitespace=True),
+]
+
+
+class JobFilters(Schema):
+    """The filters shared by the job list and "retry/delete all failed"."""
+
+    model_config = ConfigDict(extra="forbid")
+    #: Parameters whose empty value is a real value (e.g. "jobs without a locale").
+    empty_allowed: ClassVar[frozenset[str]] = frozenset({"locale", "origin_id"})
+
+    job_type: Literal[tuple(JobType.values)] | None = Field(None, description="publish or delete.")
+    entity_type: Literal[tuple(EntityType.values)] | None = Field(None, description="Entity kind.")
+    destination: Literal[tuple(Destination.values)] | None = Field(None, description="Source.")
+    locale: Text | None = Field(
+        None,
+        max_length=20,
+        description="Locale, case-insensitive; empty: jobs without a locale.",
+    )
+    origin_id: Text | None = Field(
+        None,
+        max_length=255,
+        description="Part of the origin id (case-insensitive search).",
+    )
+    created_after: InstantFilter | None = Field(
+        None, description="Created at or after this time (a date means its midnight)."
+    )
+    created_before: InstantFilter | None = Field(
+        None, description="Created before this time (a date means its midnight)."
+    )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def refuse_empty(cls, value, info):
+        if value == "" and info.field_name not in cls.empty_allowed:
+            raise PydanticCustomError("empty", "Give a value, or leave the parameter out.")
+        return value
+
+    def filter(self, queryset):
+        for name in ("job_type", "entity_type", "destination"):
+            if value := getattr(self, name):
+                queryset = queryset.filter(**{name: value})
+        # "" is a real locale value (entities without one), so only a given one filters.
+        if self.locale is not None:
+            queryset = queryset.filter(locale__iexact=self.locale)
+        if self.origin_id:
+            queryset = queryset.filter(origin_id__icontains=self.origin_id)
+        if self.created_after:
+            queryset = queryset.filter(created_at__gte=self.created_after)
+        if self.created_before:
+            queryset = queryset.filter(created_at__lt=self.created_before)
+        return queryset
+
+
+class JobListQuery(JobFilters):
+    state: Literal[tuple(JobState.values)] | None = Field(None, description="Only this state.")
+    ordering: Literal[ORDERINGS] = "-updated_at"
+    page: int = Field(1, ge=1)
+    page_size: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+
+
+# Seeding --------------------------------------------------------------------------------
+
+
+class SeedRequest(Schema):
+    """A seed's scope. Every key is optional: the default seeds everything."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kinds: list[SeedKind] | None = Field(
+        None, min_length=1, description="What to seed; default: every kind."
+    )
+    root_page: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=MAX_ID,
+        description="Only this page (and its descendants); default: every page.",
+    )
+    descendants: StrictBool = True
+    locales: list[str] | None = Field(
+        None, description="Only pages and translatable snippets in these locales."
+    )
+    force: StrictBool = Field(
+        False, description="Send entities Enterspeed already has unchanged, too."
+    )
+    destination: Literal[tuple(Destination.values)] = Field(
+        Destination.PUBLISH.value,
+        description="The Enterspeed source: published content, or drafts (needs PREVIEW_API_KEY).",
+    )
+
+    @field_validator("root_page")
+    @classmethod
+    def page_exists(cls, value):
+        if (
+            value is not None
+            and not get_base_page_model().objects.filter(pk=value, depth__gt=1).exists()
+        ):
+            raise invalid(f"There is no page {value}.")
+        return value
+
+    @field_validator("locales")
+    @classmethod
+    def locales_exist(cls, value):
+        if value:
+            known = set(Locale.objects.values_list("language_code", flat=True))
+            if unknown := sorted(set(value) - known):
+                raise invalid(f"Unknown locales {unknown}; the site has {sorted(known)}.")
+        return value
+
+    @field_validator("destination")
+    @classmethod
+    def destination_configured(cls, value):
+        if value not in get_destinations():
+            hint = (
+                " Set ENTERSPEED_SYNC['PREVIEW_API_KEY']." if value == Destination.PREVIEW else ""
+            )
+            raise invalid(f"The {value} source is not configured.{hint}")
+        return value
+
+    def scope(self) -> dict:
+        """The scope as the API reports it: every kind named, locales sorted."""
+        kinds = set(self.kinds or SEED_KINDS)
+        return {
+            "kinds": [kind for kind in SEED_KINDS if kind in kinds],
+            "root_page": self.root_page,
+            "descendants": self.descendants,
+            "locales": sorted(set(self.locales or [])),
+            "force": self.force,
+            "destination": str(self.destination),
+        }
+
+
+class SeedScopeOut(Schema):
+    kinds: list[SeedKind]
+    root_page: int | None
+    descendants: bool
+    locales: list[str]
+    force: bool
+    destination: Destination
+
+
+class SeedStarted(Schema):
+    id: str
+    url: str = Field(description="Where to follow the seed.")
+    scope: SeedScopeOut
+
+
+class Seed(Schema):
+    id: str
+    state: Literal["queued", "succeeded", "failed"]
+    scope: dict
+    counts: dict[str, int] | None = Field(
+        description="Jobs queued per kind, once the seed task succeeded."
+    )
+    error: str | None
+
+
+# Jobs -----------------------------------------------------------------------------------
+
+JOB_FIELDS = (
+    "id",
+    "origin_id",
+    "entity_type",
+    "entity_id",
+    "locale",
+    "destination",
+    "job_type",
+    "state",
+    "attempts",
+    "error",
+    "last_status",
+    "next_attempt_at",
+    "claimed_at",
+    "leased_until",
+    "locked_by",
+    "created_at",
+    "updated_at",
+)
+
+
+def isoformat(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def serialize_job(job) -> dict:
+    """A job as the API shows it (the lease token stays private)."""
+    data = {}
+    for name in JOB_FIELDS:
+        value = job.pk if name == "id" else getattr(job, name)
+        data[name] = isoformat(value) if isinstance(value, datetime) else value
+    data["url"] = reverse("enterspeed_sync_api:job", args=[job.pk])
+    data["admin_url"] = reverse("enterspeed_sync:job", args=[job.pk])
+    return data
+
+
+class Job(Schema):
+    id: int = Field(ge=1)
+    origin_id: str = Field(description="The entity's id in Enterspeed.")
+    entity_type: EntityType
+    entity_id: str
+    locale: str
+    destination: Destination
+    job_type: JobType
+    state: JobState
+    attempts: int = Field(ge=0)
+    error: str
+    last_status: int | None
+    next_attempt_at: Instant
+    claimed_at: Instant | None
+    leased_until: Instant | None
+    locked_by: str
+    created_at: Instant
+    updated_at: Instant
+    url: str = Field(description="This job in the API.")
+    admin_url: str = Field(description="This job in the Wagtail admin.")
+
+
+class StateCounts(Schema):
+    pending: int = Field(ge=0)
+    processing: int = Field(ge=0)
+    failed: int = Field(ge=0)
+
+
+class JobList(Schema):
+    count: int = Field(ge=0, description="Jobs matching.")
+    page: int = Field(ge=1)
+    page_size: int = Field(ge=1)
+    num_pages: int = Field(ge=1)
+    next: str | None
+    previous: str | None
+    counts: StateCounts = Field(description="Jobs per state matching every filter except `state`.")
+    results: list[Job]
+
+
+class Deleted(Schema):
+    deleted: int = Field(ge=0)
+
+
+class Retried(Schema):
+    retried: bool
+    job: Job | None = Field(description="The pending job that will be sent.")
+
+
+class BulkRetried(Schema):
+    matched: int = Field(ge=0)
+    queued: int | None = Field(ge=0, description="None when background tasks retry them.")
+    background: bool
+
+
+# Health and errors ----------------------------------------------------------------------
+
+HealthState = Literal["ok", "auth_failed", "breaker_open", "rate_limited", "disabled", "stalled"]
+
+
+class Health(Schema):
+    status: Literal["ok", "degraded"] = Field(description="degraded when any reason applies.")
+    reasons: list[
+        Literal[
+            "no_api_key",
+            "auth_failed",
+            "breaker_open",
+            "rate_limited",
+            "disabled",
+            "stalled",
+            "failed_jobs",
+        ]
+    ]
+    state: HealthState
+    message: str
+    pending: int = Field(ge=0, description="Queue depth.")
+    due: int = Field(ge=0, description="Pending and due now.")
+    processing: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    oldest_pending_age_seconds: float | None = Field(ge=0)
+    last_successful_ingest_at: Instant | None
+    sending_paused: bool
+    paused_until: Instant | None
+    last_error: str
+    enabled: bool
+    checked_at: Instant
+
+
+class Error(Schema):
+    error: str = Field(description="A code: invalid, not_found, …")
+    message: str = Field(description="What went wrong, for people.")
+    fields: dict[str, list[str]] = Field(
+        None, description="Per field (or non_field_errors): what is wrong with it."
+    )
