@@ -10,9 +10,28 @@ from django.apps import apps
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections, router
+from django.db import DatabaseError, connections, router
+from django.urls import NoReverseMatch, Resolver404, resolve, reverse
+from modelcluster.models import get_all_child_relations
+from wagtail.images.exceptions import InvalidFilterSpecError
+from wagtail.images.models import Filter
+from wagtail.models import get_page_models
 
 from enterspeed_sync.conf import DEFAULTS, SETTING_NAME, conf
+from enterspeed_sync.guards import BaseGuard
+from enterspeed_sync.handlers import load_handler_class
+from enterspeed_sync.loading import SettingImportError, describe, load_class
+from enterspeed_sync.mapping import (
+    BaseBlockConverter,
+    BaseFieldConverter,
+    BaseMapper,
+    get_synced_snippet_models,
+)
+from enterspeed_sync.mapping.api_fields import find_entry_problems
+from enterspeed_sync.mapping.identity import get_document_model, get_image_model
+from enterspeed_sync.models import EnterspeedJob
+from enterspeed_sync.processing.post_sync import hook_problems
+from enterspeed_sync.status import get_sync_status
 
 
 @register(Tags.compatibility)
@@ -102,7 +121,6 @@ def check_preview_api_key(app_configs=None, **kwargs):
 
 @register(Tags.compatibility)
 def check_post_sync_hooks(app_configs=None, **kwargs):
-    from enterspeed_sync.processing.post_sync import hook_problems
 
     if not _is_dict_setting():
         return []
@@ -152,8 +170,6 @@ LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 @register(Tags.compatibility)
 def check_job_handlers(app_configs=None, **kwargs):
-    from enterspeed_sync.handlers import load_handler_class
-    from enterspeed_sync.loading import SettingImportError, describe
 
     if not _is_dict_setting():
         return []
@@ -184,9 +200,6 @@ def check_job_handlers(app_configs=None, **kwargs):
 
 @register(Tags.compatibility)
 def check_mapping_classes(app_configs=None, **kwargs):
-    from enterspeed_sync.guards import BaseGuard
-    from enterspeed_sync.loading import load_class
-    from enterspeed_sync.mapping import BaseBlockConverter, BaseFieldConverter, BaseMapper
 
     if not _is_dict_setting():
         return []
@@ -208,8 +221,6 @@ def check_mapping_classes(app_configs=None, **kwargs):
 @register(Tags.urls)
 def check_api_urls_before_wagtail_admin(app_configs=None, **kwargs):
     """The operations API mounted behind Wagtail's admin URLs never answers."""
-    from django.urls import NoReverseMatch, Resolver404, resolve, reverse
-
     try:
         health_path = reverse("enterspeed_sync_api:health")
     except (NoReverseMatch, ImproperlyConfigured):
@@ -233,8 +244,6 @@ def check_api_urls_before_wagtail_admin(app_configs=None, **kwargs):
 
 @register(Tags.compatibility)
 def check_mapping_settings(app_configs=None, **kwargs):
-    from enterspeed_sync.mapping import get_synced_snippet_models
-
     if not _is_dict_setting():
         return []
     warnings = []
@@ -275,9 +284,6 @@ def check_mapping_settings(app_configs=None, **kwargs):
 
 
 def _check_renditions():
-    from wagtail.images.exceptions import InvalidFilterSpecError
-    from wagtail.images.models import Filter
-
     warnings = []
     for name, spec in conf.IMAGE_RENDITIONS.items():
         try:
@@ -392,8 +398,6 @@ def check_reliability_numbers(app_configs=None, **kwargs):
 @register(Tags.compatibility)
 def check_q_cluster(app_configs=None, **kwargs):
     """The django-q2 settings that put jobs at risk (docs/reliability.md#recommended-settings)."""
-    from enterspeed_sync.models import EnterspeedJob
-
     q_cluster = getattr(settings, "Q_CLUSTER", None)
     if not isinstance(q_cluster, dict) or not apps.is_installed("django_q"):
         return []
@@ -481,25 +485,20 @@ def check_sqlite_wal(app_configs=None, **kwargs):
 @register(Tags.database)
 def check_sync_status(app_configs=None, databases=None, **kwargs):
     """Why nothing moves: run with `manage.py check --database default`."""
-    from django.db import DatabaseError
-
-    from enterspeed_sync.health import OK, get_sync_status
-
     if not databases or not _is_dict_setting():
         return []
     try:
         status = get_sync_status()
     except DatabaseError:
         return []  # not migrated yet
-    if status.state == OK:
-        return []
     return [
         Warning(
-            f"Enterspeed sync: {status.message}",
-            hint=f"{status.pending} pending, {status.processing} processing, "
-            f"{status.failed} failed jobs.",
+            f"Enterspeed sync: {row.message}",
+            hint=f"{row.pending} pending, {row.processing} processing, {row.failed} failed jobs.",
             id="enterspeed_sync.W016",
         )
+        for row in status.destinations
+        if not row.ok
     ]
 
 
@@ -511,12 +510,6 @@ def _is_number(value) -> bool:
 def check_property_entries(app_configs=None, **kwargs):
     """Each synced model's enterspeed_fields/api_fields entry must resolve, as Wagtail's API
     needs it to; otherwise every job of that model fails."""
-    from modelcluster.models import get_all_child_relations
-    from wagtail.models import get_page_models
-
-    from enterspeed_sync.mapping import get_synced_snippet_models
-    from enterspeed_sync.mapping.api_fields import find_entry_problems
-    from enterspeed_sync.mapping.identity import get_document_model, get_image_model
 
     if not _is_dict_setting():
         return []  # E008 says so; which models sync is unknown

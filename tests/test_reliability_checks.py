@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from enterspeed_sync.capture.jobs import JobSpec, queue_job
 from enterspeed_sync.delivery import gate as sending
-from enterspeed_sync.health import get_sync_status
+from enterspeed_sync.status import get_sync_status
 from enterspeed_sync.models import EnterspeedJob, SourceState
 
 VALID = {"API_KEY": "source-tests", "BASE_URL": "https://api.enterspeed.com"}

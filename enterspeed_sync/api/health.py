@@ -11,14 +11,14 @@ from datetime import datetime
 from django.db.models import Max
 from django.utils import timezone
 
-from enterspeed_sync import health
+from enterspeed_sync import status as sync_status
 from enterspeed_sync.api.serializers import isoformat
 from enterspeed_sync.conf import conf
 from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.models import LedgerEntry
 
-#: ``health.SyncStatus.state`` values that mean no worker sends anything now.
-PAUSED_STATES = frozenset({health.AUTH_FAILED, health.BREAKER_OPEN, health.RATE_LIMITED})
+#: ``status.SyncStatus.state`` values that mean no worker sends anything now.
+PAUSED_STATES = sync_status.PAUSED_STATES
 
 
 def last_successful_ingest(source=None) -> datetime | None:
@@ -30,11 +30,11 @@ def last_successful_ingest(source=None) -> datetime | None:
 
 def get_health_report(now: datetime | None = None) -> dict:
     now = now or timezone.now()
-    status = health.get_sync_status(now)
+    status = sync_status.get_sync_status(now)
     reasons = []
     if not conf.API_KEY:
         reasons.append("no_api_key")
-    if status.state != health.OK:
+    if status.state != sync_status.OK:
         reasons.append(status.state)
     if status.failed:
         reasons.append("failed_jobs")

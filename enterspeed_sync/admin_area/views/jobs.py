@@ -22,7 +22,6 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.widgets import HeaderButton
 
 from enterspeed_sync import admin_tasks, permissions
-from enterspeed_sync.admin_area import status as admin_status
 from enterspeed_sync.admin_area.views.base import (
     BREADCRUMBS,
     EnterspeedPermissionMixin,
@@ -31,6 +30,7 @@ from enterspeed_sync.admin_area.views.base import (
 )
 from enterspeed_sync.mapping import get_object_for_origin_id
 from enterspeed_sync.models import Destination, EnterspeedJob, EntityType, JobState
+from enterspeed_sync.status import parse_error
 
 #: Retrying more failed jobs than this runs as a background task, not in the request.
 INLINE_RETRY_LIMIT = 200
@@ -289,7 +289,7 @@ class JobInspectView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Templ
         inspection, inspection_error = self.get_inspection()
         context.update(
             job=self.job,
-            error=admin_status.parse_error(self.job.error),
+            error=parse_error(self.job.error),
             edit_url=get_edit_url(self.job, self.request.user),
             inspection=inspection,
             inspection_error=inspection_error,
