@@ -62,7 +62,6 @@ def test_client_is_built_from_settings():
 
 
 def test_every_setting_has_a_rule_and_its_default_passes_it():
-
     assert set(SETTING_RULES) == set(DEFAULTS)
     problems = {key: rule.problem(key, DEFAULTS[key]) for key, rule in SETTING_RULES.items()}
     assert problems == dict.fromkeys(DEFAULTS)
