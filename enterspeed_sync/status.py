@@ -381,10 +381,6 @@ def get_notices(status: SyncStatus | None = None) -> list[Notice]:
     return notices
 
 
-def get_failed_count() -> int:
-    return EnterspeedJob.objects.failed().count()
-
-
 def mask_key(key: str) -> str:
     """Enough of a key to recognise it, never enough to use it."""
     if not key:

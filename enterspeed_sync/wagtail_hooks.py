@@ -91,9 +91,13 @@ class FailedJobsSummaryItem(SummaryItem):
     template_name = "enterspeed_sync/homepage/summary_item.html"
 
     def get_context_data(self, parent_context):
+        sync = status.get_sync_status()
         return {
-            "failed_count": status.get_failed_count(),
+            "failed_count": sync.failed,
             "url": reverse("enterspeed_sync:jobs"),
+            # Why nothing is sent (refused key, pause, open breaker, stalled queue), if so.
+            "problem": "" if sync.ok else sync.message,
+            "dashboard_url": reverse("enterspeed_sync:dashboard"),
         }
 
     def is_shown(self):

@@ -114,6 +114,15 @@ def test_each_destination_has_its_own_status(db):
 
 
 @override_settings(ENTERSPEED_SYNC=KEYS)
+def test_the_homepage_panel_says_why_nothing_is_sent(admin_client):
+    home = reverse("wagtailadmin_home")
+    assert "data-enterspeed-problem" not in admin_client.get(home).content.decode()
+    gate.record_auth_failure(gate.current_source(), "Enterspeed refused the API key (HTTP 401)")
+    content = admin_client.get(home).content.decode()
+    assert "data-enterspeed-problem" in content and "refused the API key" in content
+
+
+@override_settings(ENTERSPEED_SYNC=KEYS)
 def test_the_heartbeat_is_django_q2s_scheduler_running_our_schedule(db, monkeypatch):
     assert PROCESS_SCHEDULE in SCHEDULES
     ensure_schedules()
