@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 
+from django.apps import apps
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -73,12 +74,10 @@ class Heartbeat:
 
 
 def get_heartbeat(now: datetime | None = None) -> Heartbeat:
-    # Function-level import: django_q is an optional app here (check E005 says when it is
-    # missing), and its models cannot be imported then.
-    from django.apps import apps
-
     if not apps.is_installed("django_q"):
         return Heartbeat(None, False)
+    # Function-level import: django_q is an optional app here (check E005 says when it is
+    # missing), and its models cannot be imported then.
     from django_q.models import Schedule
 
     now = now or timezone.now()
