@@ -24,7 +24,6 @@ running" from "a cluster is running but the queue is behind".
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -34,7 +33,7 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from enterspeed_sync.conf import conf, get_api_key, get_destinations
+from enterspeed_sync.conf import conf, get_destinations
 from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.models import (
     Destination,
@@ -378,60 +377,3 @@ def get_notices(status: SyncStatus | None = None) -> list[Notice]:
         elif row.state == STALLED:
             notices.append(Notice("warning", row.message))
     return notices
-
-
-def mask_key(key: str) -> str:
-    """Enough of a key to recognise it, never enough to use it."""
-    if not key:
-        return ""
-    prefix, _sep, rest = key.partition("-")
-    if not rest:
-        return "…" + key[-4:] if len(key) > 8 else "…"
-    return f"{prefix}-…{rest[-4:]}" if len(rest) > 8 else f"{prefix}-…"
-
-
-@dataclass(frozen=True)
-class ConfiguredDestination:
-    name: str
-    label: str
-    base_url: str
-    masked_key: str
-
-
-def get_configured_destinations() -> list[ConfiguredDestination]:
-    """The sources jobs are sent to, as the dashboard shows them (no full key, ever)."""
-    if not conf.API_KEY:
-        return []
-    return [
-        ConfiguredDestination(
-            destination,
-            Destination(destination).label,
-            conf.BASE_URL,
-            mask_key(get_api_key(destination)),
-        )
-        for destination in get_destinations()
-    ]
-
-
-def get_hook_statuses() -> list[PostSyncHookStatus]:
-    """How each post-sync hook's last call went (hooks that were never called have no row)."""
-    return list(PostSyncHookStatus.objects.all())
-
-
-#: "(HTTP 422, SomeCode)" as written by EnterspeedHTTPError.__str__.
-_HTTP_STATUS = re.compile(r"\(HTTP (?P<status>\d{3})(?:, (?P<code>[^):]+))?\)")
-
-
-@dataclass(frozen=True)
-class ErrorDetails:
-    status: int | None
-    error_code: str
-    text: str
-
-
-def parse_error(text: str) -> ErrorDetails:
-    """The HTTP status and Enterspeed's error code, when the stored error names them."""
-    match = _HTTP_STATUS.search(text or "")
-    if match is None:
-        return ErrorDetails(None, "", text or "")
-    return ErrorDetails(int(match["status"]), (match["code"] or "").strip(), text)

@@ -18,6 +18,7 @@ from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from enterspeed_sync import admin_tasks, permissions, status
+from enterspeed_sync.admin_area import display
 from enterspeed_sync.admin_area.forms import KIND_LABELS, SeedForm
 from enterspeed_sync.admin_area.views.base import (
     BREADCRUMBS,
@@ -83,8 +84,8 @@ class DashboardView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Templa
         context = super().get_context_data(**kwargs)
         context.update(status_context(self.request))
         context.update(
-            destinations=status.get_configured_destinations(),
-            hooks=status.get_hook_statuses(),
+            destinations=display.get_destinations(),
+            hooks=display.get_hook_statuses(),
             can_seed=permissions.can_seed(self.request.user),
             seed_form=kwargs.get("seed_form") or SeedForm(),
         )
@@ -102,7 +103,7 @@ class StatusView(EnterspeedPermissionMixin, View):
 
 class TestConnectionView(EnterspeedPermissionMixin, View):
     def post(self, request):
-        destinations = status.get_configured_destinations()
+        destinations = display.get_destinations()
         if not destinations:
             messages.error(request, _t("No API key is configured, so there is nothing to test."))
             return redirect("enterspeed_sync:dashboard")

@@ -22,6 +22,7 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.widgets import HeaderButton
 
 from enterspeed_sync import admin_tasks, permissions
+from enterspeed_sync.admin_area.display import parse_error
 from enterspeed_sync.admin_area.views.base import (
     BREADCRUMBS,
     EnterspeedPermissionMixin,
@@ -30,7 +31,6 @@ from enterspeed_sync.admin_area.views.base import (
 )
 from enterspeed_sync.mapping import get_object_for_origin_id
 from enterspeed_sync.models import Destination, EnterspeedJob, EntityType, JobState
-from enterspeed_sync.status import parse_error
 
 #: Retrying more failed jobs than this runs as a background task, not in the request.
 INLINE_RETRY_LIMIT = 200
