@@ -14,6 +14,7 @@ from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
 from enterspeed_sync.checks.settings import is_dict_setting
 from enterspeed_sync.conf import SETTING_NAME, conf
+from enterspeed_sync.conf.rules import is_number
 from enterspeed_sync.models import EnterspeedJob
 from enterspeed_sync.status import get_sync_status
 
@@ -100,7 +101,7 @@ def check_q_cluster(app_configs=None, **kwargs):
         return []
     warnings = []
     timeout, retry = q_cluster.get("timeout"), q_cluster.get("retry", 60)
-    if not _is_number(timeout) or not _is_number(retry) or retry <= timeout:
+    if not is_number(timeout) or not is_number(retry) or retry <= timeout:
         warnings.append(
             Warning(
                 f"Q_CLUSTER['retry'] ({retry!r}) should be well above Q_CLUSTER['timeout'] "
@@ -197,7 +198,3 @@ def check_sync_status(app_configs=None, databases=None, **kwargs):
         for row in status.destinations
         if not row.ok
     ]
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
