@@ -9,7 +9,7 @@ from wagtail.admin.menu import Menu, MenuItem, SubmenuMenuItem
 from wagtail.admin.site_summary import SummaryItem
 from wagtail.admin.widgets import Button
 
-from enterspeed_sync import permissions
+from enterspeed_sync import permissions, status
 from enterspeed_sync.admin_area import urls as admin_urls
 
 
@@ -91,11 +91,13 @@ class FailedJobsSummaryItem(SummaryItem):
     template_name = "enterspeed_sync/homepage/summary_item.html"
 
     def get_context_data(self, parent_context):
-        from enterspeed_sync.admin_area.status import get_failed_count
-
+        sync = status.get_sync_status()
         return {
-            "failed_count": get_failed_count(),
+            "failed_count": sync.failed,
             "url": reverse("enterspeed_sync:jobs"),
+            # Why nothing is sent (refused key, pause, open breaker, stalled queue), if so.
+            "problem": "" if sync.ok else sync.message,
+            "dashboard_url": reverse("enterspeed_sync:dashboard"),
         }
 
     def is_shown(self):

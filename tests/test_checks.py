@@ -85,7 +85,7 @@ def test_django_q_must_be_installed(monkeypatch):
     # API routers register once), so only the registry's answer is changed.
     real_is_installed = apps.is_installed
     monkeypatch.setattr(
-        checks.apps, "is_installed", lambda name: name != "django_q" and real_is_installed(name)
+        apps, "is_installed", lambda name: name != "django_q" and real_is_installed(name)
     )
     assert [e.id for e in checks.check_django_q_installed()] == ["enterspeed_sync.E005"]
 

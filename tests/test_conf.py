@@ -1,6 +1,10 @@
+import subprocess
+import sys
+
 from django.test import override_settings
 
-from enterspeed_sync.conf import DEFAULTS, conf, get_client
+from enterspeed_sync.conf import DEFAULTS, SETTING_RULES, SETTINGS, Settings, conf, get_client
+from enterspeed_sync.conf.reference import DOCS_PATH, END, START, markdown_table, with_table
 from enterspeed_sync.handlers import DEFAULT_JOB_HANDLERS, get_handlers
 from enterspeed_sync.handlers.base import DeleteHandler
 from enterspeed_sync.handlers.media import DocumentPublishHandler, ImagePublishHandler
@@ -58,8 +62,6 @@ def test_client_is_built_from_settings():
 
 
 def test_every_setting_has_a_rule_and_its_default_passes_it():
-    from enterspeed_sync.conf import SETTING_RULES
-
     assert set(SETTING_RULES) == set(DEFAULTS)
     problems = {key: rule.problem(key, DEFAULTS[key]) for key, rule in SETTING_RULES.items()}
     assert problems == dict.fromkeys(DEFAULTS)
@@ -94,3 +96,36 @@ def test_a_string_is_never_read_as_true(site_tree):
         )
         site_tree["posts"][0].save_revision().publish()
     assert EnterspeedJob.objects.count() == 1
+
+
+def test_the_configuration_reference_table_is_the_settings_table():
+    text = DOCS_PATH.read_text(encoding="utf-8")
+    assert with_table(text) == text, "run `python -m enterspeed_sync.conf` to update it"
+
+
+def test_every_setting_is_one_documented_row_read_through_its_rule():
+    keys = [setting.key for setting in SETTINGS]
+    assert len(keys) == len(set(keys)) and list(DEFAULTS) == keys
+    for setting in SETTINGS:
+        assert setting.help and setting.type, setting.key
+        assert SETTING_RULES[setting.key] is setting.rule
+        assert isinstance(getattr(Settings, setting.key), property), setting.key
+    with override_settings(ENTERSPEED_SYNC={"RETRY_BASE_DELAY": 3, "MEDIA_BASE_URL": "x/"}):
+        assert conf.RETRY_BASE_DELAY == 3.0 and isinstance(conf.RETRY_BASE_DELAY, float)
+        assert conf.MEDIA_BASE_URL == "x"
+
+
+def test_the_reference_command_writes_and_checks_the_table(tmp_path):
+    page = tmp_path / "configuration.md"
+    stale = DOCS_PATH.read_text(encoding="utf-8").replace("| `BATCH_SIZE` |", "| `BATCHSIZE` |")
+    page.write_text(stale, encoding="utf-8")
+
+    def run(*args):
+        command = [sys.executable, "-m", "enterspeed_sync.conf", *args, str(page)]
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+
+    assert run("--check").returncode == 1 and page.read_text(encoding="utf-8") == stale
+    assert run().returncode == 0
+    written = page.read_text(encoding="utf-8")
+    assert f"{START}\n{markdown_table()}\n{END}" in written and "BATCHSIZE" not in written
+    assert run("--check").returncode == 0

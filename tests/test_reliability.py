@@ -16,7 +16,6 @@ from django.utils import timezone
 from enterspeed_sync.capture.fanout import queue_page_job
 from enterspeed_sync.capture.outbox import JobSpec, queue_job, queue_jobs
 from enterspeed_sync.delivery import gate as sending
-from enterspeed_sync.health import get_sync_status
 from enterspeed_sync.models import EnterspeedJob, JobState, LedgerEntry, SourceState
 from enterspeed_sync.processing.core import (
     claim_jobs,
@@ -25,6 +24,7 @@ from enterspeed_sync.processing.core import (
     recover_expired_leases,
     renew_lease,
 )
+from enterspeed_sync.status import get_sync_status
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from enterspeed_sync.capture.outbox import JobSpec, queue_job
 from enterspeed_sync.delivery import gate as sending
-from enterspeed_sync.health import get_sync_status
 from enterspeed_sync.models import EnterspeedJob, SourceState
+from enterspeed_sync.status import get_sync_status
 
 VALID = {"API_KEY": "source-tests", "BASE_URL": "https://api.enterspeed.com"}
 Q_GOOD = {

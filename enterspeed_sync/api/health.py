@@ -1,7 +1,8 @@
 """
 The health endpoint's report: queue depth and age, failures, whether sending is paused and
-when Enterspeed last accepted something. Three queries (job counts, the source's sending
-state, the ledger's newest entry), so a monitor may ask every few seconds.
+when Enterspeed last accepted something. Three queries (job counts, the sending state, the
+ledger's newest entry; a fourth, the cluster heartbeat, only while a queue is stalled), so a
+monitor may ask every few seconds.
 """
 
 from __future__ import annotations
@@ -11,14 +12,11 @@ from datetime import datetime
 from django.db.models import Max
 from django.utils import timezone
 
-from enterspeed_sync import health
+from enterspeed_sync import status as sync_status
 from enterspeed_sync.api.schemas import isoformat
 from enterspeed_sync.conf import conf
 from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.models import LedgerEntry
-
-#: ``health.SyncStatus.state`` values that mean no worker sends anything now.
-PAUSED_STATES = frozenset({health.AUTH_FAILED, health.BREAKER_OPEN, health.RATE_LIMITED})
 
 
 def last_successful_ingest(source=None) -> datetime | None:
@@ -30,11 +28,11 @@ def last_successful_ingest(source=None) -> datetime | None:
 
 def get_health_report(now: datetime | None = None) -> dict:
     now = now or timezone.now()
-    status = health.get_sync_status(now)
+    status = sync_status.get_sync_status(now)
     reasons = []
     if not conf.API_KEY:
         reasons.append("no_api_key")
-    if status.state != health.OK:
+    if status.state != sync_status.OK:
         reasons.append(status.state)
     if status.failed:
         reasons.append("failed_jobs")
@@ -52,8 +50,8 @@ def get_health_report(now: datetime | None = None) -> dict:
             round(max((now - oldest).total_seconds(), 0.0), 3) if oldest else None
         ),
         "last_successful_ingest_at": isoformat(last_successful_ingest()),
-        "sending_paused": status.state in PAUSED_STATES,
-        "paused_until": isoformat(status.until) if status.state in PAUSED_STATES else None,
+        "sending_paused": status.worst.paused,
+        "paused_until": isoformat(status.until) if status.worst.paused else None,
         "last_error": status.last_error,
         "enabled": conf.ENABLED,
         "checked_at": isoformat(now),

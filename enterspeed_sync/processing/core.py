@@ -33,7 +33,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
@@ -341,15 +340,8 @@ def fail_unconfigured_destinations(batch_size: int) -> int:
 
 
 def check_settings() -> None:
-    """
-    Validate every setting before claiming anything (``conf.SETTING_RULES``, as the
-    system checks do): a malformed value then stops the run with a clear error and leaves
-    every job pending, instead of failing or stranding the jobs it would process.
-    """
-    if problems := [problem.message for problem in conf.problems() if problem.rule.is_error]:
-        raise ImproperlyConfigured(
-            f"{' '.join(problems)} No job was claimed; `manage.py check` says what is expected."
-        )
+    """Refuse to run on a malformed setting: every job stays pending (see conf)."""
+    conf.raise_if_invalid()
 
 
 def _wait_for_due(

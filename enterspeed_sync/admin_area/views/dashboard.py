@@ -16,8 +16,8 @@ from django.views.generic import TemplateView
 from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
-from enterspeed_sync import operations, permissions
-from enterspeed_sync.admin_area import status as admin_status
+from enterspeed_sync import operations, permissions, status
+from enterspeed_sync.admin_area import display
 from enterspeed_sync.admin_area.forms import KIND_LABELS, SeedForm
 from enterspeed_sync.admin_area.views.base import BREADCRUMBS, EnterspeedPermissionMixin
 from enterspeed_sync.conf import get_client
@@ -56,7 +56,7 @@ def seeds_in_session(request) -> list[dict]:
 
 
 def status_context(request) -> dict:
-    counts = admin_status.get_queue_counts()
+    counts = status.get_sync_status()
     seeds = seeds_in_session(request)
     running = any(not seed["finished"] and not seed["lost"] for seed in seeds)
     return {
@@ -64,7 +64,7 @@ def status_context(request) -> dict:
         "seeds": seeds,
         # The page refreshes the counts while anything is still on its way.
         "refreshing": running or counts.active > 0,
-        "notices": admin_status.get_notices(),
+        "notices": status.get_notices(counts),
         "can_manage": permissions.can_manage(request.user),
     }
 
@@ -79,8 +79,8 @@ class DashboardView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Templa
         context = super().get_context_data(**kwargs)
         context.update(status_context(self.request))
         context.update(
-            destinations=admin_status.get_destinations(),
-            hooks=admin_status.get_hook_statuses(),
+            destinations=display.get_destinations(),
+            hooks=display.get_hook_statuses(),
             can_seed=permissions.can_seed(self.request.user),
             seed_form=kwargs.get("seed_form") or SeedForm(),
         )
@@ -98,10 +98,11 @@ class StatusView(EnterspeedPermissionMixin, View):
 
 class TestConnectionView(EnterspeedPermissionMixin, View):
     def post(self, request):
-        if not admin_status.get_destinations():
+        destinations = display.get_destinations()
+        if not destinations:
             messages.error(request, _t("No API key is configured, so there is nothing to test."))
             return redirect("enterspeed_sync:dashboard")
-        for destination in admin_status.get_destinations():
+        for destination in destinations:
             with get_client(destination=destination.name) as client:
                 result = client.test_connection()
             values = {"source": destination.label, "message": result.message}

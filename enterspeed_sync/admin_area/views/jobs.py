@@ -22,7 +22,7 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.widgets import HeaderButton
 
 from enterspeed_sync import operations, permissions
-from enterspeed_sync.admin_area import status as admin_status
+from enterspeed_sync.admin_area.display import parse_error
 from enterspeed_sync.admin_area.views.base import (
     BREADCRUMBS,
     EnterspeedPermissionMixin,
@@ -275,7 +275,7 @@ class JobInspectView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Templ
         inspection, inspection_error = self.get_inspection()
         context.update(
             job=self.job,
-            error=admin_status.parse_error(self.job.error),
+            error=parse_error(self.job.error),
             edit_url=get_edit_url(self.job, self.request.user),
             inspection=inspection,
             inspection_error=inspection_error,

@@ -1,9 +1,9 @@
 from django.core.management.base import BaseCommand
 
 from enterspeed_sync.delivery.gate import resume_sending
-from enterspeed_sync.health import get_sync_status
 from enterspeed_sync.management.output import plural
 from enterspeed_sync.processing.core import process_pending_jobs
+from enterspeed_sync.status import get_sync_status
 
 
 class Command(BaseCommand):
@@ -36,12 +36,28 @@ class Command(BaseCommand):
                 f"{result.retried} to retry later."
             )
         sync = get_sync_status()
-        style = self.style.SUCCESS if sync.ok else self.style.WARNING
-        self.stdout.write(style(f"Status: {sync.message}"))
+        for row in sync.destinations:
+            style = self.style.SUCCESS if row.ok else self.style.WARNING
+            label = "Status" if len(sync.destinations) == 1 else f"Status ({row.label})"
+            self.stdout.write(style(f"{label}: {row.message}"))
         self.stdout.write(
             f"Jobs: {sync.pending} pending ({sync.due} due now), {sync.processing} processing, "
             f"{sync.failed} failed."
         )
+        if sync.heartbeat.alive:
+            self.stdout.write("Cluster: a django-q2 cluster is running (its scheduler is live).")
+        else:
+            self.stdout.write(
+                "Cluster: none seen (no django-q2 scheduler has run the minute schedule lately"
+                "); start `manage.py qcluster`, unless this command runs from cron instead."
+            )
+        for hook in sync.failing_hooks:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"The post-sync hook {hook} failed {plural(hook.consecutive_failures, 'time')}"
+                    f" in a row: {hook.last_error}"
+                )
+            )
         if sync.failed:
             verb = "is" if sync.failed == 1 else "are"
             self.stdout.write(
