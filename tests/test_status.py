@@ -20,7 +20,7 @@ from django_q.models import Schedule
 from django_q.scheduler import scheduler
 
 from enterspeed_sync.api.health import get_health_report
-from enterspeed_sync.capture.jobs import JobSpec, queue_job
+from enterspeed_sync.capture.outbox import JobSpec, queue_job
 from enterspeed_sync.delivery import gate
 from enterspeed_sync.models import EnterspeedJob
 from enterspeed_sync.processing.schedules import SCHEDULES, ensure_schedules
