@@ -20,7 +20,8 @@ class EnterspeedSyncConfig(AppConfig):
         register_redirect_signal_handlers()
         register_signal_handlers()
         post_migrate.connect(create_schedules, sender=self)
-        if apps.is_installed("django_q"):  # missing from INSTALLED_APPS is check E005, not a crash
+        if apps.is_installed("django_q"):
+            # Optional here: django_q missing from INSTALLED_APPS is check E005, not a crash.
             from django_q.signals import post_spawn
 
             from enterspeed_sync.processing.schedules import on_worker_spawn

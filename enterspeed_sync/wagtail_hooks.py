@@ -11,6 +11,11 @@ from wagtail.admin.widgets import Button
 
 from enterspeed_sync import permissions, status
 from enterspeed_sync.admin_area import urls as admin_urls
+from enterspeed_sync.admin_area.views.pages import (
+    SYNC_NOW_LABEL,
+    can_sync_page,
+    get_page_sync_state,
+)
 
 
 @hooks.register("register_admin_urls")
@@ -111,12 +116,6 @@ def add_failed_jobs_summary(request, summary_items):
 
 @hooks.register("register_page_header_buttons")
 def page_header_buttons(page, user, view_name, next_url=None):
-    from enterspeed_sync.admin_area.views.pages import (
-        SYNC_NOW_LABEL,
-        can_sync_page,
-        get_page_sync_state,
-    )
-
     if view_name != "edit" or page.depth <= 1:
         return
     if can_sync_page(page, user):

@@ -82,18 +82,21 @@ class _Module:
     local: list[LocalImport] = field(default_factory=list)
 
     def visit(self, node: ast.AST, *, in_function: bool) -> None:
+        # A comment above a run of imports covers the whole run.
+        run_comment = ""
         for child in ast.iter_child_nodes(node):
             if _is_type_checking(child):
                 continue
             if isinstance(child, ast.Import | ast.ImportFrom):
-                self.add(child, in_function=in_function)
+                run_comment = _comment_for(self.lines, child) or run_comment
+                self.add(child, in_function=in_function, comment=run_comment)
                 continue
+            run_comment = ""
             function = isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
             self.visit(child, in_function=in_function or function)
 
-    def add(self, node: ast.Import | ast.ImportFrom, *, in_function: bool) -> None:
+    def add(self, node: ast.Import | ast.ImportFrom, *, in_function: bool, comment: str) -> None:
         if in_function:
-            comment = _comment_for(self.lines, node)
             self.local.append(LocalImport(self.name, node.lineno, ast.unparse(node), comment))
             return
         for imported in _imported_names(self.name, self.is_package, node):
