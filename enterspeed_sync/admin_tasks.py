@@ -48,7 +48,7 @@ def seed_task(
 
 
 def retry_failed_task(ids: list[int] | None = None) -> int:
-    from enterspeed_sync.processing.core import retry_failed_jobs
+    from enterspeed_sync.processing.transitions import retry_failed_jobs
 
     return retry_failed_jobs(ids)
 

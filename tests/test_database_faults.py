@@ -19,7 +19,7 @@ from enterspeed_sync.capture.seeding import seed
 from enterspeed_sync.delivery.retries import Verdict, classify
 from enterspeed_sync.diagnostics.verify import expected_entities
 from enterspeed_sync.models import EnterspeedJob, JobState
-from enterspeed_sync.processing.core import process_pending_jobs
+from enterspeed_sync.processing.runner import process_pending_jobs
 from tests.testapp.models import BlogIndexPage, BlogPage, HomePage
 
 FAST = {

@@ -159,7 +159,7 @@ class JobRetryView(AuditMixin, APIView):
     permission_tests = {"post": permissions.can_manage}
 
     def post(self, request, pk):
-        from enterspeed_sync.processing.core import retry_failed_jobs
+        from enterspeed_sync.processing.transitions import retry_failed_jobs
 
         job = get_job(pk)
         if job.state != JobState.FAILED:
@@ -201,7 +201,7 @@ class FailedJobsRetryView(AuditMixin, APIView):
     permission_tests = {"post": permissions.can_manage}
 
     def post(self, request):
-        from enterspeed_sync.processing.core import retry_failed_jobs
+        from enterspeed_sync.processing.transitions import retry_failed_jobs
 
         form = validated(JobFilterForm(request.GET.dict()))
         self.read_json_body(request)  # no body fields; but refuse a malformed one

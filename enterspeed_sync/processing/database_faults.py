@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from django.db import connections, router
+from django.db import IntegrityError, connections, router, transaction
 
 from enterspeed_sync.delivery.retries import DATABASE_FAULTS
 
@@ -33,8 +33,9 @@ RETRY_PAUSES = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 _local = threading.local()
 Func = TypeVar("Func", bound=Callable)
+Result = TypeVar("Result")
 
-__all__ = ["reconnect", "retry_database_faults"]
+__all__ = ["atomic_retrying_conflicts", "reconnect", "retry_database_faults"]
 
 
 def _jobs_connection():
@@ -87,3 +88,18 @@ def retry_database_faults(func: Func) -> Func:
             _local.retrying = False
 
     return wrapper  # type: ignore[return-value]
+
+
+def atomic_retrying_conflicts(write: Callable[[], Result], *, rounds: int = 3) -> Result | None:
+    """
+    Run ``write`` in a transaction of its own; when another worker inserted a conflicting
+    row meanwhile (an ``IntegrityError`` on a unique constraint) run it again, as the next
+    round sees that row. Returns what ``write`` returned, or None after ``rounds`` conflicts.
+    """
+    for _round in range(rounds):
+        try:
+            with transaction.atomic():
+                return write()
+        except IntegrityError:
+            continue
+    return None

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from enterspeed_sync import __version__
 from enterspeed_sync.conf import PREVIEW, PUBLISH, conf
+from enterspeed_sync.exceptions import MAX_STATUS_ERROR_LENGTH, clip_error
 from enterspeed_sync.signals import entity_synced
 
 if TYPE_CHECKING:
@@ -51,7 +52,6 @@ HOOK_DEFAULTS: dict[str, Any] = {
     # The destinations whose changes call the hook: a site build wants published changes.
     "destinations": [PUBLISH],
 }
-MAX_ERROR_LENGTH = 2000
 
 
 # The signal ------------------------------------------------------------------------------
@@ -313,7 +313,7 @@ def record_hook_failure(hook: Hook, error: str, status: int | None) -> None:
         consecutive_failures=F("consecutive_failures") + 1,
         total_failures=F("total_failures") + 1,
         last_status=status,
-        last_error=error[:MAX_ERROR_LENGTH],
+        last_error=clip_error(error, MAX_STATUS_ERROR_LENGTH),
     )
     logger.error("Post-sync hook %s failed: %s", hook.label, error)
 

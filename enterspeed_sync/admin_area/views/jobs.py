@@ -313,7 +313,7 @@ def _next_url(request, default: str) -> str:
 
 
 def retry_jobs(request, jobs: list[EnterspeedJob]) -> int:
-    from enterspeed_sync.processing.core import retry_failed_jobs
+    from enterspeed_sync.processing.transitions import retry_failed_jobs
 
     failed = [job for job in jobs if job.state == JobState.FAILED]
     if not failed:
@@ -438,7 +438,7 @@ class AllFailedJobsView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Te
                 _t("Retrying %(count)d failed jobs in the background.") % {"count": count},
             )
         else:
-            from enterspeed_sync.processing.core import retry_failed_jobs
+            from enterspeed_sync.processing.transitions import retry_failed_jobs
 
             queued = retry_failed_jobs()
             messages.success(request, _t("%(count)d jobs queued again.") % {"count": queued})

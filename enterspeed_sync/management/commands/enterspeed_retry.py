@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from enterspeed_sync.management.output import plural
 from enterspeed_sync.models import EnterspeedJob, JobState
-from enterspeed_sync.processing.core import retry_failed_jobs
+from enterspeed_sync.processing.transitions import retry_failed_jobs
 
 
 class Command(BaseCommand):
