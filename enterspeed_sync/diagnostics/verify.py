@@ -19,6 +19,9 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
+from django.contrib.contenttypes.models import ContentType
+from wagtail.models import ReferenceIndex
+
 from enterspeed_sync.capture.jobs import JobSpec, queue_jobs
 from enterspeed_sync.capture.seeding import published_specs
 from enterspeed_sync.delivery import gate as sending
@@ -213,9 +216,6 @@ def _split_catch_up(drift: list[Drift], ledger: dict[str, LedgerEntry]) -> tuple
 
 def _references_of(origin_ids: list[str]) -> dict[str, set[str]]:
     """``{origin id: origin ids it references}``, from Wagtail's reference index."""
-    from django.contrib.contenttypes.models import ContentType
-    from wagtail.models import ReferenceIndex
-
     by_model: dict[type, dict[str, str]] = {}
     for origin_id in origin_ids:
         try:

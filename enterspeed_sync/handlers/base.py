@@ -91,9 +91,7 @@ class _Recorder:
         self.job = job
         self.operations: list[Operation] = []
 
-    def save(
-        self, origin_id: str, entity: Mapping[str, Any], *, force_type: bool = False
-    ) -> None:
+    def save(self, origin_id: str, entity: Mapping[str, Any], *, force_type: bool = False) -> None:
         self.operations.append(Operation.save(self.job, origin_id, entity, force_type=force_type))
 
     def delete(self, origin_id: str) -> None:

@@ -24,6 +24,7 @@ from typing import TypeVar
 from django.db import IntegrityError, connections, router, transaction
 
 from enterspeed_sync.delivery.retries import DATABASE_FAULTS
+from enterspeed_sync.models import EnterspeedJob
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +40,6 @@ __all__ = ["atomic_retrying_conflicts", "reconnect", "retry_database_faults"]
 
 
 def _jobs_connection():
-    from enterspeed_sync.models import EnterspeedJob
-
     return connections[router.db_for_write(EnterspeedJob)]
 
 

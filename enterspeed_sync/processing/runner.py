@@ -308,8 +308,6 @@ def _wait_for_due(
     return True
 
 
-
-
 def _count(outcomes: dict[int, str], result: ProcessResult) -> None:
     for outcome in outcomes.values():
         if outcome in (Outcome.SUCCEEDED, Outcome.UNCHANGED):
