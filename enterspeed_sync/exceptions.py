@@ -1,4 +1,7 @@
-"""Errors raised while turning content into Enterspeed entities. Client errors live in client.py."""
+"""
+Errors raised while turning content into Enterspeed entities (client errors live in
+``delivery/client.py``), and how much of an error a row keeps.
+"""
 
 from __future__ import annotations
 

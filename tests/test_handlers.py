@@ -174,3 +174,25 @@ def test_verify_and_inspect_see_what_processing_sends(site_tree, standin):
     assert f"page-{post.pk}" not in {item.origin_id for item in report.drift}
     assert report.in_sync >= 1
     assert self_test.problems == 0 and self_test.tried >= 3
+
+
+class ForgetfulHandler(BaseJobHandler):
+    """Forgets to return its operations."""
+
+    key = "forgetful"
+
+    def can_handle(self, job):
+        return job.entity_type == "custom"
+
+    def operations(self, job):
+        Operation.save(job, job.origin_id, {"type": "product", "properties": {}})
+
+
+def test_operations_that_are_not_a_list_of_operations_fail_the_job_saying_so(db, standin):
+    with settings_for(standin, ForgetfulHandler):
+        queue_job(custom_spec(1))
+        result = process_pending_jobs()
+    assert result.failed == 1 and standin.requests == []
+    job = EnterspeedJob.objects.get()
+    assert job.state == "failed"
+    assert job.error.startswith("TypeError: ForgetfulHandler.operations(job) returned None")

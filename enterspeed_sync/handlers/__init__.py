@@ -83,7 +83,15 @@ def sendable_operations(handler: BaseJobHandler, job: EnterspeedJob) -> list[Ope
     the job with the field at fault.
     """
     operations = handler.operations(job)
+    if not isinstance(operations, list | tuple) or not all(
+        isinstance(operation, Operation) for operation in operations
+    ):
+        raise TypeError(
+            f"{type(handler).__name__}.operations(job) returned {operations!r}; it must "
+            "return a list of Operation.save(...) / Operation.delete(...)."
+        )
     for operation in operations:
+        operation.job = job  # what the job's outcome is resolved by
         if operation.problems:
             raise EntityValidationError(operation.origin_id, operation.problems)
-    return operations
+    return list(operations)

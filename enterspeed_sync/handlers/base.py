@@ -44,7 +44,7 @@ class BaseJobHandler:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "handle" in cls.__dict__ and "operations" not in cls.__dict__:
-            # Written to the contract before 0.x: ``handle(job, client)``. Deprecated.
+            # Written to the contract before ``operations``: ``handle(job, client)``.
             cls.operations = _operations_from_handle  # type: ignore[method-assign]
 
     def can_handle(self, job: EnterspeedJob) -> bool:
