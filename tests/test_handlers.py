@@ -112,7 +112,8 @@ class OldStyleHandler(BaseJobHandler):
         if job.entity_id == "0":
             client.delete(job.origin_id)
         else:
-            client.save(job.origin_id, {"type": "product", "properties": {"old": True}})
+            answer = client.save(job.origin_id, {"type": "product", "properties": {"old": True}})
+            assert answer.status == 202  # queued with the batch, as before
 
 
 def test_an_old_style_handler_still_syncs_end_to_end_and_warns_once(db, standin):

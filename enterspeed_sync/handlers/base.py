@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from enterspeed_sync.delivery.bulk import Operation
+from enterspeed_sync.delivery.client import IngestResponse
 from enterspeed_sync.exceptions import EntityValidationError
 from enterspeed_sync.guards import find_veto
 from enterspeed_sync.mapping import BaseMapper, batch, get_mapper
@@ -91,17 +92,26 @@ class _Recorder:
         self.job = job
         self.operations: list[Operation] = []
 
-    def save(self, origin_id: str, entity: Mapping[str, Any], *, force_type: bool = False) -> None:
+    def save(
+        self, origin_id: str, entity: Mapping[str, Any], *, force_type: bool = False
+    ) -> IngestResponse:
         self.operations.append(Operation.save(self.job, origin_id, entity, force_type=force_type))
+        return _queued()
 
-    def delete(self, origin_id: str) -> None:
+    def delete(self, origin_id: str) -> IngestResponse:
         self.operations.append(Operation.delete(self.job, origin_id))
+        return _queued()
 
     def __getattr__(self, name: str) -> Any:
         raise AttributeError(
             f"A handler's client only records save() and delete(); {name!r} is not available. "
             "Implement operations(job) instead of handle(job, client)."
         )
+
+
+def _queued() -> IngestResponse:
+    """What the recorder answers, as the batch's recorder always did: nothing is sent yet."""
+    return IngestResponse(status=202, message="Queued for sending with its batch.")
 
 
 def _operations_from_handle(self: BaseJobHandler, job: EnterspeedJob) -> list[Operation]:
