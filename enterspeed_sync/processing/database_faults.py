@@ -5,7 +5,7 @@ Riding out database faults: a write lock another connection holds too long (SQLi
 Such an error says nothing about the job, so it never fails one. A write of the job runner
 (claiming, recording an outcome, renewing a lease) is tried again a few times, each time on
 a fresh connection, with a growing pause; when the database stays away, the error reaches
-``processing.process_pending_jobs``, which stops the run and leaves every row as it is: a
+``processing.runner.process_pending_jobs``, which stops the run and leaves every row as it is: a
 claimed job comes back when its lease runs out.
 
 Inside a transaction nothing is retried or closed: the error belongs to whoever opened the
