@@ -179,8 +179,11 @@ def measure_mapping(args) -> float:
     """Pages per second mapped the way a worker maps them, in batches, nothing sent."""
     from enterspeed_sync.capture.seeding import published_specs
     from enterspeed_sync.conf import conf
-    from enterspeed_sync.handlers import find_handler, get_handlers
+    from enterspeed_sync.handlers import get_handlers, prepare_batch
     from enterspeed_sync.mapping.batch import mapping_batch
+
+    def prepare_failed(handler, jobs, exc):
+        raise exc
 
     handlers = get_handlers()
     jobs = [spec.as_job(pk=n) for n, (_kind, spec) in enumerate(published_specs(kinds=["pages"]))]
@@ -189,10 +192,9 @@ def measure_mapping(args) -> float:
     for start in range(0, len(jobs), size):
         batch = jobs[start : start + size]
         with mapping_batch():
-            handler = find_handler(batch[0], handlers)
-            handler.prepare(batch)
-            for job in batch:
-                handler.plan(job)
+            found = prepare_batch(batch, handlers, on_error=prepare_failed)
+            for job, handler in zip(batch, found, strict=True):
+                handler.operations(job)
     return len(jobs) / (time.perf_counter() - started)
 
 

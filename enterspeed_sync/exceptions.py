@@ -1,4 +1,7 @@
-"""Errors raised while turning content into Enterspeed entities. Client errors live in client.py."""
+"""
+Errors raised while turning content into Enterspeed entities (client errors live in
+``delivery/client.py``), and how much of an error a row keeps.
+"""
 
 from __future__ import annotations
 
@@ -24,3 +27,14 @@ class EntityValidationError(EnterspeedSyncError):
         super().__init__(
             f"Entity {origin_id} was not sent, it breaks the ingest contract: {details}"
         )
+
+
+#: The longest error text a job keeps (a readable line, plus a traceback for bugs).
+MAX_ERROR_LENGTH = 10_000
+#: The longest error text a status row keeps (a source's pause or last error, a hook's).
+MAX_STATUS_ERROR_LENGTH = 2000
+
+
+def clip_error(text: str, limit: int = MAX_ERROR_LENGTH) -> str:
+    """``text`` cut to ``limit`` characters, so one huge error cannot bloat a row."""
+    return text[:limit]

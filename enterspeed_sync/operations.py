@@ -23,7 +23,7 @@ from wagtail.log_actions import log
 from enterspeed_sync.capture.seeding import SEED_KINDS, SeedResult, seed
 from enterspeed_sync.mapping import get_base_page_model
 from enterspeed_sync.models import Destination, EnterspeedJob, JobState
-from enterspeed_sync.processing.core import retry_failed_jobs
+from enterspeed_sync.processing.transitions import retry_failed_jobs
 
 #: Retrying more failed jobs than this runs as background tasks, not in the request.
 INLINE_RETRY_LIMIT = 200

@@ -14,7 +14,7 @@ from django_q.conf import Conf
 from enterspeed_sync.capture.enqueue import enqueue_processing
 from enterspeed_sync.conf import conf
 from enterspeed_sync.operations import SeedScope, run_seed
-from enterspeed_sync.processing import core as processing
+from enterspeed_sync.processing import claims, runner, transitions
 from enterspeed_sync.processing.schedules import process_at
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def process_pending_jobs() -> dict[str, int | bool | str]:
     # In django-q2's sync mode the task runs inside the request that committed: never
     # wait there for retries to come due.
     wait_seconds = 0 if Conf.SYNC else None
-    result = processing.process_pending_jobs(
+    result = runner.process_pending_jobs(
         max_seconds=conf.TASK_TIME_BUDGET_SECONDS, wait_seconds=wait_seconds
     )
     if not result.drained:
@@ -44,12 +44,12 @@ def process_pending_jobs() -> dict[str, int | bool | str]:
         "recovered": result.recovered,
         "drained": result.drained,
         "stopped": result.stopped,
-        "worker": processing.worker_name(),
+        "worker": claims.worker_name(),
     }
 
 
 def fail_stale_jobs() -> int:
-    return processing.fail_stale_jobs()
+    return transitions.fail_stale_jobs()
 
 
 def seed_task(**scope) -> dict[str, int]:
@@ -59,4 +59,4 @@ def seed_task(**scope) -> dict[str, int]:
 
 
 def retry_failed_task(ids: list[int] | None = None) -> int:
-    return processing.retry_failed_jobs(ids)
+    return transitions.retry_failed_jobs(ids)

@@ -33,8 +33,9 @@ class ClaimAllHandler(BaseJobHandler):
     def can_handle(self, job):
         return True
 
-    def handle(self, job, client):
+    def operations(self, job):
         ClaimAllHandler.handled.append(job.origin_id)
+        return []
 
 
 class NeverHandler(BaseJobHandler):
@@ -43,7 +44,7 @@ class NeverHandler(BaseJobHandler):
     def can_handle(self, job):
         return False
 
-    def handle(self, job, client):  # pragma: no cover - can_handle is always False
+    def operations(self, job):  # pragma: no cover - can_handle is always False
         raise AssertionError
 
 
@@ -57,5 +58,5 @@ class ExplodingHandler(BaseJobHandler):
     def can_handle(self, job):
         return True
 
-    def handle(self, job, client):
+    def operations(self, job):
         raise ZeroDivisionError("a bug in a project's handler")

@@ -1,5 +1,6 @@
 """Handlers that misbehave in the ways the reliability tests feed them bad input."""
 
+from enterspeed_sync.handlers import Operation
 from enterspeed_sync.handlers.pages import PagePublishHandler
 
 
@@ -19,14 +20,14 @@ class BadPayloadHandler(PagePublishHandler):
 
     key = "bad_payload"
 
-    def handle(self, job, client):
+    def operations(self, job):
         page = self.get_object(job)
         entity = self.get_mapper(page).to_entity()
         if page.title == "Bad names":
             entity["properties"]["1st"] = "starts with a digit"
         elif page.title == "Huge":
             entity["properties"]["body"] = "x" * 5_000_000
-        client.save(job.origin_id, entity)
+        return [Operation.save(job, job.origin_id, entity)]
 
 
 class BadInputHandler(PagePublishHandler):
@@ -34,10 +35,10 @@ class BadInputHandler(PagePublishHandler):
 
     key = "bad_input"
 
-    def handle(self, job, client):
+    def operations(self, job):
         page = self.get_object(job)
         if page is None or not page.live:
-            return super().handle(job, client)
+            return super().operations(job)
         if page.title == "Unmappable":
             raise ValueError(f"cannot map page {page.pk}")
         entity = self.get_mapper(page).to_entity()
@@ -45,7 +46,7 @@ class BadInputHandler(PagePublishHandler):
             entity["properties"]["1st"] = "starts with a digit"
         elif page.title == "Huge":
             entity["properties"]["body"] = "x" * 5_000_000
-        client.save(job.origin_id, entity)
+        return [Operation.save(job, job.origin_id, entity)]
 
 
 class LockedDatabaseHandler(PagePublishHandler):

@@ -10,7 +10,8 @@ from enterspeed_sync.capture.fanout import queue_page_job
 from enterspeed_sync.capture.outbox import JobSpec, queue_jobs
 from enterspeed_sync.delivery.bulk import bulk_support
 from enterspeed_sync.models import EnterspeedJob, JobState, LedgerEntry
-from enterspeed_sync.processing.core import claim_jobs, process_pending_jobs
+from enterspeed_sync.processing.claims import claim_jobs
+from enterspeed_sync.processing.runner import process_pending_jobs
 from enterspeed_sync.testing import IngestStandIn
 
 pytestmark = pytest.mark.django_db
@@ -196,7 +197,7 @@ def test_jobs_whose_lease_was_lost_are_not_sent(site_tree, standin, sync):
     from enterspeed_sync.conf import get_client
     from enterspeed_sync.delivery import gate as sending
     from enterspeed_sync.handlers import get_handlers
-    from enterspeed_sync.processing.core import ProcessResult, _process_batch
+    from enterspeed_sync.processing.batch import process_batch
 
     posts = site_tree["posts"]
     with sync():
@@ -205,9 +206,7 @@ def test_jobs_whose_lease_was_lost_are_not_sent(site_tree, standin, sync):
         # While this worker was frozen, another one took over one of its jobs.
         EnterspeedJob.objects.filter(pk=claimed[0].pk).update(lease_token=uuid.uuid4())
         with get_client() as client:
-            outcomes = _process_batch(
-                claimed, client, get_handlers(), sending.current_source(), ProcessResult()
-            )
+            outcomes = process_batch(claimed, client, get_handlers(), sending.current_source())
     assert outcomes[claimed[0].pk] == "lost"
     (request,) = standin.requests
     assert set(request.origin_ids) == {job.origin_id for job in claimed[1:]}

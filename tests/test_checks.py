@@ -222,7 +222,7 @@ def test_processing_never_fails_jobs_on_a_bad_value(key, value, expected, standi
 
     from enterspeed_sync.capture.outbox import JobSpec, queue_job
     from enterspeed_sync.models import EnterspeedJob
-    from enterspeed_sync.processing.core import process_pending_jobs
+    from enterspeed_sync.processing.runner import process_pending_jobs
 
     spec = JobSpec(entity_type="page", entity_id="1", job_type="delete", origin_id="page-1")
     good = {"API_KEY": "source-tests", "BASE_URL": standin.url, "PROCESS_ON_COMMIT": False}
@@ -260,7 +260,7 @@ def test_processing_claims_nothing_when_the_setting_is_not_a_dict():
 
     from enterspeed_sync.capture.outbox import JobSpec, queue_job
     from enterspeed_sync.models import EnterspeedJob
-    from enterspeed_sync.processing.core import process_pending_jobs
+    from enterspeed_sync.processing.runner import process_pending_jobs
 
     spec = JobSpec(entity_type="page", entity_id="1", job_type="delete", origin_id="page-1")
     with override_settings(ENTERSPEED_SYNC={"PROCESS_ON_COMMIT": False}):

@@ -13,7 +13,7 @@ from wagtail.models import Locale
 from enterspeed_sync.capture.outbox import pause_sync
 from enterspeed_sync.capture.seeding import seed
 from enterspeed_sync.models import EnterspeedJob
-from enterspeed_sync.processing.core import process_pending_jobs
+from enterspeed_sync.processing.runner import process_pending_jobs
 from tests.content import build_content_site, key
 from tests.testapp.models import Author, Category, FieldsPage, FooterText
 

@@ -19,7 +19,7 @@ from enterspeed_sync.capture.seeding import seed
 from enterspeed_sync.delivery.retries import Verdict, classify
 from enterspeed_sync.diagnostics.verify import expected_entities
 from enterspeed_sync.models import EnterspeedJob, JobState
-from enterspeed_sync.processing.core import process_pending_jobs
+from enterspeed_sync.processing.runner import process_pending_jobs
 from tests.testapp.models import BlogIndexPage, BlogPage, HomePage
 
 FAST = {
@@ -219,3 +219,37 @@ def test_a_database_locked_for_longer_stops_processing_and_leaves_the_rows(
     assert (result.failed, result.stopped) == (0, "")
     assert not EnterspeedJob.objects.exists()
     assert set(standin.entities) == expected
+
+
+@pytest.mark.django_db
+def test_a_write_that_meets_a_unique_conflict_is_rolled_back_and_run_again():
+    # A concurrent worker's row (here: a second pending job for one entity) makes a round
+    # fail; the round is rolled back as a whole and run again, up to three rounds.
+    from enterspeed_sync.processing.database_faults import atomic_retrying_conflicts
+
+    def job(entity_id, **fields):
+        return EnterspeedJob.objects.create(
+            entity_type="page", entity_id=entity_id, job_type="publish", **fields
+        )
+
+    job("9", origin_id="page-9")
+    rounds = []
+
+    def write(conflicts):
+        rounds.append(len(rounds) + 1)
+        job(f"round-{len(rounds)}", origin_id=f"round-{len(rounds)}")
+        if len(rounds) <= conflicts:
+            job("9", origin_id="page-9")  # the unique pending row: IntegrityError
+        return "written"
+
+    assert atomic_retrying_conflicts(lambda: write(conflicts=2)) == "written"
+    assert rounds == [1, 2, 3]
+    assert list(
+        EnterspeedJob.objects.filter(origin_id__startswith="round-").values_list(
+            "origin_id", flat=True
+        )
+    ) == ["round-3"]
+    rounds.clear()
+    assert atomic_retrying_conflicts(lambda: write(conflicts=3)) is None
+    assert rounds == [1, 2, 3]
+    assert EnterspeedJob.objects.filter(origin_id__startswith="round-").count() == 1

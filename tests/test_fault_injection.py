@@ -34,7 +34,7 @@ from enterspeed_sync.capture.outbox import pause_sync
 from enterspeed_sync.capture.seeding import seed
 from enterspeed_sync.diagnostics.verify import expected_entities, verify
 from enterspeed_sync.models import EnterspeedJob
-from enterspeed_sync.processing.core import retry_failed_jobs
+from enterspeed_sync.processing.transitions import retry_failed_jobs
 from tests.catch_all import CatchAll
 from tests.qcluster import log_tail, running_qcluster, worker_pids
 from tests.testapp.models import BlogIndexPage, BlogPage, HomePage

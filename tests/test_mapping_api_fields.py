@@ -21,7 +21,7 @@ from enterspeed_sync.checks import check_property_entries
 from enterspeed_sync.exceptions import MappingError
 from enterspeed_sync.mapping import get_mapper, get_object_for_origin_id, to_json_value
 from enterspeed_sync.models import EnterspeedJob, JobType
-from enterspeed_sync.processing.core import process_pending_jobs
+from enterspeed_sync.processing.runner import process_pending_jobs
 from tests.testapp.models import ApiFieldsPage, ArticleNote, ArticlePage, Author, Category, Promo
 
 pytestmark = pytest.mark.django_db

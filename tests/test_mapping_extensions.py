@@ -24,7 +24,7 @@ from enterspeed_sync.mapping import (
     get_mapper,
 )
 from enterspeed_sync.models import EnterspeedJob, JobType
-from enterspeed_sync.processing.core import process_pending_jobs
+from enterspeed_sync.processing.runner import process_pending_jobs
 from tests.content import build_content_site
 from tests.testapp.models import BlogPage, CustomPropertiesPage, FieldsPage
 

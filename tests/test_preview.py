@@ -18,7 +18,7 @@ from enterspeed_sync.capture.outbox import pause_sync
 from enterspeed_sync.capture.seeding import seed
 from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.models import EnterspeedJob, LedgerEntry, SourceState
-from enterspeed_sync.processing.core import process_pending_jobs
+from enterspeed_sync.processing.runner import process_pending_jobs
 from enterspeed_sync.testing import IngestStandIn
 from tests.test_views import make_user
 from tests.testapp.models import Author, BlogPage

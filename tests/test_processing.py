@@ -9,11 +9,11 @@ from django.utils import timezone
 
 from enterspeed_sync.capture.outbox import JobSpec, queue_job, queue_jobs
 from enterspeed_sync.models import EnterspeedJob, JobState
-from enterspeed_sync.processing.core import (
-    claim_jobs,
+from enterspeed_sync.processing.claims import claim_jobs
+from enterspeed_sync.processing.runner import process_pending_jobs
+from enterspeed_sync.processing.transitions import (
     fail_stale_jobs,
-    mark_succeeded,
-    process_pending_jobs,
+    mark_succeeded_many,
     retry_failed_jobs,
 )
 from tests.fakes import ClaimAllHandler, RecordingClient
@@ -123,7 +123,7 @@ def test_claiming_skips_an_entity_whose_previous_job_is_still_processing():
     second = claim_jobs(10)
     assert [j.origin_id for j in first] == ["page-1"]
     assert [j.origin_id for j in second] == ["page-2"]
-    mark_succeeded(first[0])
+    mark_succeeded_many([first[0]])
     assert [(j.origin_id, j.job_type) for j in claim_jobs(10)] == [("page-1", "delete")]
 
 
@@ -139,7 +139,7 @@ def test_a_worker_that_lost_its_claim_cannot_overwrite_the_outcome():
     queue_job(spec(1))
     (job,) = claim_jobs(1)
     EnterspeedJob.objects.filter(pk=job.pk).update(lease_token=uuid.uuid4())  # reclaimed
-    mark_succeeded(job)
+    mark_succeeded_many([job])
     assert EnterspeedJob.objects.filter(pk=job.pk, state=JobState.PROCESSING).exists()
 
 

@@ -16,7 +16,8 @@ from django.utils import timezone
 from enterspeed_sync.capture.outbox import JobSpec, queue_jobs
 from enterspeed_sync.delivery import gate as sending
 from enterspeed_sync.models import EnterspeedJob, SourceState
-from enterspeed_sync.processing.core import process_pending_jobs, recover_expired_leases
+from enterspeed_sync.processing.claims import recover_expired_leases
+from enterspeed_sync.processing.runner import process_pending_jobs
 
 FAST = {
     "API_KEY": "source-tests",

@@ -13,7 +13,7 @@ from enterspeed_sync.delivery.client import EnterspeedClient, EnterspeedRedirect
 from enterspeed_sync.delivery.retries import Verdict, classify
 from enterspeed_sync.diagnostics.verify import verify
 from enterspeed_sync.models import EnterspeedJob, LedgerEntry
-from enterspeed_sync.processing.core import process_pending_jobs
+from enterspeed_sync.processing.runner import process_pending_jobs
 from enterspeed_sync.testing import IngestStandIn
 from tests.catch_all import CatchAll
 

@@ -17,13 +17,9 @@ from enterspeed_sync.capture.fanout import queue_page_job
 from enterspeed_sync.capture.outbox import JobSpec, queue_job, queue_jobs
 from enterspeed_sync.delivery import gate as sending
 from enterspeed_sync.models import EnterspeedJob, JobState, LedgerEntry, SourceState
-from enterspeed_sync.processing.core import (
-    claim_jobs,
-    mark_succeeded,
-    process_pending_jobs,
-    recover_expired_leases,
-    renew_lease,
-)
+from enterspeed_sync.processing.claims import claim_jobs, recover_expired_leases, renew_lease
+from enterspeed_sync.processing.runner import process_pending_jobs
+from enterspeed_sync.processing.transitions import mark_succeeded_many
 from enterspeed_sync.status import get_sync_status
 
 pytestmark = pytest.mark.django_db
@@ -90,9 +86,9 @@ def test_a_retry_that_falls_due_while_the_queue_is_read_is_still_waited_for(
 ):
     # On a slow database, a retry can fall due between the claim that found nothing and the
     # look for retries to wait for; it must not then be left for the minute schedule.
-    from enterspeed_sync.processing import core as processing
+    from enterspeed_sync.processing import runner
 
-    claim_jobs_now = processing.claim_jobs
+    claim_jobs_now = runner.claim_jobs
 
     def slow_claim(*args, **kwargs):
         jobs = claim_jobs_now(*args, **kwargs)
@@ -100,7 +96,7 @@ def test_a_retry_that_falls_due_while_the_queue_is_read_is_still_waited_for(
             time.sleep(0.3)  # longer than the retry's backoff
         return jobs
 
-    monkeypatch.setattr(processing, "claim_jobs", slow_claim)
+    monkeypatch.setattr(runner, "claim_jobs", slow_claim)
     post = site_tree["posts"][0]
     with sync(MAX_ATTEMPTS=5, RETRY_BASE_DELAY=0.05, RETRY_MAX_DELAY=0.1):
         publish(post)
@@ -176,7 +172,7 @@ def test_a_failing_job_with_a_newer_pending_instruction_is_dropped(site_tree, st
         (claimed,) = claim_jobs(10)
         post.title = "Newer"
         publish(post)  # pending while the first is in flight
-        from enterspeed_sync.processing.core import retry_later
+        from enterspeed_sync.processing.transitions import retry_later
 
         retry_later(claimed, "HTTP 500", status=500)
         (job,) = EnterspeedJob.objects.all()
@@ -384,18 +380,19 @@ def test_an_expired_lease_is_claimed_again_and_the_old_worker_is_fenced(db, stan
         assert (job.state, job.attempts, job.lease_token) == ("pending", 1, None)
         assert "stopped renewing its lease" in job.error
         (new,) = claim_jobs(1)
-        mark_succeeded(dead)  # wakes up late: its token no longer matches
+        mark_succeeded_many([dead])  # wakes up late: its token no longer matches
         assert EnterspeedJob.objects.get().lease_token == new.lease_token
         assert renew_lease(dead.lease_token) == set()
         assert renew_lease(new.lease_token) == {new.pk}
-        mark_succeeded(new)
+        mark_succeeded_many([new])
     assert not EnterspeedJob.objects.exists()
 
 
 def test_a_worker_frozen_past_its_lease_does_not_send(site_tree, standin, sync):
     from enterspeed_sync.conf import get_client
     from enterspeed_sync.handlers import get_handlers
-    from enterspeed_sync.processing.core import Outcome, run_job
+    from enterspeed_sync.processing.batch import process_batch
+    from enterspeed_sync.processing.transitions import Outcome
 
     post = site_tree["posts"][0]
     with sync():
@@ -404,7 +401,8 @@ def test_a_worker_frozen_past_its_lease_does_not_send(site_tree, standin, sync):
         # While it was frozen, its lease ran out and another worker claimed the job.
         EnterspeedJob.objects.update(lease_token=uuid.uuid4())
         with get_client() as client:
-            outcome = run_job(frozen, client, get_handlers(), sending.current_source())
+            batch = process_batch([frozen], client, get_handlers(), sending.current_source())
+    (outcome,) = batch.values()
     assert outcome == Outcome.LOST
     assert standin.requests == []
     assert EnterspeedJob.objects.get().state == JobState.PROCESSING  # the new owner's

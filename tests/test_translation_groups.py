@@ -10,7 +10,7 @@ from wagtail.models import Page
 from enterspeed_sync.capture.outbox import pause_sync
 from enterspeed_sync.capture.seeding import seed
 from enterspeed_sync.models import EnterspeedJob
-from enterspeed_sync.processing.core import process_pending_jobs
+from enterspeed_sync.processing.runner import process_pending_jobs
 
 
 @pytest.fixture

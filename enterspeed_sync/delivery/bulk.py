@@ -1,12 +1,11 @@
 """
 Shaping a batch's changes into as few ingest requests as possible.
 
-Handlers keep their interface, ``handle(job, client)``: during a batch the client they get
-is an ``OperationCollector``, which records each save and delete as an ``Operation``
-instead of sending it. Once the whole batch is mapped, ``plan_requests`` packs the
-operations into requests: saves into bulk saves and deletes into bulk deletes of at most
-``BULK_LIMIT`` entities and ``MAX_PAYLOAD_BYTES`` each. A save that changes an entity's type
-(``force_type``) needs a header of its own and always goes alone.
+A handler returns what a job should change in Enterspeed as ``Operation`` objects (save an
+entity, delete an origin id); processing collects them for a whole batch and
+``plan_requests`` packs them into requests: saves into bulk saves and deletes into bulk
+deletes of at most ``BULK_LIMIT`` entities and ``MAX_PAYLOAD_BYTES`` each. A save that
+changes an entity's type (``force_type``) needs a header of its own and always goes alone.
 
 An account that refuses bulk requests (``BulkNotAvailable``) is remembered per process for
 ``BULK_RECHECK_SECONDS``; meanwhile, and always with ``BULK_INGEST: False``, every entity
@@ -22,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from enterspeed_sync.conf import conf
-from enterspeed_sync.delivery.client import BULK_LIMIT, IngestResponse
+from enterspeed_sync.delivery.client import BULK_LIMIT
 from enterspeed_sync.delivery.ledger import payload_hash
 
 if TYPE_CHECKING:
@@ -36,7 +35,10 @@ BULK_OVERHEAD_PER_ENTITY = 32
 
 @dataclass(eq=False)
 class Operation:
-    """One save or delete a handler asked for while handling ``job``."""
+    """
+    One change a handler asks for on behalf of ``job``: save an entity, or delete an
+    origin id. Build one with ``Operation.save(...)`` or ``Operation.delete(...)``.
+    """
 
     job: EnterspeedJob
     action: Literal["save", "delete"]
@@ -46,6 +48,39 @@ class Operation:
     #: The payload's hash (the ledger's) and its size as JSON, for saves.
     digest: str = ""
     size: int = 0
+    #: Pre-flight validation problems of a save, ``{field path: message}``: processing
+    #: fails the job with them instead of sending the entity.
+    problems: dict[str, str] = field(default_factory=dict)
+    #: Why a delete (the object is gone, not published, or a guard vetoed it).
+    reason: str = ""
+
+    @classmethod
+    def save(
+        cls,
+        job: EnterspeedJob,
+        origin_id: str,
+        entity: Mapping[str, Any],
+        *,
+        force_type: bool = False,
+        problems: dict[str, str] | None = None,
+    ) -> Operation:
+        """Save ``entity`` as ``origin_id`` (``force_type``: it changes the entity's type)."""
+        text = json.dumps(entity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return cls(
+            job,
+            "save",
+            origin_id,
+            entity,
+            force_type=force_type,
+            digest=payload_hash(entity, text=text),
+            size=len(text.encode()),
+            problems=problems or {},
+        )
+
+    @classmethod
+    def delete(cls, job: EnterspeedJob, origin_id: str, *, reason: str = "") -> Operation:
+        """Delete the entity ``origin_id`` from Enterspeed (``reason`` says why)."""
+        return cls(job, "delete", origin_id, reason=reason)
 
 
 @dataclass(eq=False)
@@ -63,42 +98,6 @@ class Request:
     def singles(self) -> list[Request]:
         """The same operations, one request each."""
         return [Request(self.action, [operation], bulk=False) for operation in self.operations]
-
-
-class OperationCollector:
-    """
-    The client a handler gets during a batch: saves and deletes are recorded, not sent.
-    Anything else (``base_url``, ``test_connection`` …) is the real client's.
-    """
-
-    def __init__(self, client: Any, job: EnterspeedJob) -> None:
-        self._client = client
-        self.job = job
-        self.operations: list[Operation] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def save(
-        self, origin_id: str, entity: Mapping[str, Any], *, force_type: bool = False
-    ) -> IngestResponse:
-        text = json.dumps(entity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        self.operations.append(
-            Operation(
-                self.job,
-                "save",
-                origin_id,
-                entity,
-                force_type=force_type,
-                digest=payload_hash(entity, text=text),
-                size=len(text.encode()),
-            )
-        )
-        return IngestResponse(status=202, message="Queued for sending with its batch.")
-
-    def delete(self, origin_id: str) -> IngestResponse:
-        self.operations.append(Operation(self.job, "delete", origin_id))
-        return IngestResponse(status=202, message="Queued for sending with its batch.")
 
 
 @dataclass

@@ -29,11 +29,11 @@ from django.utils import timezone
 from enterspeed_sync.conf import PUBLISH, conf, get_api_key
 from enterspeed_sync.delivery.client import EnterspeedClient, mask_api_key
 from enterspeed_sync.delivery.retries import SendingPaused
+from enterspeed_sync.exceptions import MAX_STATUS_ERROR_LENGTH, clip_error
 from enterspeed_sync.models import SourceState
 
 logger = logging.getLogger(__name__)
 
-MAX_ERROR_LENGTH = 2000
 #: Slots a request may take when its worker keeps waking up too late for them.
 MAX_SLOT_ATTEMPTS = 3
 #: After a refused key, the next task tests it again, at most once per this many seconds.
@@ -148,7 +148,9 @@ def pause_for_rate_limit(source: Source, seconds: float, reason: str) -> datetim
         state = get_state(source, for_update=True)
         if state.paused_until is None or state.paused_until < until:
             SourceState.objects.filter(pk=state.pk).update(
-                paused_until=until, pause_reason=reason[:MAX_ERROR_LENGTH], updated_at=now()
+                paused_until=until,
+                pause_reason=clip_error(reason, MAX_STATUS_ERROR_LENGTH),
+                updated_at=now(),
             )
             logger.warning("Enterspeed rate limit: sending paused for %.1f s", seconds)
         else:
@@ -164,7 +166,7 @@ def record_auth_failure(source: Source, message: str) -> None:
     """
     get_state(source)
     rows = SourceState.objects.filter(key_hash=source.key_hash)
-    changes = {"auth_error": message[:MAX_ERROR_LENGTH], "auth_failed_at": now()}
+    changes = {"auth_error": clip_error(message, MAX_STATUS_ERROR_LENGTH), "auth_failed_at": now()}
     if rows.filter(auth_error="").update(**changes, updated_at=now()):
         logger.error("Enterspeed refused the API key; sending is stopped: %s", message)
     else:
@@ -178,7 +180,7 @@ def record_transient_failure(source: Source, message: str) -> bool:
         failures = state.consecutive_failures + 1
         changes = {
             "consecutive_failures": failures,
-            "last_error": message[:MAX_ERROR_LENGTH],
+            "last_error": clip_error(message, MAX_STATUS_ERROR_LENGTH),
             "updated_at": now(),
         }
         opened = not state.breaker_trips and failures >= conf.BREAKER_THRESHOLD
@@ -321,7 +323,7 @@ def probe(source: Source, client: EnterspeedClient) -> Gate:
         SourceState.objects.filter(pk=state.pk).update(
             breaker_trips=trips,
             breaker_open_until=until,
-            last_error=result.message[:MAX_ERROR_LENGTH],
+            last_error=clip_error(result.message, MAX_STATUS_ERROR_LENGTH),
             updated_at=now(),
         )
     logger.warning("Enterspeed probe failed (%s); next probe at %s", result.message, until)

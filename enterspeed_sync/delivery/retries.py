@@ -1,7 +1,7 @@
 """
 The retry policy: what a failed attempt means for its job, and how long to wait.
 
-Pure functions, no database: ``processing.py`` applies the verdict. The taxonomy follows
+Pure functions, no database: ``processing.failures`` applies the verdict. The taxonomy follows
 Enterspeed's contract (docs/reliability.md has the table); a database fault is transient.
 """
 

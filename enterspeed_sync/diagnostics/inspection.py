@@ -15,8 +15,7 @@ from wagtail.models import DraftStateMixin, get_page_models
 
 from enterspeed_sync.capture.fanout import object_publish_specs, page_publish_specs
 from enterspeed_sync.conf import conf
-from enterspeed_sync.handlers import find_handler
-from enterspeed_sync.handlers.base import BasePublishHandler
+from enterspeed_sync.handlers import BaseJobHandler, find_handler, prepare_batch
 from enterspeed_sync.mapping import (
     get_base_page_model,
     get_entity_type,
@@ -56,19 +55,23 @@ def inspect_origin_id(origin_id: str) -> Inspection:
         locale=get_locale_code(obj) if obj is not None else "",
     )
     handler = find_handler(job)
-    if not isinstance(handler, BasePublishHandler):
+    if handler is None:
         reason = "No handler in ENTERSPEED_SYNC['JOB_HANDLERS'] can publish it."
-        if handler is not None:
-            reason = f"Its handler {type(handler).__name__} cannot show what it would send."
         return Inspection(origin_id, reason=reason)
-    plan = handler.plan(job)
+    name = handler.key or type(handler).__name__
+    operations = [op for op in handler.operations(job) if op.origin_id == origin_id]
+    if not operations:
+        return Inspection(
+            origin_id, reason=f"Its handler {name} sends nothing for it.", handler=name
+        )
+    operation = operations[-1]  # the last instruction for an entity is what stays
     return Inspection(
         origin_id,
-        action=plan.action,
-        entity=plan.entity,
-        reason=plan.reason,
-        problems=plan.problems,
-        handler=handler.key or type(handler).__name__,
+        action=operation.action,
+        entity=operation.entity,
+        reason=operation.reason,
+        problems=operation.problems,
+        handler=name,
     )
 
 
@@ -159,49 +162,43 @@ def _synced_model_specs(limit: int):
 def _test_model(kind: str, model, specs) -> ModelReport:
     report = ModelReport(label=model._meta.label, kind=kind)
     jobs = [spec.as_job() for spec in specs]
-    handler_of = {job.origin_id: find_handler(job) for job in jobs}
+
+    def prepare_failed(handler: BaseJobHandler, handler_jobs, exc: Exception) -> None:
+        # Processing survives it too, but slower.
+        report.add_problem(
+            handler_jobs[0].origin_id,
+            f"{type(handler).__name__}.prepare failed (processing loads each object "
+            f"alone then): {type(exc).__name__}: {exc}",
+        )
+
     with mapping_batch():
-        by_handler: dict[int, tuple[BasePublishHandler, list[EnterspeedJob]]] = {}
-        for job in jobs:
-            handler = handler_of[job.origin_id]
-            if isinstance(handler, BasePublishHandler):
-                by_handler.setdefault(id(handler), (handler, []))[1].append(job)
-        for handler, handler_jobs in by_handler.values():
-            try:
-                handler.prepare(handler_jobs)
-            except Exception as exc:  # noqa: BLE001 - processing survives it too, but slower
-                report.add_problem(
-                    handler_jobs[0].origin_id,
-                    f"{type(handler).__name__}.prepare failed (processing loads each object "
-                    f"alone then): {type(exc).__name__}: {exc}",
-                )
-        for job in jobs:
+        handlers = prepare_batch(jobs, on_error=prepare_failed)
+        for job, handler in zip(jobs, handlers, strict=True):
             report.tried += 1
-            _test_job(job, handler_of[job.origin_id], report)
+            _test_job(job, handler, report)
     return report
 
 
-def _test_job(job: EnterspeedJob, handler, report: ModelReport) -> None:
-    if not isinstance(handler, BasePublishHandler):
+def _test_job(job: EnterspeedJob, handler: BaseJobHandler | None, report: ModelReport) -> None:
+    if handler is None:
         report.add_problem(
-            job.origin_id,
-            "no handler in ENTERSPEED_SYNC['JOB_HANDLERS'] can publish it"
-            if handler is None
-            else f"its handler {type(handler).__name__} cannot show what it would send",
+            job.origin_id, "no handler in ENTERSPEED_SYNC['JOB_HANDLERS'] can publish it"
         )
         return
     try:
-        plan = handler.plan(job)
+        operations = handler.operations(job)
     except Exception as exc:  # noqa: BLE001 - the error is what the self-test reports
         report.add_problem(job.origin_id, f"{type(exc).__name__}: {exc}")
         return
-    if plan.action == "delete":
-        report.skipped += 1
-        report.first_skip_reason = report.first_skip_reason or f"{job.origin_id}: {plan.reason}"
-    elif plan.problems:
-        path, problem = next(iter(plan.problems.items()))
-        more = len(plan.problems) - 1
+    saves = [op for op in operations if op.action == "save"]
+    if invalid := next((op for op in saves if op.problems), None):
+        path, problem = next(iter(invalid.problems.items()))
+        more = len(invalid.problems) - 1
         suffix = f" (and {more} more)" if more else ""
         report.add_problem(job.origin_id, f"{path or 'entity'}: {problem}{suffix}")
+    elif not saves:
+        report.skipped += 1
+        reason = next((op.reason for op in operations if op.reason), "it sends no entity")
+        report.first_skip_reason = report.first_skip_reason or f"{job.origin_id}: {reason}"
     else:
         report.ok += 1

@@ -4,7 +4,7 @@ published with what the ledger says Enterspeed last accepted, and optionally que
 jobs that repair the difference.
 
 The expected payload of each live page, image, document and snippet is computed by the
-configured handlers themselves, through a client that captures instead of sending, so custom
+configured handlers themselves (their ``operations``, as processing sends them), so custom
 handlers are verified too. Enterspeed has no read API, so an entity removed on Enterspeed's
 side behind our back is not visible here; ``enterspeed_seed --force`` re-sends everything.
 
@@ -16,16 +16,18 @@ reported apart, never failing ``--fail-on-drift``, and re-sent on request (``cat
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from wagtail.models import ReferenceIndex
 
 from enterspeed_sync.capture.outbox import JobSpec, queue_jobs
 from enterspeed_sync.capture.seeding import published_specs
 from enterspeed_sync.delivery import gate as sending
-from enterspeed_sync.delivery.client import IngestResponse
+from enterspeed_sync.delivery.bulk import Operation
 from enterspeed_sync.delivery.ledger import payload_hash
-from enterspeed_sync.handlers import find_handler, get_handlers
+from enterspeed_sync.handlers import find_handler, get_handlers, sendable_operations
 from enterspeed_sync.mapping.identity import (
     get_entity_type,
     get_object_for_origin_id,
@@ -86,31 +88,11 @@ class VerifyReport:
         return sum(1 for item in self.drift if item.kind == kind)
 
 
-class CapturingClient:
-    """Stands in for the ingest client: records what a handler would send."""
-
-    def __init__(self) -> None:
-        self.saved: dict[str, Mapping[str, Any]] = {}
-        self.deleted: set[str] = set()
-
-    def save(self, origin_id: str, entity: Mapping[str, Any], **kwargs: Any) -> IngestResponse:
-        self.saved[origin_id] = entity
-        self.deleted.discard(origin_id)
-        return IngestResponse(status=200, message="captured")
-
-    def delete(self, origin_id: str, **kwargs: Any) -> IngestResponse:
-        self.deleted.add(origin_id)
-        self.saved.pop(origin_id, None)
-        return IngestResponse(status=200, message="captured")
-
-    def close(self) -> None:
-        pass
-
-
 def expected_entities(errors: list[tuple[str, str]] | None = None) -> Iterator[tuple]:
     """
-    ``(spec, entity)`` for every live page, image, document and snippet, as the configured
-    handlers would send it now. Objects the handlers cannot map are added to ``errors``.
+    ``(spec, origin_id, entity)`` for every entity a live page, image, document and
+    snippet is saved as, as the configured handlers would send it now. Objects the handlers
+    cannot map (or whose entity breaks the ingest contract) are added to ``errors``.
     """
     handlers = get_handlers()
     for _kind, spec in published_specs():
@@ -118,15 +100,19 @@ def expected_entities(errors: list[tuple[str, str]] | None = None) -> Iterator[t
         handler = find_handler(job, handlers)
         if handler is None:
             continue
-        capture = CapturingClient()
         try:
-            handler.handle(job, capture)
+            operations = sendable_operations(handler, job)
         except Exception as exc:  # noqa: BLE001  (one broken object must not stop the check)
             if errors is not None:
                 errors.append((job.origin_id, f"{type(exc).__name__}: {exc}"))
             continue
-        for origin_id, entity in capture.saved.items():
-            yield spec, origin_id, entity
+        final: dict[str, Operation] = {}  # per origin id, its last instruction stays
+        for operation in operations:
+            final.pop(operation.origin_id, None)
+            final[operation.origin_id] = operation
+        for origin_id, operation in final.items():
+            if operation.action == "save":
+                yield spec, origin_id, operation.entity
 
 
 def verify(*, repair: bool = False, catch_up: bool = False) -> VerifyReport:
@@ -230,9 +216,6 @@ def _split_catch_up(drift: list[Drift], ledger: dict[str, LedgerEntry]) -> tuple
 
 def _references_of(origin_ids: list[str]) -> dict[str, set[str]]:
     """``{origin id: origin ids it references}``, from Wagtail's reference index."""
-    from django.contrib.contenttypes.models import ContentType
-    from wagtail.models import ReferenceIndex
-
     by_model: dict[type, dict[str, str]] = {}
     for origin_id in origin_ids:
         try:

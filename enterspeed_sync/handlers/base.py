@@ -1,10 +1,19 @@
+"""
+Handlers decide what a job changes in Enterspeed: ``operations(job)`` returns the saves and
+deletes (``delivery.bulk.Operation``) and processing sends them, in bulk, with the rest of
+the batch. ``enterspeed_verify``, ``enterspeed_inspect`` and the mapping self-test call the
+same method, so they show exactly what processing would send.
+"""
+
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
+from enterspeed_sync.delivery.bulk import Operation
+from enterspeed_sync.delivery.client import IngestResponse
 from enterspeed_sync.exceptions import EntityValidationError
 from enterspeed_sync.guards import find_veto
 from enterspeed_sync.mapping import BaseMapper, batch, get_mapper, prefetch
@@ -14,7 +23,6 @@ from enterspeed_sync.models import Destination, JobType
 if TYPE_CHECKING:
     from django.db import models
 
-    from enterspeed_sync.delivery.client import EnterspeedClient
     from enterspeed_sync.models import EnterspeedJob
 
 logger = logging.getLogger(__name__)
@@ -22,43 +30,114 @@ logger = logging.getLogger(__name__)
 
 class BaseJobHandler:
     """
-    Turns one kind of job into calls to the Enterspeed ingest client.
+    Decides what one kind of job changes in Enterspeed.
 
     Handlers are listed in ``ENTERSPEED_SYNC["JOB_HANDLERS"]``; for each job the first
-    handler whose ``can_handle`` returns True gets it. ``handle`` returns normally when
-    Enterspeed accepted the change and raises when it did not: the exception's text becomes
-    the job's error. Handlers are instantiated once per worker process, so keep no
+    handler whose ``can_handle`` returns True gets it. ``operations`` returns what to send
+    and sends nothing itself; an exception it raises fails the job, with the exception's
+    text as the job's error. Handlers are instantiated once per worker process, so keep no
     per-job state on ``self``.
     """
 
     #: A unique, stable name for the handler, used in logs and checks.
     key: str = ""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "handle" in cls.__dict__ and "operations" not in cls.__dict__:
+            # Written to the contract before ``operations``: ``handle(job, client)``.
+            cls.operations = _operations_from_handle  # type: ignore[method-assign]
+
     def can_handle(self, job: EnterspeedJob) -> bool:
         raise NotImplementedError
 
-    def handle(self, job: EnterspeedJob, client: EnterspeedClient) -> None:
+    def operations(self, job: EnterspeedJob) -> list[Operation]:
+        """
+        What ``job`` changes in Enterspeed, as ``Operation.save(job, origin_id, entity)``
+        and ``Operation.delete(job, origin_id)``, in order; an empty list sends nothing.
+        """
         raise NotImplementedError
 
     def prepare(self, jobs: Sequence[EnterspeedJob]) -> None:
         """
-        Called once per batch, before ``handle``, with every job of the batch this handler
-        got: load in bulk what they need (see ``mapping.batch``). Optional.
+        Called once per batch, before ``operations``, with every job of the batch this
+        handler got: load in bulk what they need (see ``mapping.batch``). Optional.
         """
 
+    def handle(self, job: EnterspeedJob, client: Any) -> None:
+        """
+        Deprecated: the contract before ``operations``. Calls ``client.save`` and
+        ``client.delete`` for this handler's operations, so an old-style subclass that calls
+        ``super().handle(job, client)`` keeps working for one more release.
+        """
+        for operation in _own_operations(self, job):
+            if operation.action == "delete":
+                client.delete(operation.origin_id)
+                continue
+            if operation.problems:
+                raise EntityValidationError(operation.origin_id, operation.problems)
+            client.save(operation.origin_id, operation.entity, force_type=operation.force_type)
 
-@dataclass
-class Plan:
-    """What a publish job sends if it runs now: ``save`` the entity, or ``delete`` it."""
 
-    action: Literal["save", "delete"]
-    origin_id: str
-    entity: dict[str, Any] | None = None
-    #: Why a publish job deletes: the object is gone, not live, or a guard vetoed it.
-    reason: str = ""
-    #: Pre-flight validation problems, ``{field path: message}``; the entity is not sent.
-    problems: dict[str, str] = field(default_factory=dict)
-    obj: models.Model | None = field(default=None, repr=False)
+# The adapter for handlers written to ``handle(job, client)`` (deprecated) ----------------
+
+#: Old-style handler classes already warned about, so each is named once per process.
+_warned: set[type] = set()
+
+
+class _Recorder:
+    """The ``client`` an old-style ``handle`` gets: records saves and deletes, sends nothing."""
+
+    def __init__(self, job: EnterspeedJob) -> None:
+        self.job = job
+        self.operations: list[Operation] = []
+
+    def save(
+        self, origin_id: str, entity: Mapping[str, Any], *, force_type: bool = False
+    ) -> IngestResponse:
+        self.operations.append(Operation.save(self.job, origin_id, entity, force_type=force_type))
+        return _queued()
+
+    def delete(self, origin_id: str) -> IngestResponse:
+        self.operations.append(Operation.delete(self.job, origin_id))
+        return _queued()
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(
+            f"A handler's client only records save() and delete(); {name!r} is not available. "
+            "Implement operations(job) instead of handle(job, client)."
+        )
+
+
+def _queued() -> IngestResponse:
+    """What the recorder answers, as the batch's recorder always did: nothing is sent yet."""
+    return IngestResponse(status=202, message="Queued for sending with its batch.")
+
+
+def _operations_from_handle(self: BaseJobHandler, job: EnterspeedJob) -> list[Operation]:
+    """``operations`` of an old-style handler: what its ``handle`` asked the client for."""
+    cls = type(self)
+    if cls not in _warned:
+        _warned.add(cls)
+        message = (
+            f"{cls.__module__}.{cls.__qualname__} implements handle(job, client), which is "
+            "deprecated and will stop working in the next release: implement "
+            "operations(job) and return Operation.save(...) / Operation.delete(...) instead."
+        )
+        logger.warning(message)
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
+    recorder = _Recorder(job)
+    self.handle(job, recorder)
+    return recorder.operations
+
+
+def _own_operations(handler: BaseJobHandler, job: EnterspeedJob) -> list[Operation]:
+    """The operations of the nearest class that implements ``operations`` itself."""
+    for cls in type(handler).__mro__:
+        method = cls.__dict__.get("operations")
+        if method is not None and method is not _operations_from_handle:
+            return method(handler, job)
+    raise NotImplementedError(f"{type(handler).__name__} implements no operations(job)")
 
 
 class BasePublishHandler(BaseJobHandler):
@@ -78,15 +157,8 @@ class BasePublishHandler(BaseJobHandler):
     def can_handle(self, job: EnterspeedJob) -> bool:
         return job.entity_type == self.entity_type and job.job_type == JobType.PUBLISH
 
-    def handle(self, job: EnterspeedJob, client: EnterspeedClient) -> None:
-        plan = self.plan(job)
-        if plan.action == "delete":
-            logger.info("Deleting %s from Enterspeed: %s", plan.origin_id, plan.reason)
-            client.delete(plan.origin_id)
-            return
-        if plan.problems:
-            raise EntityValidationError(plan.origin_id, plan.problems)
-        client.save(plan.origin_id, plan.entity)
+    def operations(self, job: EnterspeedJob) -> list[Operation]:
+        return [self.plan(job)]
 
     def prepare(self, jobs: Sequence[EnterspeedJob]) -> None:
         """Load the batch's objects in bulk, and what mapping them needs."""
@@ -102,23 +174,22 @@ class BasePublishHandler(BaseJobHandler):
         """Look up what mapping ``objects`` needs, in bulk (``mapping.batch``)."""
         prefetch.prefetch_translations(objects)
 
-    def plan(self, job: EnterspeedJob) -> Plan:
-        """Decide what to send, without sending it (``enterspeed_inspect`` shows this)."""
+    def plan(self, job: EnterspeedJob) -> Operation:
+        """The one save or delete the job needs now (``operations`` returns it alone)."""
         obj = batch.remembered_object(self, job.entity_id, default=batch.NOT_LOADED)
         if obj is batch.NOT_LOADED:
             obj = self.get_object(job)
         if obj is None:
-            return Plan("delete", job.origin_id, reason="It no longer exists.")
+            return Operation.delete(job, job.origin_id, reason="It no longer exists.")
         if job.destination == Destination.PREVIEW:
             obj = self.get_draft(obj)
         elif not self.is_published(obj):
-            return Plan("delete", job.origin_id, reason="It is not published.", obj=obj)
+            return Operation.delete(job, job.origin_id, reason="It is not published.")
         mapper = self.get_mapper(obj)
         if veto := find_veto(obj, mapper):
-            return Plan("delete", job.origin_id, reason=str(veto), obj=obj)
+            return Operation.delete(job, job.origin_id, reason=str(veto))
         entity = mapper.to_entity()
-        problems = find_problems(entity)
-        return Plan("save", job.origin_id, entity=entity, problems=problems, obj=obj)
+        return Operation.save(job, job.origin_id, entity, problems=find_problems(entity))
 
     def get_object(self, job: EnterspeedJob) -> models.Model | None:
         """The object the job is about, or None when it was deleted."""
@@ -145,5 +216,5 @@ class DeleteHandler(BaseJobHandler):
     def can_handle(self, job: EnterspeedJob) -> bool:
         return job.job_type == JobType.DELETE
 
-    def handle(self, job: EnterspeedJob, client: EnterspeedClient) -> None:
-        client.delete(job.origin_id)
+    def operations(self, job: EnterspeedJob) -> list[Operation]:
+        return [Operation.delete(job, job.origin_id)]

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from enterspeed_sync.delivery.bulk import Operation
 from enterspeed_sync.guards import find_veto
-from enterspeed_sync.handlers.base import BasePublishHandler, Plan
+from enterspeed_sync.handlers.base import BasePublishHandler
 from enterspeed_sync.mapping.translation_groups import (
     get_group_pages,
     translation_group_entity,
@@ -31,13 +32,13 @@ class TranslationGroupHandler(BasePublishHandler):
     def prepare(self, jobs) -> None:
         """Groups load their variants in ``plan``; there is nothing to load in bulk."""
 
-    def plan(self, job: EnterspeedJob) -> Plan:
+    def plan(self, job: EnterspeedJob) -> Operation:
         variants = [variant_of(page) for page in self.get_variants(job)]
         if not variants:
             reason = "None of its pages is in this source any more."
-            return Plan("delete", job.origin_id, reason=reason)
+            return Operation.delete(job, job.origin_id, reason=reason)
         entity = translation_group_entity(job.entity_id, variants)
-        return Plan("save", job.origin_id, entity=entity, problems=find_problems(entity))
+        return Operation.save(job, job.origin_id, entity, problems=find_problems(entity))
 
     def get_variants(self, job: EnterspeedJob) -> list:
         """The group's pages that belong in the job's source."""

@@ -5,7 +5,7 @@ Riding out database faults: a write lock another connection holds too long (SQLi
 Such an error says nothing about the job, so it never fails one. A write of the job runner
 (claiming, recording an outcome, renewing a lease) is tried again a few times, each time on
 a fresh connection, with a growing pause; when the database stays away, the error reaches
-``processing.process_pending_jobs``, which stops the run and leaves every row as it is: a
+``processing.runner.process_pending_jobs``, which stops the run and leaves every row as it is: a
 claimed job comes back when its lease runs out.
 
 Inside a transaction nothing is retried or closed: the error belongs to whoever opened the
@@ -21,9 +21,10 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from django.db import connections, router
+from django.db import IntegrityError, connections, router, transaction
 
 from enterspeed_sync.delivery.retries import DATABASE_FAULTS
+from enterspeed_sync.models import EnterspeedJob
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +34,12 @@ RETRY_PAUSES = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 _local = threading.local()
 Func = TypeVar("Func", bound=Callable)
+Result = TypeVar("Result")
 
-__all__ = ["reconnect", "retry_database_faults"]
+__all__ = ["atomic_retrying_conflicts", "reconnect", "retry_database_faults"]
 
 
 def _jobs_connection():
-    from enterspeed_sync.models import EnterspeedJob
-
     return connections[router.db_for_write(EnterspeedJob)]
 
 
@@ -87,3 +87,18 @@ def retry_database_faults(func: Func) -> Func:
             _local.retrying = False
 
     return wrapper  # type: ignore[return-value]
+
+
+def atomic_retrying_conflicts(write: Callable[[], Result], *, rounds: int = 3) -> Result | None:
+    """
+    Run ``write`` in a transaction of its own; when another worker inserted a conflicting
+    row meanwhile (an ``IntegrityError`` on a unique constraint) run it again, as the next
+    round sees that row. Returns what ``write`` returned, or None after ``rounds`` conflicts.
+    """
+    for _round in range(rounds):
+        try:
+            with transaction.atomic():
+                return write()
+        except IntegrityError:
+            continue
+    return None

@@ -18,19 +18,20 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from enterspeed_sync import __version__
 from enterspeed_sync.conf import PREVIEW, PUBLISH, conf
+from enterspeed_sync.exceptions import MAX_STATUS_ERROR_LENGTH, clip_error
+from enterspeed_sync.models import EnterspeedJob, PostSyncHookStatus
 from enterspeed_sync.signals import entity_synced
-
-if TYPE_CHECKING:
-    from enterspeed_sync.models import EnterspeedJob, PostSyncHookStatus
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ HOOK_DEFAULTS: dict[str, Any] = {
     # The destinations whose changes call the hook: a site build wants published changes.
     "destinations": [PUBLISH],
 }
-MAX_ERROR_LENGTH = 2000
 
 
 # The signal ------------------------------------------------------------------------------
@@ -59,8 +59,6 @@ MAX_ERROR_LENGTH = 2000
 
 def announce_synced(job: EnterspeedJob, sent: Iterable[tuple[str, str]]) -> None:
     """Send ``entity_synced`` for each request of ``job`` Enterspeed accepted. Never raises."""
-    from enterspeed_sync.models import EnterspeedJob
-
     for origin_id, action in sent:
         responses = entity_synced.send_robust(
             sender=EnterspeedJob,
@@ -193,8 +191,6 @@ def after_processing(changed_destinations: Iterable[str]) -> bool:
     try:
         if not changed or not any(set(hook.destinations) & set(changed) for hook in get_hooks()):
             return False
-        from django_q.tasks import async_task
-
         async_task(
             HOOK_TASK,
             changed,
@@ -269,8 +265,6 @@ def _send(hook: Hook, headers: dict[str, str], body: Any) -> tuple[int | None, s
 
 
 def get_hook_status(hook: Hook) -> PostSyncHookStatus:
-    from enterspeed_sync.models import PostSyncHookStatus
-
     defaults = {"name": hook.name[:255], "url_hint": hook.url_hint[:255]}
     try:
         with transaction.atomic():
@@ -283,8 +277,6 @@ def get_hook_status(hook: Hook) -> PostSyncHookStatus:
 
 
 def record_hook_success(hook: Hook) -> None:
-    from enterspeed_sync.models import PostSyncHookStatus
-
     now = timezone.now()
     get_hook_status(hook)
     PostSyncHookStatus.objects.filter(key_hash=hook.key_hash).update(
@@ -299,10 +291,6 @@ def record_hook_success(hook: Hook) -> None:
 
 
 def record_hook_failure(hook: Hook, error: str, status: int | None) -> None:
-    from django.db.models import F
-
-    from enterspeed_sync.models import PostSyncHookStatus
-
     now = timezone.now()
     get_hook_status(hook)
     PostSyncHookStatus.objects.filter(key_hash=hook.key_hash).update(
@@ -313,13 +301,11 @@ def record_hook_failure(hook: Hook, error: str, status: int | None) -> None:
         consecutive_failures=F("consecutive_failures") + 1,
         total_failures=F("total_failures") + 1,
         last_status=status,
-        last_error=error[:MAX_ERROR_LENGTH],
+        last_error=clip_error(error, MAX_STATUS_ERROR_LENGTH),
     )
     logger.error("Post-sync hook %s failed: %s", hook.label, error)
 
 
 def get_failing_hooks() -> list[PostSyncHookStatus]:
     """Hooks whose last call failed, for the admin dashboard."""
-    from enterspeed_sync.models import PostSyncHookStatus
-
     return list(PostSyncHookStatus.objects.filter(consecutive_failures__gt=0))

@@ -15,6 +15,12 @@ from datetime import datetime, timedelta
 from django.db import connections, transaction
 from django.db.models import Max
 from django.utils import timezone
+from django_q.conf import Conf
+from django_q.models import Schedule
+
+from enterspeed_sync.capture.enqueue import enqueue_processing
+from enterspeed_sync.conf import conf
+from enterspeed_sync.models import EnterspeedJob
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +35,6 @@ WAKE_UP_MARGIN = 0.2
 
 def ensure_schedules(using: str = "default") -> list[str]:
     """Create or update our schedules; idempotent, safe to run on every migrate."""
-    from django_q.models import Schedule
-
     touched = []
     with transaction.atomic(using=using):
         for name, (func, minutes) in SCHEDULES.items():
@@ -79,8 +83,6 @@ def on_worker_spawn(**kwargs) -> threading.Thread | None:
     started there, and a thread left behind would process the queue later in that process,
     with whatever settings are active then. Nothing is done.
     """
-    from django_q.conf import Conf
-
     if Conf.SYNC:
         return None
     thread = threading.Thread(target=_after_spawn, name="enterspeed-spawn", daemon=True)
@@ -89,10 +91,6 @@ def on_worker_spawn(**kwargs) -> threading.Thread | None:
 
 
 def _after_spawn() -> None:
-    from enterspeed_sync.capture.enqueue import enqueue_processing
-    from enterspeed_sync.conf import conf
-    from enterspeed_sync.models import EnterspeedJob
-
     try:
         now = timezone.now()
         leased_until = EnterspeedJob.objects.processing().aggregate(until=Max("leased_until"))
@@ -109,8 +107,6 @@ def _after_spawn() -> None:
 
 def _wake_up(when: datetime, only_if=None) -> None:
     """Sleep until ``when``, then queue a processing task (if ``only_if`` has rows)."""
-    from enterspeed_sync.capture.enqueue import enqueue_processing
-
     try:
         delay = (when - timezone.now()).total_seconds() + WAKE_UP_MARGIN
         if delay > 0:

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand
 
 from enterspeed_sync.delivery.gate import resume_sending
 from enterspeed_sync.management.output import plural
-from enterspeed_sync.processing.core import process_pending_jobs
+from enterspeed_sync.processing.runner import process_pending_jobs
 from enterspeed_sync.status import get_sync_status
 
 

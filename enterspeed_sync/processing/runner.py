@@ -1,0 +1,313 @@
+"""
+The run loop: process the queue's due jobs, batch after batch, destination after
+destination, until none is due or the time budget is spent.
+
+Runner-agnostic: the django-q2 tasks in ``tasks.py`` and ``manage.py enterspeed_process``
+both call ``process_pending_jobs``. The steps live next door: ``claims`` (claiming and
+leases), ``batch`` (map and send one batch), ``failures`` (the retry policy applied to a
+failure), ``transitions`` (every state change of a claimed job).
+
+A database fault (a lock held too long, a lost connection) is never the job's fault: the
+runner's writes ride it out (``database_faults.py``), and when the database stays away
+the run stops and leaves the rows as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Min
+from django.utils import timezone
+
+from enterspeed_sync.conf import conf, get_client, get_destinations
+from enterspeed_sync.delivery import gate as sending
+from enterspeed_sync.delivery.client import EnterspeedClient
+from enterspeed_sync.delivery.retries import DATABASE_FAULTS
+from enterspeed_sync.handlers import get_handlers
+from enterspeed_sync.models import Destination, EnterspeedJob
+from enterspeed_sync.processing import post_sync
+from enterspeed_sync.processing.batch import STOPPING, process_batch
+from enterspeed_sync.processing.claims import claim_jobs, recover_expired_leases, tracking_claims
+from enterspeed_sync.processing.database_faults import reconnect, retry_database_faults
+from enterspeed_sync.processing.transitions import Outcome, held, mark_failed, release_job
+
+logger = logging.getLogger(__name__)
+
+#: The shortest wait for a job that becomes due, so a waiting task does not spin.
+MIN_WAIT_SECONDS = 0.05
+
+
+@dataclass
+class ProcessResult:
+    succeeded: int = 0
+    failed: int = 0
+    #: Transient failures put back in the queue with a backoff.
+    retried: int = 0
+    #: Jobs put back without spending an attempt (sending paused mid-batch).
+    released: int = 0
+    #: Saves skipped because Enterspeed already had the identical payload.
+    unchanged: int = 0
+    #: Expired leases of other (dead) workers put back in the queue.
+    recovered: int = 0
+    #: False when the run stopped at its time budget with jobs possibly left.
+    drained: bool = True
+    #: Why the run stopped claiming early: "", "rate_limited", "breaker_open", "auth" or
+    #: "database" (a database fault outlasted the retries; see process_pending_jobs).
+    stopped: str = ""
+    #: Destinations in which Enterspeed received a change (not only unchanged skips).
+    changed_destinations: set[str] = field(default_factory=set)
+    #: When a stop this run ran into ends (the circuit breaker it opened or reopened after
+    #: a failed probe, a rate-limit pause that put its batch back): the runner should
+    #: process again then, not at the next schedule.
+    resume_at: datetime | None = None
+
+    @property
+    def processed(self) -> int:
+        return self.succeeded + self.failed
+
+
+def process_pending_jobs(
+    *,
+    batch_size: int | None = None,
+    max_seconds: float | None = None,
+    client: EnterspeedClient | None = None,
+    wait_seconds: float | None = None,
+) -> ProcessResult:
+    """
+    Process batches of pending jobs until none is due, or until ``max_seconds`` have
+    passed (then ``drained`` is False). Jobs that become due within ``wait_seconds``
+    (default ``RETRY_WAIT_SECONDS``) are waited for. Never raises for a failing job: it is
+    recorded.
+
+    Each destination (the published source, and the preview source when configured) is its
+    own Enterspeed source, processed in turn with its own client, rate limiter, pauses and
+    breaker. ``client`` replaces the published source's client (tests pass a fake).
+
+    A database fault that outlasts the retries of one write stops the run (``stopped``
+    is "database"; outside a transaction it never raises). The jobs it had claimed and not
+    finished go back to the queue without spending an attempt once the database answers
+    again; while it does not, they stay as they are until their lease runs out.
+    """
+    check_settings()
+    result = ProcessResult()
+    with tracking_claims() as tokens:
+        try:
+            return _process_pending_jobs(result, batch_size, max_seconds, client, wait_seconds)
+        except DATABASE_FAULTS as exc:
+            if not reconnect():  # inside the caller's transaction: the error is theirs
+                raise
+            result.stopped = "database"
+            logger.warning(
+                "The database failed during Enterspeed processing (%s); stopped",
+                str(exc).strip() or type(exc).__name__,
+            )
+            result.released += _release_unfinished(tokens)
+            post_sync.after_processing(result.changed_destinations)
+            return result
+
+
+def _release_unfinished(tokens: list[uuid.UUID]) -> int:
+    """
+    Put back, unspent, the jobs a run stopped by a database fault still holds (claimed,
+    outcome not recorded). Never raises: while the database stays away they are left as
+    they are, and their lease running out brings them back.
+    """
+    try:
+        return _release_held(tokens)
+    except DATABASE_FAULTS as exc:
+        reconnect()
+        logger.warning(
+            "The database is still away (%s); the jobs this run claimed stay as they are "
+            "and are picked up again when their lease runs out",
+            str(exc).strip() or type(exc).__name__,
+        )
+        return 0
+
+
+@retry_database_faults
+def _release_held(tokens: list[uuid.UUID]) -> int:
+    released = sum(release_job(job) for job in held(*tokens))
+    if released:
+        logger.warning("Put %d claimed Enterspeed jobs back in the queue, unspent", released)
+    return released
+
+
+def _process_pending_jobs(result, batch_size, max_seconds, client, wait_seconds) -> ProcessResult:
+    batch_size = batch_size or conf.BATCH_SIZE
+    wait_seconds = conf.RETRY_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    started = time.monotonic()
+    deadline = None if max_seconds is None else started + max_seconds
+    # Resolve handlers before claiming: a broken JOB_HANDLERS setting must not strand
+    # claimed jobs in "processing".
+    handlers = get_handlers()
+    fail_unconfigured_destinations(batch_size)
+    stopped = []
+    for index, destination in enumerate(get_destinations()):
+        # Like one destination alone, each gets at least one batch before the deadline counts.
+        if index and deadline is not None and time.monotonic() >= deadline:
+            result.drained = not _due_jobs().exists()
+            break
+        changed_before = result.succeeded - result.unchanged
+        given = client if destination == Destination.PUBLISH else None
+        _process_destination(
+            destination, given, handlers, batch_size, deadline, wait_seconds, result
+        )
+        if result.stopped:
+            stopped.append(result.stopped)
+        if result.succeeded - result.unchanged > changed_before:
+            result.changed_destinations.add(destination)
+        if not result.drained:
+            break
+    result.stopped = stopped[0] if stopped else ""
+    post_sync.after_processing(result.changed_destinations)
+
+    if result.processed or result.retried or result.released:
+        logger.info(
+            "Processed %d Enterspeed jobs: %d succeeded (%d unchanged), %d failed, "
+            "%d to retry, %d put back",
+            result.processed,
+            result.succeeded,
+            result.unchanged,
+            result.failed,
+            result.retried,
+            result.released,
+        )
+    if result.stopped:
+        # The pause itself was logged once, where it began (sending.py); every run that
+        # finds it still on says so only at debug level.
+        logger.debug("Enterspeed sending is paused (%s); jobs wait in the queue", result.stopped)
+    return result
+
+
+def _process_destination(
+    destination, client, handlers, batch_size, deadline, wait_seconds, result
+) -> None:
+    """Drain one destination's jobs through its own client and sending state."""
+    source = sending.current_source(destination)
+    own_client = client is None
+    if own_client:
+        client = get_client(before_request=sending.SendGate(source), destination=destination)
+    result.stopped = ""
+    #: This run stopped sending (it opened the breaker, its probe failed, or a 429 or pause
+    #: put its batch back): it knows when to look again, and arranges it (resume_at).
+    tripped = False
+    try:
+        while True:
+            result.recovered += recover_expired_leases()
+            gate = sending.check_gate(source)
+            if gate.probe:
+                gate = sending.probe(source, client)
+                tripped = gate.reason == "breaker_open"
+            if not gate.open:
+                result.stopped = gate.reason
+                if gate.reason != "auth" and _wait_for_due(
+                    gate.until, deadline, wait_seconds, destination
+                ):
+                    continue
+                if tripped and gate.until is not None:
+                    result.resume_at = min(filter(None, (result.resume_at, gate.until)))
+                break
+            result.stopped = ""
+            looked_at = timezone.now()
+            jobs = claim_jobs(batch_size, destination=destination)
+            if not jobs:
+                if _wait_for_due(None, deadline, wait_seconds, destination, looked_at):
+                    continue
+                break
+            outcomes = process_batch(jobs, client, handlers, source)
+            _count(outcomes, result)
+            tripped = not set(STOPPING).isdisjoint(outcomes.values())
+            if deadline is not None and time.monotonic() >= deadline:
+                result.drained = not _due_jobs().exists()
+                break
+    finally:
+        if own_client:
+            client.close()
+
+
+def _due_jobs():
+    """Due jobs of the configured destinations (others are failed, never waited for)."""
+    return EnterspeedJob.objects.due().filter(destination__in=get_destinations())
+
+
+def fail_unconfigured_destinations(batch_size: int) -> int:
+    """
+    Fail the due jobs of a destination that has no API key (the preview key was removed
+    after they were queued), with a reason that says so, instead of leaving them waiting.
+    """
+    failed = 0
+    for destination in Destination.values:
+        if destination in get_destinations():
+            continue
+        while jobs := claim_jobs(batch_size, destination=destination):
+            for job in jobs:
+                mark_failed(
+                    job,
+                    f"The {Destination(destination).label.lower()} is not configured "
+                    f"(no API key for the {destination!r} destination); set its key in "
+                    f"ENTERSPEED_SYNC, then retry the job, or delete it.",
+                )
+                failed += 1
+    return failed
+
+
+def check_settings() -> None:
+    """Refuse to run on a malformed setting: every job stays pending (see conf)."""
+    conf.raise_if_invalid()
+
+
+def _wait_for_due(
+    until: datetime | None,
+    deadline: float | None,
+    wait_seconds: float,
+    destination: str | None = None,
+    looked_at: datetime | None = None,
+) -> bool:
+    """
+    Sleep until the next job becomes due (a retry, a pause ending) if that is within
+    ``wait_seconds`` and the time budget. Returns False when there is nothing to wait for:
+    the once-a-minute schedule or the next commit picks it up.
+
+    ``looked_at`` is when the queue was last looked at for due jobs: a retry that became
+    due since then (on a slow database, between that look and this one) is still waited
+    for, briefly, instead of being left for the schedule.
+    """
+    if wait_seconds <= 0:
+        return False
+    if until is None:
+        # Only retries: a live worker renews its lease, so waiting for leases would mostly
+        # wait for nothing; a dead worker's jobs are recovered by the next run.
+        # Due jobs that could not be claimed wait for their entity's job in flight; the
+        # worker holding it claims them next, so only future retries are worth a wait.
+        waiting = EnterspeedJob.objects.pending().filter(
+            next_attempt_at__gt=looked_at or timezone.now()
+        )
+        if destination is not None:
+            waiting = waiting.filter(destination=destination)
+        until = waiting.aggregate(due=Min("next_attempt_at"))["due"]
+        if until is None:
+            return False
+    delay = max(MIN_WAIT_SECONDS, (until - timezone.now()).total_seconds() + 0.01)
+    if delay > wait_seconds:
+        return False
+    if deadline is not None and time.monotonic() + delay > deadline:
+        return False
+    time.sleep(delay)
+    return True
+
+
+def _count(outcomes: dict[int, str], result: ProcessResult) -> None:
+    for outcome in outcomes.values():
+        if outcome in (Outcome.SUCCEEDED, Outcome.UNCHANGED):
+            result.succeeded += 1
+            result.unchanged += outcome == Outcome.UNCHANGED
+        elif outcome == Outcome.FAILED:
+            result.failed += 1
+        elif outcome in (Outcome.RETRY, Outcome.STOP):
+            result.retried += 1
+        elif outcome == Outcome.RELEASED:
+            result.released += 1
