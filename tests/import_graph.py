@@ -62,7 +62,7 @@ def _is_type_checking(node: ast.AST) -> bool:
 def _comment_for(lines: list[str], node: ast.stmt) -> str:
     """The comment on the import's own lines or on the comment lines right above it."""
     own = " ".join(lines[node.lineno - 1 : node.end_lineno])
-    if "#" in own:
+    if "#" in own and not own.split("#", 1)[1].strip().startswith("noqa"):
         return own.split("#", 1)[1].strip()
     above = []
     index = node.lineno - 2

@@ -25,6 +25,7 @@ from django.core.signals import setting_changed
 from django.db import models
 from django.dispatch import receiver
 from wagtail.documents import get_document_model as get_wagtail_document_model
+from wagtail.hooks import search_for_hooks
 from wagtail.images import get_image_model as get_wagtail_image_model
 from wagtail.models import AbstractPage, TranslatableMixin
 
@@ -66,7 +67,6 @@ def get_synced_snippet_models() -> list[type[models.Model]]:
     if not apps.is_installed("wagtail.snippets"):
         return []
     # wagtail.snippets is optional: imported only when the app is installed.
-    from wagtail.hooks import search_for_hooks
     from wagtail.snippets.models import get_snippet_models
 
     # Snippets registered from wagtail_hooks.py exist only once the hooks are loaded, which
