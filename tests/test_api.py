@@ -14,6 +14,7 @@ from wagtail.models import ModelLogEntry
 from enterspeed_sync.api.tokens import create_token, hash_token
 from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.models import APIToken, EnterspeedJob, JobState, LedgerEntry, SourceState
+from enterspeed_sync.processing.claims import claim_jobs
 from tests.test_views import failed_job, failed_jobs, make_user, pending_job
 
 pytestmark = pytest.mark.django_db
@@ -379,6 +380,17 @@ def test_retrying_a_superseded_failed_job_returns_the_pending_one(admin_token):
     newer = pending_job(3)
     body = post(api("job_retry", job.pk), admin_token).json()
     assert body["retried"] is False and body["job"]["id"] == newer.pk
+    assert list(EnterspeedJob.objects.values_list("pk", flat=True)) == [newer.pk]
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_retrying_a_failed_job_superseded_by_one_in_flight_returns_that_one(admin_token):
+    job = failed_job(3)
+    newer = pending_job(3)
+    claim_jobs(10)  # a worker is sending the newer one
+    body = post(api("job_retry", job.pk), admin_token).json()
+    assert body["retried"] is False
+    assert (body["job"]["id"], body["job"]["state"]) == (newer.pk, "processing")
     assert list(EnterspeedJob.objects.values_list("pk", flat=True)) == [newer.pk]
 
 

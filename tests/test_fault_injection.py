@@ -141,11 +141,12 @@ def describe_mismatch(standin, clusters):
             f"{origin_id}: expected {summary(expected.get(origin_id))}, "
             f"stand-in has {summary(actual.get(origin_id))}"
         )
+        # Bulk requests too: most requests are (their origin_id is None).
         for request in standin.requests:
-            if request.origin_id == origin_id:
+            if origin_id in request.origin_ids:
                 lines.append(
                     f"    {request.timestamp:.3f} {request.method} {request.status} "
-                    f"{summary(request.body)}"
+                    f"{summary(request.entity(origin_id))}"
                 )
     lines += [log_tail(process, 2000) for process in clusters]
     return "\n".join(lines[:200])

@@ -267,8 +267,8 @@ def delete_job(request, id: schemas.JobId):
 )
 def retry_job(request, id: schemas.JobId):
     """
-    Queued again (``retried``), or a newer pending job of the same entity supersedes it;
-    ``job`` is the pending job that will be sent. 409 when the job is not failed.
+    Queued again (``retried``), or a newer job of the same entity (pending or being sent)
+    supersedes it; ``job`` is the job that will be sent. 409 when the job is not failed.
     """
     job = get_job(id)
     if job.state != JobState.FAILED:
@@ -276,10 +276,11 @@ def retry_job(request, id: schemas.JobId):
             409, "not_failed", f"Job {id} is {job.state}, not failed: only failed jobs retry."
         )
     retried = operations.retry_jobs([job], user=request.auth.user, audit=audit(request)) == 1
-    # A newer pending job of the same entity supersedes a failed one (which is then
-    # dropped): that pending job is what will be sent.
-    pending = EnterspeedJob.objects.for_entity(*job.entity_key).pending().first()
-    return {"retried": retried, "job": schemas.serialize_job(pending) if pending else None}
+    # A newer job of the same entity, pending or in flight, supersedes a failed one (which
+    # is then dropped): that job is what will be sent.
+    jobs = EnterspeedJob.objects.for_entity(*job.entity_key)
+    newer = jobs.exclude(state=JobState.FAILED).first()
+    return {"retried": retried, "job": schemas.serialize_job(newer) if newer else None}
 
 
 @api.delete(

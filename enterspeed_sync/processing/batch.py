@@ -13,7 +13,7 @@ from enterspeed_sync.conf import conf
 from enterspeed_sync.delivery import gate as sending
 from enterspeed_sync.delivery.bulk import Operation, Request, bulk_support, plan_requests
 from enterspeed_sync.delivery.client import BulkNotAvailable, EnterspeedHTTPError
-from enterspeed_sync.delivery.ledger import last_sent_hashes, record_many
+from enterspeed_sync.delivery.ledger import forget, last_sent_hashes, record_many
 from enterspeed_sync.delivery.retries import Verdict
 from enterspeed_sync.handlers import BaseJobHandler, prepare_batch, sendable_operations
 from enterspeed_sync.mapping.batch import mapping_batch
@@ -137,6 +137,10 @@ def _send(mapped, client, source, lease: Lease) -> dict[int, str]:
         request.operations = [op for op in live if op.job.pk in held]
         if not request.operations:
             continue
+        # Until Enterspeed answers, what it holds is unknown: a request that times out (or
+        # whose worker is killed) may still be applied. Without these entries, a later save
+        # of the payload the ledger had is sent, not skipped as unchanged.
+        forget(source, request.origin_ids)
         try:
             accepted, errors, unresolved = _send_request(client, request)
         except BulkNotAvailable as exc:

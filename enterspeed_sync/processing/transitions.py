@@ -290,7 +290,8 @@ def fail_stale_jobs(minutes: int | None = None) -> int:
 def retry_failed_jobs(ids: list[int] | None = None) -> int:
     """
     Put failed jobs back in the queue (all, or those with the given ids). A failed job
-    whose entity already has a newer pending job is dropped: the pending one supersedes it.
+    whose entity already has a newer job, pending or in flight, is dropped: that one
+    supersedes it (queued again, an old delete would be sent after a newer publish).
     Returns how many jobs are queued again.
     """
     queued = 0
@@ -299,8 +300,15 @@ def retry_failed_jobs(ids: list[int] | None = None) -> int:
         failed = failed.filter(pk__in=ids)
     for job in failed.iterator():
         with transaction.atomic():
-            this = EnterspeedJob.objects.filter(pk=job.pk, state=JobState.FAILED)
-            if EnterspeedJob.objects.for_entity(*job.entity_key).pending().exists():
+            # Locked first: the newer job failing meanwhile merges into this row (mark_failed)
+            # before or after this, never between the look-up and the delete.
+            this = EnterspeedJob.objects.select_for_update().filter(
+                pk=job.pk, state=JobState.FAILED
+            )
+            if not this.exists():
+                continue
+            newer = EnterspeedJob.objects.for_entity(*job.entity_key)
+            if newer.exclude(state=JobState.FAILED).exists():
                 this.delete()
                 continue
             # A manual retry gets the whole retry policy again.
