@@ -5,7 +5,7 @@ import urllib.request
 
 import pytest
 
-from enterspeed_sync.admin_area.display import mask_key as admin_mask_key
+from enterspeed_sync.delivery.client import mask_api_key as admin_mask_key
 from enterspeed_sync.testing import IngestStandIn, mask_key
 
 

@@ -8,8 +8,9 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from wagtail.models import GroupPagePermission, ModelLogEntry, PageLogEntry
 
-from enterspeed_sync.admin_area.display import mask_key, parse_error
+from enterspeed_sync.admin_area.display import parse_error
 from enterspeed_sync.admin_area.views.pages import get_page_sync_state
+from enterspeed_sync.delivery.client import mask_api_key as mask_key
 from enterspeed_sync.models import EnterspeedJob, JobState
 from enterspeed_sync.status import get_notices
 

@@ -11,17 +11,8 @@ from dataclasses import dataclass
 
 from enterspeed_sync.conf import conf, get_api_key
 from enterspeed_sync.conf import get_destinations as configured_destinations
+from enterspeed_sync.delivery.client import mask_api_key
 from enterspeed_sync.models import Destination, PostSyncHookStatus
-
-
-def mask_key(key: str) -> str:
-    """Enough of a key to recognise it, never enough to use it."""
-    if not key:
-        return ""
-    prefix, _sep, rest = key.partition("-")
-    if not rest:
-        return "…" + key[-4:] if len(key) > 8 else "…"
-    return f"{prefix}-…{rest[-4:]}" if len(rest) > 8 else f"{prefix}-…"
 
 
 @dataclass(frozen=True)
@@ -41,7 +32,7 @@ def get_destinations() -> list[ConfiguredDestination]:
             destination,
             Destination(destination).label,
             conf.BASE_URL,
-            mask_key(get_api_key(destination)),
+            mask_api_key(get_api_key(destination)),
         )
         for destination in configured_destinations()
     ]

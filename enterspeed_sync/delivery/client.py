@@ -49,10 +49,16 @@ Timeout = float | tuple[float, float]
 
 
 def mask_api_key(key: str | None) -> str:
-    """Enough of a key to recognise it in logs and the admin, never the whole key."""
+    """
+    Enough of a key to recognise it in logs and the admin, never enough to use it: the
+    ``source-`` prefix and the last four characters.
+    """
     if not key:
         return ""
-    return key[:9] + "…" if len(key) > 12 else "…"
+    prefix, _sep, rest = key.partition("-")
+    if not rest:
+        return "…" + key[-4:] if len(key) > 8 else "…"
+    return f"{prefix}-…{rest[-4:]}" if len(rest) > 8 else f"{prefix}-…"
 
 
 def encode_body(body: Any) -> bytes:
