@@ -1,3 +1,10 @@
+"""
+Handlers: which job means what. The configured ``JOB_HANDLERS`` are tried in order; the first
+whose ``can_handle(job)`` is true returns the job's ``operations(job)`` (save an entity,
+delete an origin id), and processing sends them (docs/handlers.md). ``prepare_batch`` and
+``sendable_operations`` are that one path, used by processing, verify and inspect alike.
+"""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
