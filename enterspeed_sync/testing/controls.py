@@ -60,7 +60,7 @@ def apply_switch(standin: IngestStandIn, switch: str, form: dict[str, str]) -> N
     """Switch ``switch`` (the path after ``/_standin/faults/``) with the form's values.
     Raises ``SwitchRefused`` (nothing changed) for an unknown switch or a bad value."""
     if switch == "fail-next":
-        status = whole(form, "status", 400, 599)
+        status = whole(form, "status", 100, 599)
         if status not in FAIL_STATUSES:
             raise SwitchRefused(400, f"status must be one of {', '.join(map(str, FAIL_STATUSES))}.")
         count = whole(form, "count", 1, MAX_COUNT)

@@ -185,8 +185,8 @@ class FaultInjection:
                 "random_faults": plan and {"rate": plan.rate, "weights": dict(plan.weights)},
                 "throttle_every": self._throttle_every,
                 "rate_limit": self.rate_limit,
-                "redirect": self._redirect and {"status": self._redirect[0],
-                                                "target": self._redirect[1]},
+                "redirect": self._redirect
+                and {"status": self._redirect[0], "target": self._redirect[1]},
                 "rejected": sorted(self._rejections),
                 "injected": dict(self.faults),
             }

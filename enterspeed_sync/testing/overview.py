@@ -48,6 +48,15 @@ STYLE = (
 )
 
 
+SWITCHES_NOTE = (
+    "<p class='note'>The switches act on every source at once. They take no login and no "
+    "CSRF token because this is a local test server: they answer only requests from this "
+    "machine, and only forms from this page. Tests use the same switches in Python "
+    "(<code>fail_next</code>, <code>outage</code>, <code>latency</code>, "
+    "<code>faults_off</code>).</p>"
+)
+
+
 def overview_html(standin: IngestStandIn) -> str:
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>Ingest stand-in</title>"
@@ -88,11 +97,7 @@ def switches_html(standin: IngestStandIn) -> str:
         f"<input type='number' name='ms' value='{round(standin.latency * 1000)}' min='0' "
         f"max='{MAX_LATENCY_MS}'> ms</label> <button>Set</button></form>"
         f"<form method='post' action='{action}/off'><button>All faults off</button></form></div>"
-        "<p class='note'>The switches act on every source at once. They take no login and no "
-        "CSRF token because this is a local test server: they answer only requests from this "
-        "machine, and only forms from this page. Tests use the same switches in Python "
-        "(<code>fail_next</code>, <code>outage</code>, <code>latency</code>, "
-        "<code>faults_off</code>).</p></section>"
+        f"{SWITCHES_NOTE}</section>"
     )
 
 

@@ -115,7 +115,15 @@ class IngestRequestHandler(BaseHTTPRequestHandler):
             body = json_text(raw)
             standin._record(
                 RecordedRequest(
-                    method, path, origin_id, api_key, headers, body, 429, response, arrived,
+                    method,
+                    path,
+                    origin_id,
+                    api_key,
+                    headers,
+                    body,
+                    429,
+                    response,
+                    arrived,
                     "rate limit",
                 )
             )

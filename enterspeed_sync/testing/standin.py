@@ -21,7 +21,6 @@ from enterspeed_sync.testing.faults import FaultInjection
 from enterspeed_sync.testing.recording import RecordedRequest
 from enterspeed_sync.testing.server import IngestRequestHandler
 
-
 #: How many of the latest requests the overview page lists.
 RECENT_REQUESTS = 30
 
