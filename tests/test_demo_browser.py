@@ -11,13 +11,13 @@ from django.test import override_settings
 from django.urls import reverse
 
 from enterspeed_sync.models import EnterspeedJob, JobState
-from tests.test_admin_browser import (  # the fixtures and helpers of the admin's browser tests
-    admin_user,  # noqa: F401  (a fixture `page` needs)
-    browser,  # noqa: F401  (a fixture `page` needs)
-    in_thread,
-    page,  # noqa: F401  (a fixture)
-    screenshot,
-)
+from tests import test_admin_browser as admin_browser
+from tests.test_admin_browser import in_thread, screenshot
+
+# The admin's browser fixtures: a logged-in admin's page in Debian's Chromium.
+admin_user = admin_browser.admin_user
+browser = admin_browser.browser
+page = admin_browser.page
 
 pytestmark = [
     pytest.mark.browser,
@@ -81,7 +81,5 @@ def test_a_fault_switched_on_in_the_standin_page_fails_a_publish_then_retry_sync
         entity = standin.entities[origin_id]
         assert entity["properties"]["title"] == "Post 1, published during a fault"
         page.goto(standin.url + "/")
-        expect(page.locator("#requests tr[data-status='200']").first).to_contain_text(
-            origin_id
-        )
+        expect(page.locator("#requests tr[data-status='200']").first).to_contain_text(origin_id)
         screenshot(page, "sandbox-retried")
