@@ -124,7 +124,7 @@ class IngestRequestHandler(BaseHTTPRequestHandler):
                     429,
                     response,
                     arrived,
-                    "rate limit",
+                    fault="rate limit",
                 )
             )
             return self._send_json(429, response, {"Retry-After": retry_after})
