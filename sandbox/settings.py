@@ -98,12 +98,29 @@ WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.databa
 
 STANDIN_PORT = int(os.environ.get("ENTERSPEED_STANDIN_PORT", "8765"))
 SANDBOX_USES_STANDIN = not os.environ.get("ENTERSPEED_API_KEY")
+# A demo of failure and recovery (docs/sandbox.md) should take seconds, not the hour the
+# production defaults may take: three attempts a few seconds apart, then the job is *failed*;
+# a dropped connection holds the entity back one TIMEOUT (7 s here, 35 s by default); an
+# open breaker probes again after 5 s.
+DEMO_RETRIES = {
+    "MAX_ATTEMPTS": 3,
+    "RETRY_BASE_DELAY": 2.0,
+    "RETRY_MAX_DELAY": 10.0,
+    "TIMEOUT": (2.0, 5.0),
+    "BREAKER_COOLDOWN": 5.0,
+    "BREAKER_COOLDOWN_MAX": 30.0,
+}
 if SANDBOX_USES_STANDIN:
-    ENTERSPEED_SYNC = {"API_KEY": "source-sandbox", "BASE_URL": f"http://127.0.0.1:{STANDIN_PORT}"}
+    ENTERSPEED_SYNC = {
+        "API_KEY": "source-sandbox",
+        "BASE_URL": f"http://127.0.0.1:{STANDIN_PORT}",
+        **DEMO_RETRIES,
+    }
 else:
     ENTERSPEED_SYNC = {
         "API_KEY": os.environ["ENTERSPEED_API_KEY"],
         "BASE_URL": os.environ.get("ENTERSPEED_BASE_URL", "https://api.enterspeed.com"),
+        **DEMO_RETRIES,
     }
 
 Q_CLUSTER = {

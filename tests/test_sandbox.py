@@ -25,11 +25,12 @@ def test_sandbox_demo_syncs_every_page(tmp_path):
         for key, value in os.environ.items()
         if not key.startswith(("ENTERSPEED_", "DJANGO_"))
     }
+    port = free_port()
     env.update(
         DJANGO_SETTINGS_MODULE="sandbox.settings",
         SANDBOX_DB_PATH=str(tmp_path / "sandbox.sqlite3"),
         SANDBOX_MEDIA_ROOT=str(tmp_path / "media"),
-        ENTERSPEED_STANDIN_PORT=str(free_port()),
+        ENTERSPEED_STANDIN_PORT=str(port),
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "sandbox_demo", "--no-serve"],
@@ -46,3 +47,19 @@ def test_sandbox_demo_syncs_every_page(tmp_path):
         "(2 articleIndexPage, 12 articlePage, 2 contactPage, 2 homePage, 3 image, 2 siteMessage)"
         in output
     )
+    # The user learns where the stand-in's page is and that it can make Enterspeed fail.
+    assert f"Ingest stand-in listening on http://127.0.0.1:{port}/ (what Enterspeed " in output
+    assert "the recent requests, and fault switches)" in output
+
+
+def test_the_sandbox_gives_up_and_recovers_in_seconds():
+    # The failure demo (docs/sandbox.md): three attempts a few seconds apart, not the
+    # production defaults' ten over hours; the defaults themselves stay as they are.
+    from enterspeed_sync.conf.table import SETTINGS
+    from sandbox import settings as sandbox
+
+    defaults = {setting.key: setting.default for setting in SETTINGS}
+    demo = sandbox.ENTERSPEED_SYNC
+    assert demo["MAX_ATTEMPTS"] == 3 < defaults["MAX_ATTEMPTS"]
+    assert demo["RETRY_BASE_DELAY"] * (1 + 2) <= 10  # both waits together
+    assert sum(demo["TIMEOUT"]) <= 10 and demo["BREAKER_COOLDOWN"] <= 5

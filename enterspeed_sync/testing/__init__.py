@@ -13,7 +13,7 @@ Use it in your project's tests::
         assert standin.entities[f"page-{page.pk}"]["type"] == "blogPage"
 
 Or run it on its own: ``python -m enterspeed_sync.testing --port 8765 --api-key source-x``
-and open http://127.0.0.1:8765/ to see what arrived.
+and open http://127.0.0.1:8765/ to see what arrived, and to switch faults on and off.
 
 It is an independent oracle: it imports no Django and nothing else of this app (not its
 client, mapping or validation), so its contract checks are written from the Ingest API
@@ -22,7 +22,8 @@ contract, and a product that drifts from the contract fails against it. The modu
 - ``standin``: ``IngestStandIn``, its sources (one per API key), life cycle and recording;
 - ``contract``: limits, entity validation and the error bodies Enterspeed answers with;
 - ``faults``: scripted and random failures, outages, redirects, throttling, rate limit;
-- ``server``: the HTTP request handler; ``overview``: the page at ``/``;
+- ``server``: the HTTP request handler; ``overview``: the page at ``/``; ``controls``: its
+  fault switches (forms posting to ``/_standin/faults/<switch>``, loopback only);
 - ``recording``: ``RecordedRequest``; ``cli``: ``python -m enterspeed_sync.testing``.
 """
 

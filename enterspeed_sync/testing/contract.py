@@ -64,6 +64,25 @@ def message(status: int, message: str) -> dict[str, Any]:
     return {"status": status, "message": message}
 
 
+#: What Enterspeed says with each error status the stand-in's page can switch on.
+ERROR_MESSAGES = {
+    401: "Unauthorized: missing or invalid X-Api-Key",
+    403: "Forbidden: the API key does not grant ingest access",
+    422: "Invalid request",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+def error_answer(status: int) -> dict[str, Any]:
+    """The body Enterspeed answers ``status`` with; a 422 names no entity (a field path),
+    as a validation error does."""
+    if status == 422:
+        return invalid({"properties": "Refused by the stand-in's fault switch"})
+    return message(status, ERROR_MESSAGES.get(status, "Error"))
+
+
 def too_large(limit: int) -> dict[str, Any]:
     return {
         "status": 413,

@@ -161,6 +161,36 @@ class FaultInjection:
             self._redirect = None
             self.latency = 0.0
 
+    # State --------------------------------------------------------------------------
+
+    def switches(self) -> dict[str, Any]:
+        """What is switched on now, as plain data (the overview page and
+        ``GET /_standin/faults`` show it): scripted failures with what is left of them,
+        the outage, latency, random faults, throttling, the tenant limit, redirects and
+        rejected entities."""
+        with self._lock:
+            plan = self._plan
+            return {
+                "fail_next": [
+                    {
+                        "status": {DROP: "drop", SLOW: "slow"}.get(f.status, f.status),
+                        "remaining": f.remaining,
+                        "retry_after": f.retry_after,
+                        "origin_id": f.origin_id,
+                    }
+                    for f in self._failures
+                ],
+                "outage": self._outage,
+                "latency_ms": round(self.latency * 1000),
+                "random_faults": plan and {"rate": plan.rate, "weights": dict(plan.weights)},
+                "throttle_every": self._throttle_every,
+                "rate_limit": self.rate_limit,
+                "redirect": self._redirect
+                and {"status": self._redirect[0], "target": self._redirect[1]},
+                "rejected": sorted(self._rejections),
+                "injected": dict(self.faults),
+            }
+
     # Decisions (called from the server's threads) -----------------------------------
 
     def _take_failure(self, origin_ids: list[str | None]) -> Failure | str | None:

@@ -1,4 +1,7 @@
-"""What the stand-in received: one ``RecordedRequest`` per ingest request it answered."""
+"""
+What the stand-in received: one ``RecordedRequest`` per ingest request it answered (and, in
+the overview page's recent list only, per connection an outage or a drop closed unanswered).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ class RecordedRequest:
     response: dict[str, Any]
     #: When the request arrived (``time.time()``).
     timestamp: float = field(default_factory=time.time)
+    #: The fault that shaped the answer ("injected", "outage", "drop", "rate limit"), if any.
+    fault: str = ""
 
     @property
     def origin_ids(self) -> list[str]:

@@ -10,11 +10,17 @@ import json
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from enterspeed_sync.testing.contract import INGEST_PREFIX, bulk_ids, message, too_large
+from enterspeed_sync.testing.controls import (
+    SWITCHES_PREFIX,
+    SwitchRefused,
+    apply_switch,
+    check_caller,
+)
 from enterspeed_sync.testing.faults import DROP, SLOW, Failure
-from enterspeed_sync.testing.overview import mask_key, overview_html
+from enterspeed_sync.testing.overview import mask_key, overview_html, refused_html
 from enterspeed_sync.testing.recording import RecordedRequest
 
 if TYPE_CHECKING:
@@ -53,11 +59,31 @@ class IngestRequestHandler(BaseHTTPRequestHandler):
         elif path == "/_standin/entities":
             data = {mask_key(k): self.standin.entities_for(k) for k in self.standin.api_keys}
             self._send_json(200, data)
+        elif path == SWITCHES_PREFIX:
+            self._send_json(200, self.standin.switches())
         else:
             self._send_json(404, {"status": 404, "message": "Not found"})
 
     def do_POST(self) -> None:
-        self._ingest("POST")
+        path = urlsplit(self.path).path
+        if path.startswith(SWITCHES_PREFIX + "/"):
+            self._switch(path[len(SWITCHES_PREFIX) + 1 :])
+        else:
+            self._ingest("POST")
+
+    def _switch(self, switch: str) -> None:
+        """A fault switch from the overview page's forms; back to the page when it is on."""
+        raw = self._drain_body() or b""
+        try:
+            check_caller(
+                self.client_address[0], self.headers.get("Host"), self.headers.get("Origin")
+            )
+            fields = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+            apply_switch(self.standin, switch, {k: v[-1] for k, v in fields.items()})
+        except SwitchRefused as refused:
+            page = refused_html(str(refused)).encode()
+            return self._send(refused.status, page, "text/html; charset=utf-8")
+        return self._send(303, b"", "text/plain", {"Location": "/#faults"})
 
     def do_DELETE(self) -> None:
         self._ingest("DELETE")
@@ -89,29 +115,49 @@ class IngestRequestHandler(BaseHTTPRequestHandler):
             body = json_text(raw)
             standin._record(
                 RecordedRequest(
-                    method, path, origin_id, api_key, headers, body, 429, response, arrived
+                    method,
+                    path,
+                    origin_id,
+                    api_key,
+                    headers,
+                    body,
+                    429,
+                    response,
+                    arrived,
+                    fault="rate limit",
                 )
             )
             return self._send_json(429, response, {"Retry-After": retry_after})
         if standin._in_outage():
             with standin._lock:
                 standin.faults["outage"] += 1
+            standin._record_unanswered(
+                RecordedRequest(
+                    method, path, origin_id, api_key, headers, None, DROP, {}, arrived, "outage"
+                )
+            )
             self.close_connection = True
             self.connection.close()
             return None
         status, response, body = self._respond(method, origin_id, api_key)
         if status == DROP:
+            standin._record_unanswered(
+                RecordedRequest(
+                    method, path, origin_id, api_key, headers, body, DROP, {}, arrived, "drop"
+                )
+            )
             self.close_connection = True
             self.connection.close()
             return None
+        fault = response.pop("_fault", "")
         standin._record(
             RecordedRequest(
-                method, path, origin_id, api_key, headers, body, status, response, arrived
+                method, path, origin_id, api_key, headers, body, status, response, arrived, fault
             )
         )
         extra = {}
-        if status == 429 and response.get("_retry_after"):
-            extra["Retry-After"] = response.pop("_retry_after")
+        if (retry_after := response.pop("_retry_after", None)) is not None:
+            extra["Retry-After"] = retry_after
         self._send_json(status, response, extra)
         return None
 
@@ -163,8 +209,9 @@ class IngestRequestHandler(BaseHTTPRequestHandler):
             failure = None
         if failure is not None:
             response = failure.body or message(failure.status, "Injected failure")
+            response = {**response, "_fault": "injected"}
             if failure.retry_after is not None:
-                response = {**response, "_retry_after": failure.retry_after}
+                response["_retry_after"] = failure.retry_after
             return failure.status, response, body
         if origin_id is None:
             return (*standin._bulk(method, api_key, body), body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from http.server import ThreadingHTTPServer
 from typing import Any
@@ -20,6 +20,9 @@ from enterspeed_sync.testing.contract import (
 from enterspeed_sync.testing.faults import FaultInjection
 from enterspeed_sync.testing.recording import RecordedRequest
 from enterspeed_sync.testing.server import IngestRequestHandler
+
+#: How many of the latest requests the overview page lists.
+RECENT_REQUESTS = 30
 
 
 class IngestStandIn(FaultInjection):
@@ -56,6 +59,8 @@ class IngestStandIn(FaultInjection):
         self._init_faults()
         self._sources: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in self.api_keys}
         self._requests: list[RecordedRequest] = []
+        #: The latest ingest requests, unanswered ones included, for the overview page.
+        self._recent: deque[RecordedRequest] = deque(maxlen=RECENT_REQUESTS)
         self._in_flight: Counter[str] = Counter()
         #: The most requests for one origin id that were ever in flight at once.
         self.max_overlap = 0
@@ -115,6 +120,12 @@ class IngestStandIn(FaultInjection):
         with self._lock:
             return list(self._requests)
 
+    def recent(self) -> list[RecordedRequest]:
+        """The latest ingest requests, newest first, with those an outage or a drop closed
+        unanswered (status 0, not in ``requests``)."""
+        with self._lock:
+            return list(reversed(self._recent))
+
     def wait_for(self, predicate: Callable[[IngestStandIn], bool], timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -127,6 +138,7 @@ class IngestStandIn(FaultInjection):
         """Forget the recorded requests; the sources keep their entities."""
         with self._lock:
             self._requests.clear()
+            self._recent.clear()
 
     def reset(self) -> None:
         """Forget everything: entities, requests, injected faults and their counts."""
@@ -134,6 +146,7 @@ class IngestStandIn(FaultInjection):
             for source in self._sources.values():
                 source.clear()
             self._requests.clear()
+            self._recent.clear()
             self.faults_off()
             self.faults.clear()
             self.max_overlap = 0
@@ -169,6 +182,12 @@ class IngestStandIn(FaultInjection):
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self._requests.append(request)
+            self._recent.append(request)
+
+    def _record_unanswered(self, request: RecordedRequest) -> None:
+        """A connection closed without an answer: listed on the page, not in ``requests``."""
+        with self._lock:
+            self._recent.append(request)
 
     def _refusal(self, source: dict, origin_id: str, entity: dict, force: bool) -> dict[str, str]:
         """Why a save of ``entity`` is refused (none: accepted): the contract's checks, an

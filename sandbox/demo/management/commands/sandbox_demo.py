@@ -24,6 +24,22 @@ from sandbox.demo.models import SiteMessage
 WAIT_SECONDS = 120
 
 
+def standin_guide(url: str, port: int) -> str:
+    """What the stand-in's page shows and can do, and the failure demo in four steps."""
+    return (
+        f"Enterspeed stand-in: {url}/ shows what Enterspeed received and the recent requests\n"
+        "with their answers. Publish, move or delete a page in the admin and reload it.\n"
+        "Its fault switches make Enterspeed fail: the next N requests with 500, 503, 429,\n"
+        "401, 403 or 422, an outage (connections closed unanswered), or latency. Try it:\n"
+        "  1. on the stand-in's page, fail the next 3 requests with 500;\n"
+        "  2. publish a page in the admin;\n"
+        f"  3. after a few seconds the job is failed: http://127.0.0.1:{port}/admin/enterspeed/\n"
+        "     and its jobs list say why;\n"
+        "  4. switch all faults off, click Retry on the job, and reload the stand-in's page.\n"
+        "docs/sandbox.md walks through it.\n"
+    )
+
+
 class Command(BaseCommand):
     help = "Set up the sandbox, sync it to Enterspeed (or the embedded stand-in) and serve it."
 
@@ -51,7 +67,10 @@ class Command(BaseCommand):
                     f"Could not start the ingest stand-in on port {settings.STANDIN_PORT}: {e}. "
                     "Set ENTERSPEED_STANDIN_PORT to a free port."
                 ) from e
-            self.step(f"Ingest stand-in listening on {standin.url}/ (what Enterspeed receives)")
+            self.step(
+                f"Ingest stand-in listening on {standin.url}/ (what Enterspeed receives, "
+                "the recent requests, and fault switches)"
+            )
         else:
             self.step(f"Sending to Enterspeed at {settings.ENTERSPEED_SYNC['BASE_URL']}")
 
@@ -70,13 +89,8 @@ class Command(BaseCommand):
                 self.style.SUCCESS(
                     f"\nSite:  http://127.0.0.1:{port}/\n"
                     f"Admin: http://127.0.0.1:{port}/admin/ (admin / admin)\n"
-                    + (
-                        f"Enterspeed stand-in: {standin.url}/ — publish, move or delete a page "
-                        "in the admin and reload it.\n"
-                        if standin
-                        else ""
-                    )
                 )
+                + (standin_guide(standin.url, port) if standin else "")
             )
             call_command("runserver", f"127.0.0.1:{port}", use_reloader=False)
         finally:
