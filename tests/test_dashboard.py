@@ -139,12 +139,15 @@ def test_the_dashboard_draws_the_activity_with_its_numbers(admin_client):
     content = admin_client.get(DASHBOARD).content.decode()
     assert 'data-enterspeed-chart="hour"' in content and 'data-enterspeed-chart="day"' in content
     assert "Last hour, per minute: 5 sent, 2 failed" in content
-    assert content.count('<polyline data-series="sent"') >= 2
+    assert content.count('<rect data-series="sent"') >= 2
     table = re.search(r'data-enterspeed-activity="hour">(.*?)</table>', content, re.S)[1]
     cells = re.findall(r"<td>([^<]*)</td>", table)
     assert cells[1:] == ["5", "0", "0", "2", "4"]
-    assert "http://" not in re.sub(r'xmlns="http://www.w3.org/2000/svg"', "", content.split(
-        'id="enterspeed-activity-heading"')[1].split("</section>")[0])
+    assert "http://" not in re.sub(
+        r'xmlns="http://www.w3.org/2000/svg"',
+        "",
+        content.split('id="enterspeed-activity-heading"')[1].split("</section>")[0],
+    )
 
 
 # Status lines ----------------------------------------------------------------------------
@@ -270,7 +273,8 @@ ERRORS = [
 
 
 def test_normalised_reasons():
-    assert normalise_error(ERRORS[0]) == ("HTTP 422 · ValidationError", "HTTP 422, ValidationError)")
+    label, search = normalise_error(ERRORS[0])
+    assert (label, search) == ("HTTP 422 · ValidationError", "HTTP 422, ValidationError)")
     assert normalise_error(ERRORS[2]) == ("HTTP 503", "HTTP 503)")
     assert normalise_error(ERRORS[3])[0] == "HTTP 422"
     label, search = normalise_error(ERRORS[4])

@@ -32,8 +32,12 @@ class Line:
     name: str
     label: str
     css: str
-    #: "x,y x,y …" for polylines, one run per stretch without gaps.
+    #: Queued, a level: "x,y x,y …" for polylines, one run per stretch without gaps.
     runs: list[str]
+    #: Queued: a dot on every measured minute or hour (a lone one has no line).
+    dots: list[tuple[str, str]]
+    #: Sent and failed, amounts: one bar (x, y, width, height) per bucket with any.
+    bars: list[tuple[str, str, str, str]]
     total: int
 
 
@@ -58,33 +62,44 @@ def build_chart(span: str, title: str, buckets: list[Bucket]) -> Chart:
     top_value = max(
         [1] + [getattr(bucket, name) or 0 for bucket in buckets for name, _label, _css in SERIES]
     )
-    step = (WIDTH - LEFT) / max(1, len(buckets) - 1)
+    slot = (WIDTH - LEFT) / max(1, len(buckets))
     plot_height = HEIGHT - BOTTOM - TOP
+    bar_width = max(1.0, (slot - 1) / 2)
 
-    def point(index: int, value: int) -> str:
-        x = LEFT + index * step
-        y = TOP + plot_height * (1 - value / top_value)
-        return f"{x:.1f},{y:.1f}"
+    def y_of(value: int) -> float:
+        return TOP + plot_height * (1 - value / top_value)
 
     lines = []
     for name, label, css in SERIES:
-        runs, run = [], []
+        runs, run, bars, dots = [], [], [], []
         for index, bucket in enumerate(buckets):
             value = getattr(bucket, name)
+            centre = LEFT + (index + 0.5) * slot
+            if name != "queued":
+                if value:
+                    x = centre - bar_width if name == "sent" else centre
+                    bars.append(
+                        tuple(
+                            f"{n:.1f}"
+                            for n in (x, y_of(value), bar_width, plot_height * value / top_value)
+                        )
+                    )
+                continue
             if value is None:  # no measurement: the line breaks
                 if run:
                     runs.append(" ".join(run))
                 run = []
                 continue
-            run.append(point(index, value))
+            run.append(f"{centre:.1f},{y_of(value):.1f}")
+            dots.append((f"{centre:.1f}", f"{y_of(value):.1f}"))
         if run:
             runs.append(" ".join(run))
         total = sum(getattr(b, name) or 0 for b in buckets) if name != "queued" else 0
-        lines.append(Line(name, label, css, runs, total))
+        lines.append(Line(name, label, css, runs, dots, bars, total))
     fmt = "%H:%M"
     every = max(1, len(buckets) // 6)
     ticks = [
-        (LEFT + index * step, timezone.localtime(bucket.start).strftime(fmt))
+        (LEFT + (index + 0.5) * slot, timezone.localtime(bucket.start).strftime(fmt))
         for index, bucket in enumerate(buckets)
         if index % every == 0 or index == len(buckets) - 1
     ]

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from django.db.models import Max, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.models import EnterspeedJob, JobState, LedgerEntry, SyncCounter
@@ -80,7 +81,11 @@ def _words(row: DestinationStatus, status: SyncStatus) -> tuple[str, str]:
     if row.state == RATE_LIMITED:
         return RATE_LIMITED, _("Paused by rate limit until %(until)s") % {"until": clock(row.until)}
     if row.consecutive_failures and row.failing_since:
-        words = _("Enterspeed unreachable since %(since)s (%(n)d failures in a row)")
+        words = ngettext(
+            "Enterspeed unreachable since %(since)s (%(n)d failure)",
+            "Enterspeed unreachable since %(since)s (%(n)d failures in a row)",
+            row.consecutive_failures,
+        )
         return UNREACHABLE, words % {
             "since": clock(row.failing_since),
             "n": row.consecutive_failures,
