@@ -117,7 +117,8 @@ def run(count: int, calls: int) -> None:
             batch_size=2000,
         )
         print(
-            f"{count} jobs (half failed, half pending), {count} ledger entries, {SyncCounter.objects.count()} counters"
+            f"{count} jobs (half failed, half pending), {count} ledger entries, "
+            f"{SyncCounter.objects.count()} counters"
         )
         status = get_sync_status()
         measure("status lines (2 destinations)", calls, lambda: get_status_lines(status))
