@@ -197,7 +197,7 @@ def test_dashboard_shows_activity_reasons_and_an_outage_in_words(
     reasons = page.locator("[data-enterspeed-reasons]")
     expect(reasons).to_contain_text("HTTP 422")
     expect(reasons.locator("[data-reason-count]")).to_have_text("2")
-    page.locator("#enterspeed-activity-heading").scroll_into_view_if_needed()
+    page.evaluate("document.getElementById('enterspeed-activity-heading').scrollIntoView()")
     screenshot(page, "admin-dashboard-activity")
     reasons.locator("[data-reason-count]").click()
     for post in posts[:2]:
