@@ -276,7 +276,7 @@ def test_normalised_reasons():
     label, search = normalise_error(ERRORS[0])
     assert (label, search) == ("HTTP 422 · ValidationError", "HTTP 422, ValidationError)")
     assert normalise_error(ERRORS[2]) == ("HTTP 503", "HTTP 503)")
-    assert normalise_error(ERRORS[3])[0] == "HTTP 422"
+    assert normalise_error(ERRORS[3])[0] == "HTTP 422 (in a bulk request)"
     label, search = normalise_error(ERRORS[4])
     assert label == "TypeError: unsupported operand type(s) for +: 'int' and 'str'"
     assert search == "TypeError: unsupported operand type"

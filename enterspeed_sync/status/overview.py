@@ -211,8 +211,8 @@ def normalise_error(text: str) -> tuple[str, str]:
         code = (match["code"] or "").strip()
         if code and code != BULK_NOTE:
             return f"HTTP {match['status']} · {code}", f"HTTP {match['status']}, {code})"
-        if code:
-            return f"HTTP {match['status']}", f"HTTP {match['status']}, {code})"
+        if code:  # the bulk note: no code to tell these refusals apart
+            return f"HTTP {match['status']} ({code})", f"HTTP {match['status']}, {code})"
         return f"HTTP {match['status']}", f"HTTP {match['status']})"
     first = _PREFIXES.sub("", (text or "").strip()).split("\n", 1)[0].strip()
     if not first:
