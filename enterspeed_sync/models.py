@@ -171,6 +171,8 @@ class SourceState(models.Model):
     paused_until = models.DateTimeField(_("paused until"), null=True, blank=True)
     pause_reason = models.TextField(_("pause reason"), blank=True, default="")
     consecutive_failures = models.PositiveIntegerField(_("consecutive failures"), default=0)
+    #: When the current run of failures began (the first of ``consecutive_failures``).
+    failing_since = models.DateTimeField(_("failing since"), null=True, blank=True)
     #: The circuit breaker is open until then; after that one worker probes the API.
     breaker_open_until = models.DateTimeField(_("breaker open until"), null=True, blank=True)
     #: How often in a row the breaker opened (its cool-down doubles each time); 0 = closed.
@@ -187,6 +189,38 @@ class SourceState(models.Model):
 
     def __str__(self) -> str:
         return self.key_hint or self.key_hash[:12]
+
+
+class SyncCounter(models.Model):
+    """
+    What processing did in one minute for one destination, for the dashboard's charts:
+    entities sent, unchanged (skipped by the ledger), retried and failed, plus the jobs
+    waiting in the queue after the minute's last batch. One row per minute, incremented
+    by each batch (``processing.counters``); rows older than ``KEEP_COUNTERS`` go.
+    """
+
+    destination = models.CharField(
+        _("destination"), max_length=20, choices=Destination.choices, default=Destination.PUBLISH
+    )
+    minute = models.DateTimeField(_("minute"))
+    sent = models.PositiveIntegerField(_("sent"), default=0)
+    unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    retried = models.PositiveIntegerField(_("retried"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    #: Jobs pending after the minute's last batch (a level, not a sum).
+    queued = models.PositiveIntegerField(_("queued"), default=0)
+
+    class Meta:
+        verbose_name = _("Enterspeed sync counter")
+        verbose_name_plural = _("Enterspeed sync counters")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["minute", "destination"], name="enterspeed_counter_minute"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.destination} {self.minute:%Y-%m-%d %H:%M}"
 
 
 class LedgerEntry(models.Model):

@@ -14,7 +14,7 @@ from django_q.conf import Conf
 from enterspeed_sync.capture.enqueue import enqueue_processing
 from enterspeed_sync.conf import conf
 from enterspeed_sync.operations import SeedScope, run_seed
-from enterspeed_sync.processing import claims, runner, transitions
+from enterspeed_sync.processing import claims, counters, runner, transitions
 from enterspeed_sync.processing.schedules import process_at
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ def process_pending_jobs() -> dict[str, int | bool | str]:
 
 
 def fail_stale_jobs() -> int:
+    """The sweep every few minutes: stale jobs fail, old chart counters go."""
+    counters.prune_counters()
     return transitions.fail_stale_jobs()
 
 

@@ -158,3 +158,80 @@ def test_seed_a_scope_watch_counts_reach_zero_then_retry_a_failed_job(site_tree,
     page.goto(reverse("enterspeed_sync:clear_pending"))
     expect(page.locator("main")).to_contain_text("Delete all 0 pending jobs?")
     screenshot(page, "admin-clear-pending")
+
+
+def test_dashboard_shows_activity_reasons_and_an_outage_in_words(
+    site_tree, standin, page, monkeypatch
+):
+    from django_q.conf import Conf
+    from playwright.sync_api import expect
+
+    from enterspeed_sync.capture.outbox import JobSpec, queue_job
+    from enterspeed_sync.processing.runner import process_pending_jobs
+
+    blog = site_tree["blog"]
+    posts = site_tree["posts"]
+    for post in posts[:2]:
+        standin.reject_entity(f"page-{post.pk}", {"title": "Too long for the index"})
+
+    # A seed of the blog subtree: two of its four pages are refused.
+    page.goto(reverse("enterspeed_sync:dashboard"))
+    for kind in ("images", "documents", "snippets"):
+        page.uncheck(f"input[name=kinds][value={kind}]")
+    page.check("input[name=locales][value=en]")
+    page.evaluate(
+        "id => { document.querySelector('input[name=root_page]').value = id; }", str(blog.pk)
+    )
+    page.click("button:has-text('Seed')")
+    expect(page.locator("[data-count=pending]").first).to_have_text("0")
+    expect(page.locator("[data-count=failed]").first).to_have_text("2")
+
+    # The charts and the reasons carry the real numbers.
+    page.reload()
+    hour = page.locator("[data-enterspeed-chart=hour]")
+    expect(hour.locator("[data-total=sent]")).to_have_text("2")
+    expect(hour.locator("[data-total=failed]")).to_have_text("2")
+    expect(hour.locator("svg title")).to_contain_text("2 sent, 2 failed")
+    assert hour.locator("rect[data-series=sent]").count() >= 1
+    expect(page.locator("[data-enterspeed-line]").first).to_have_text("Idle and in sync")
+    reasons = page.locator("[data-enterspeed-reasons]")
+    expect(reasons).to_contain_text("HTTP 422")
+    expect(reasons.locator("[data-reason-count]")).to_have_text("2")
+    page.evaluate("document.getElementById('enterspeed-activity-heading').scrollIntoView()")
+    screenshot(page, "admin-dashboard-activity")
+    reasons.locator("[data-reason-count]").click()
+    for post in posts[:2]:
+        expect(page.locator("table.listing")).to_contain_text(f"page-{post.pk}")
+    expect(page.locator("table.listing")).not_to_contain_text(f"page-{posts[2].pk}")
+
+    # Enterspeed goes down, and no cluster heartbeat is seen (tasks no longer run inline):
+    # the line says Enterspeed is unreachable, not that the cluster is missing.
+    monkeypatch.setattr(Conf, "SYNC", False)
+    standin.outage(True)
+
+    home = site_tree["home"]  # not seeded: a change the ledger has not seen
+
+    def publish_during_outage():
+        queue_job(
+            JobSpec(
+                entity_type="page",
+                entity_id=str(home.pk),
+                job_type="publish",
+                origin_id=f"page-{home.pk}",
+                locale="en",
+            )
+        )
+        process_pending_jobs(wait_seconds=0)
+
+    in_thread(publish_during_outage)
+    page.goto(reverse("enterspeed_sync:dashboard"))
+    line = page.locator("[data-enterspeed-line]").first
+    expect(line).to_contain_text("Enterspeed unreachable since")
+    expect(line).not_to_contain_text("cluster")
+    expect(page.locator("[data-enterspeed-next-retry]").first.locator("time")).to_be_visible()
+    expect(page.locator("main")).not_to_contain_text("None has been seen")
+    # The spinner beside "Updating while work is under way" is text-sized (issue 15, item 4).
+    box = page.locator("svg.enterspeed-spinner").bounding_box()
+    assert box is not None and box["width"] <= 32 and box["height"] <= 32, box
+    screenshot(page, "admin-dashboard-outage")
+    standin.outage(False)

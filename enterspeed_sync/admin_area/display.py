@@ -1,13 +1,16 @@
 """
 What the admin shows besides the sync status (``enterspeed_sync.status``): the configured
 destinations with their keys masked, the post-sync hooks' last calls, and a stored error
-taken apart into HTTP status and Enterspeed's error code.
+taken apart into HTTP status and Enterspeed's error code, its UTC times shown in local time.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.utils import timezone
 
 from enterspeed_sync.conf import conf, get_api_key
 from enterspeed_sync.conf import get_destinations as configured_destinations
@@ -60,3 +63,18 @@ def parse_error(text: str) -> ErrorDetails:
     if match is None:
         return ErrorDetails(None, "", text or "")
     return ErrorDetails(int(match["status"]), (match["code"] or "").strip(), text)
+
+
+#: A time as ``delivery.retries.stamp`` writes it into a stored text.
+_STAMP = re.compile(r"(?P<when>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC")
+
+
+def local_times(text: str) -> str:
+    """``text`` with every ``2026-12-02 03:40:05 UTC`` in it shown in the active time zone
+    (the admin user's Wagtail time zone, else TIME_ZONE), as the rest of the admin is."""
+
+    def local(match: re.Match) -> str:
+        when = datetime.strptime(match["when"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        return timezone.localtime(when).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+    return _STAMP.sub(local, text or "")

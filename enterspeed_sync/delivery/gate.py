@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from enterspeed_sync.conf import PUBLISH, conf, get_api_key
 from enterspeed_sync.delivery.client import EnterspeedClient, mask_api_key
-from enterspeed_sync.delivery.retries import SendingPaused
+from enterspeed_sync.delivery.retries import SendingPaused, stamp
 from enterspeed_sync.exceptions import MAX_STATUS_ERROR_LENGTH, clip_error
 from enterspeed_sync.models import SourceState
 
@@ -128,12 +128,12 @@ def raise_if_paused(state: SourceState, now: datetime | None = None) -> None:
         raise SendingPaused(f"Sending is stopped: {state.auth_error}")
     if state.paused_until and state.paused_until > now:
         raise SendingPaused(
-            f"Sending is paused until {state.paused_until:%H:%M:%S}: {state.pause_reason}",
+            f"Sending is paused until {stamp(state.paused_until)}: {state.pause_reason}",
             until=state.paused_until,
         )
     if state.breaker_trips and state.breaker_open_until and state.breaker_open_until > now:
         raise SendingPaused(
-            f"The circuit breaker is open until {state.breaker_open_until:%H:%M:%S}",
+            f"The circuit breaker is open until {stamp(state.breaker_open_until)}",
             until=state.breaker_open_until,
         )
 
@@ -183,6 +183,8 @@ def record_transient_failure(source: Source, message: str) -> bool:
             "last_error": clip_error(message, MAX_STATUS_ERROR_LENGTH),
             "updated_at": now(),
         }
+        if state.consecutive_failures == 0 or state.failing_since is None:
+            changes["failing_since"] = changes["updated_at"]
         opened = not state.breaker_trips and failures >= conf.BREAKER_THRESHOLD
         if opened:
             changes["breaker_trips"] = 1
@@ -203,7 +205,7 @@ def record_success(source: Source) -> None:
     logged only when the breaker was open, not after every single failure.
     """
     rows = SourceState.objects.filter(key_hash=source.key_hash)
-    reset = {"consecutive_failures": 0, "updated_at": now()}
+    reset = {"consecutive_failures": 0, "failing_since": None, "updated_at": now()}
     if rows.filter(breaker_trips__gt=0).update(**reset, breaker_trips=0, breaker_open_until=None):
         logger.info("Enterspeed answers again; the circuit breaker is closed")
     else:
@@ -230,6 +232,7 @@ def resume_sending(source: Source | None = None) -> None:
         paused_until=None,
         pause_reason="",
         consecutive_failures=0,
+        failing_since=None,
         breaker_trips=0,
         breaker_open_until=None,
         auth_error="",

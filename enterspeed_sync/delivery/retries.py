@@ -11,6 +11,7 @@ import enum
 import random
 import socket
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import requests
 from django.db import InterfaceError, OperationalError
@@ -24,6 +25,16 @@ from enterspeed_sync.delivery.client import (
 #: Errors of the database, not of the job: a lock another connection held too long
 #: (SQLite's "database is locked"), a connection lost in a restart or fail-over.
 DATABASE_FAULTS = (OperationalError, InterfaceError)
+
+
+#: How a time is written into a stored text (a job's error, a pause reason): UTC, and
+#: saying so, so the admin can show it in the reader's time zone (``display.local_times``).
+STAMP_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
+
+
+def stamp(when: datetime) -> str:
+    """``when`` for a stored text: ``2026-12-02 03:40:05 UTC``."""
+    return when.astimezone(UTC).strftime(STAMP_FORMAT)
 
 
 def is_database_fault(exc: BaseException) -> bool:

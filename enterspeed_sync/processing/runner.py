@@ -29,7 +29,7 @@ from enterspeed_sync.delivery.client import EnterspeedClient
 from enterspeed_sync.delivery.retries import DATABASE_FAULTS
 from enterspeed_sync.handlers import get_handlers
 from enterspeed_sync.models import Destination, EnterspeedJob
-from enterspeed_sync.processing import post_sync
+from enterspeed_sync.processing import counters, post_sync
 from enterspeed_sync.processing.batch import STOPPING, process_batch
 from enterspeed_sync.processing.claims import claim_jobs, recover_expired_leases, tracking_claims
 from enterspeed_sync.processing.database_faults import reconnect, retry_database_faults
@@ -220,6 +220,7 @@ def _process_destination(
                 break
             outcomes = process_batch(jobs, client, handlers, source)
             _count(outcomes, result)
+            counters.record_outcomes(destination, outcomes)
             tripped = not set(STOPPING).isdisjoint(outcomes.values())
             if deadline is not None and time.monotonic() >= deadline:
                 result.drained = not _due_jobs().exists()

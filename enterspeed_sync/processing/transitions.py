@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from enterspeed_sync.capture.enqueue import request_processing
 from enterspeed_sync.conf import conf
-from enterspeed_sync.delivery.retries import backoff_delay
+from enterspeed_sync.delivery.retries import backoff_delay, stamp
 from enterspeed_sync.exceptions import clip_error
 from enterspeed_sync.models import ENTITY_KEY_FIELDS, EnterspeedJob, JobState
 from enterspeed_sync.processing.database_faults import (
@@ -125,7 +125,7 @@ def retry_later(
     if retry_after is not None:  # e.g. a 503 that says when to come back
         delay = max(delay, min(retry_after, conf.RETRY_AFTER_MAX))
     when = timezone.now() + timedelta(seconds=delay)
-    text = f"Attempt {attempts} of {conf.MAX_ATTEMPTS} failed; next attempt at {when:%H:%M:%S}"
+    text = f"Attempt {attempts} of {conf.MAX_ATTEMPTS} failed; next attempt at {stamp(when)}"
     requeued = _return_to_queue(
         job,
         fenced,
@@ -159,7 +159,7 @@ def put_back_after_database_fault(job: EnterspeedJob, error: str) -> str:
     """
     delay = backoff_delay(job.attempts + 1, base=conf.RETRY_BASE_DELAY, cap=conf.RETRY_MAX_DELAY)
     when = timezone.now() + timedelta(seconds=delay)
-    text = f"A database error stopped this attempt; next attempt at {when:%H:%M:%S}. {error}"
+    text = f"A database error stopped this attempt; next attempt at {stamp(when)}. {error}"
     return Outcome.RETRY if release_job(job, until=when, error=text) else Outcome.LOST
 
 

@@ -17,11 +17,12 @@ from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from enterspeed_sync import operations, permissions, status
-from enterspeed_sync.admin_area import display
+from enterspeed_sync.admin_area import charts, display
 from enterspeed_sync.admin_area.forms import KIND_LABELS, SeedForm
 from enterspeed_sync.admin_area.views.base import BREADCRUMBS, EnterspeedPermissionMixin
 from enterspeed_sync.conf import get_client
 from enterspeed_sync.models import EnterspeedJob
+from enterspeed_sync.status import overview
 
 #: The seeds started in this browser session that the dashboard reports on.
 SESSION_KEY = "enterspeed_sync_seeds"
@@ -61,6 +62,7 @@ def status_context(request) -> dict:
     running = any(not seed["finished"] and not seed["lost"] for seed in seeds)
     return {
         "counts": counts,
+        "lines": overview.get_status_lines(counts),
         "seeds": seeds,
         # The page refreshes the counts while anything is still on its way.
         "refreshing": running or counts.active > 0,
@@ -83,8 +85,23 @@ class DashboardView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Templa
             hooks=display.get_hook_statuses(),
             can_seed=permissions.can_seed(self.request.user),
             seed_form=kwargs.get("seed_form") or SeedForm(),
+            charts=activity_charts(context["counts"].pending),
+            reasons=overview.get_failure_reasons(),
         )
         return context
+
+
+def activity_charts(queued_now: int) -> list[charts.Chart]:
+    return [
+        charts.build_chart(
+            "hour",
+            _t("Last hour, per minute"),
+            overview.get_activity("hour", queued_now=queued_now),
+        ),
+        charts.build_chart(
+            "day", _t("Last day, per hour"), overview.get_activity("day", queued_now=queued_now)
+        ),
+    ]
 
 
 class StatusView(EnterspeedPermissionMixin, View):

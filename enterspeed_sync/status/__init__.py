@@ -105,6 +105,11 @@ class DestinationStatus:
     oldest_pending_at: datetime | None = None
     last_error: str = ""
     configured: bool = True
+    #: The earliest time a job waiting for its retry is due again.
+    next_retry_at: datetime | None = None
+    #: Transient failures in a row, and since when (``SourceState``).
+    consecutive_failures: int = 0
+    failing_since: datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -213,6 +218,9 @@ def get_sync_status(now: datetime | None = None) -> SyncStatus:
             failed=Count("pk", filter=Q(state=JobState.FAILED)),
             oldest_due_at=Min("next_attempt_at", filter=due),
             oldest_pending_at=Min("created_at", filter=pending),
+            next_retry_at=Min(
+                "next_attempt_at", filter=pending & Q(attempts__gt=0, next_attempt_at__gt=now)
+            ),
         )
     )
     counts = {row.pop("destination"): row for row in rows}
@@ -249,8 +257,13 @@ def _destination_status(
     status: SyncStatus,
 ) -> DestinationStatus:
     counts = {key: counts.get(key) or 0 for key in ("pending", "due", "processing", "failed")} | {
-        key: counts.get(key) for key in ("oldest_due_at", "oldest_pending_at")
+        key: counts.get(key) for key in ("oldest_due_at", "oldest_pending_at", "next_retry_at")
     }
+    if state is not None:
+        counts |= {
+            "consecutive_failures": state.consecutive_failures,
+            "failing_since": state.failing_since,
+        }
     label = str(Destination(destination).label)
     # The published source's sentences are as they always were; others name the source.
     prefix = "" if destination == Destination.PUBLISH else f"{label}: "
