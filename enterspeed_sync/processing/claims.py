@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from fractions import Fraction
 
 from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import Exists, OuterRef, Q
@@ -43,7 +44,7 @@ _run = threading.local()
 
 #: The share of claimed places kept for bulk work while people's changes wait (per batch on
 #: average: 10 of 50; with batches under 5 jobs, one place in every few batches).
-BULK_SHARE = 0.2
+BULK_SHARE = Fraction(1, 5)
 #: Batches this process claimed, to spread ``BULK_SHARE`` over batches of any size.
 _batches = itertools.count()
 
