@@ -137,10 +137,10 @@ def run_freshness(args) -> None:
         connection.close()
         connection.creation.destroy_test_db(old_name, verbosity=0)
     print(
-        f"\n{connection.vendor}, {args.workers} cluster workers, {os.cpu_count()} cores, ", end=""
+        f"\n{connection.vendor}, {args.workers} cluster workers, {os.cpu_count()} cores, "
+        f"{args.latency * 1000:.0f} ms latency, {args.rate_limit:g} requests/s, "
+        f"{args.pages:,} pages seeded"
     )
-    print(f"{args.latency * 1000:.0f} ms latency, {args.rate_limit:g} requests/s, ", end="")
-    print(f"{args.pages:,} pages seeded")
     print_freshness(freshness)
 
 
