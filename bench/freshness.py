@@ -31,7 +31,10 @@ call_command("enterspeed_seed", "--kind", "pages", "--kind", "images", skip_chec
 
 
 def measure_freshness(args, standin, entities: int, cluster_env, overrides: dict) -> dict:
-    """``{"lanes": [...seconds], "fifo": [...seconds]}``, lanes first, on the same site."""
+    """
+    Per mode (``lanes``, then ``fifo``, on the same site): ``delays`` (seconds, one per
+    publish), ``wall`` (seed start to all synced), ``requests`` and ``throttled`` (429s).
+    """
     results = {}
     for mode, lanes in (("lanes", True), ("fifo", False)):
         results[mode] = _one_mode(args, standin, entities, cluster_env, overrides, mode, lanes)
@@ -69,6 +72,7 @@ def _one_mode(args, standin, entities, cluster_env, overrides, mode: str, lanes:
     committed: dict[str, tuple[str, float]] = {}
     with running_qcluster(standin.url, log, workers=args.workers, sync_overrides=overrides):
         time.sleep(2)  # the cluster's workers are up
+        started = time.perf_counter()
         seed = subprocess.Popen([sys.executable, "-c", SEED], cwd=ROOT, env=env)
         # This process publishes as an editor would: the task goes to the cluster.
         sync_mode, Conf.SYNC = Conf.SYNC, False
@@ -90,10 +94,16 @@ def _one_mode(args, standin, entities, cluster_env, overrides, mode: str, lanes:
             timeout=3600,
             interval=0.1,
         )
+        wall = time.perf_counter() - started
         if not done:
             raise RuntimeError(f"not synced: {EnterspeedJob.objects.count()} jobs left")
     connection.close()
-    return _delays(standin, committed)
+    return {
+        "delays": _delays(standin, committed),
+        "wall": wall,
+        "requests": len(standin.requests),
+        "throttled": standin.faults["rate_limit"],
+    }
 
 
 def _delays(standin, committed: dict[str, tuple[str, float]]) -> list[float]:
@@ -120,6 +130,10 @@ def percentiles(delays: list[float]) -> tuple[float, float, float]:
     return statistics.median(ordered), p95, ordered[-1]
 
 
-def summary(delays: list[float]) -> str:
-    p50, p95, worst = percentiles(delays)
-    return f"p50 {p50:.2f} s, p95 {p95:.2f} s, max {worst:.2f} s ({len(delays)} publishes)"
+def summary(result: dict) -> str:
+    p50, p95, worst = percentiles(result["delays"])
+    return (
+        f"p50 {p50:.2f} s, p95 {p95:.2f} s, max {worst:.2f} s ({len(result['delays'])} "
+        f"publishes); seed to synced {result['wall']:.1f} s, {result['requests']} requests "
+        f"({result['throttled']} refused with 429)"
+    )

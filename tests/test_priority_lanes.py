@@ -11,7 +11,12 @@ from enterspeed_sync.capture.outbox import JobSpec, as_bulk, pause_sync, queue_j
 from enterspeed_sync.capture.seeding import seed
 from enterspeed_sync.models import EnterspeedJob, JobPriority, JobState
 from enterspeed_sync.processing.claims import bulk_places, claim_jobs
-from enterspeed_sync.processing.transitions import mark_failed, mark_succeeded_many
+from enterspeed_sync.processing.transitions import (
+    Outcome,
+    mark_failed,
+    mark_succeeded_many,
+    retry_later,
+)
 from tests.test_views import JOBS, make_user
 from tests.testapp.models import BlogPage
 
@@ -55,8 +60,8 @@ def test_an_editors_publish_is_claimed_ahead_of_500_pending_seed_jobs(site_tree)
 
     batch = claim_jobs(50)
     assert batch[0].entity_id == str(post.pk)
-    # The rest of the batch: the oldest seed jobs, in order.
-    assert [job.entity_id for job in batch[1:]] == seeded[:49]
+    # The rest of the batch: bulk work's share, the oldest seed jobs in order.
+    assert [job.entity_id for job in batch[1:]] == seeded[:10]
 
 
 @override_settings(ENTERSPEED_SYNC={**NO_KICK, "PRIORITY_LANES": False})
@@ -102,6 +107,15 @@ def test_places_bulk_work_does_not_need_go_to_people_and_back():
     seeded = queue_seed_jobs(60, start=20_000)
     EnterspeedJob.objects.filter(priority=PERSON).delete()
     assert [job.entity_id for job in claim_jobs(50)] == seeded[:50]
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_a_batch_with_a_persons_change_takes_only_bulk_works_share():
+    seeded = queue_seed_jobs(100)
+    queue_job(spec("editor"))
+    batch = claim_jobs(50)
+    assert [job.entity_id for job in batch] == ["editor", *seeded[:10]]
+    assert len(claim_jobs(50)) == 50  # no person waiting: bulk work fills the batch
 
 
 def test_bulk_places_add_up_to_a_fifth_over_batches_of_any_size():
@@ -173,6 +187,16 @@ def test_a_retry_someone_clicks_is_a_persons_change(django_user_model):
     assert operations.retry_jobs([EnterspeedJob.objects.get()], user=user) == 1
     job = EnterspeedJob.objects.get()
     assert (job.state, job.priority) == (JobState.PENDING, PERSON)
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_an_editors_job_put_back_behind_newer_bulk_work_lends_it_its_priority():
+    queue_job(spec(1))
+    (job,) = claim_jobs(1)
+    queue_seed_jobs(1, start=1)  # a seed reaches the entity while the editor's job is sent
+    assert retry_later(job, "Enterspeed answered 503", backoff=False) == Outcome.RETRY
+    pending = EnterspeedJob.objects.get()
+    assert (pending.state, pending.priority) == (JobState.PENDING, PERSON)
 
 
 # Shown and filtered --------------------------------------------------------------------

@@ -11,7 +11,9 @@ Every later write is fenced by the claim's lease token (``transitions.claimed``)
 Claims come in two lanes (``PRIORITY_LANES``, docs/jobs.md): a person's changes first, the
 highest priority and then the oldest, and bulk work (seeds, repairs, fan-out) oldest first.
 A fifth of every batch's places is kept for bulk work (``BULK_SHARE``), so a steady stream
-of editors' changes cannot starve a seed; places bulk does not need go to people and back.
+of editors' changes cannot starve a seed. A batch with people's changes in it takes no more
+bulk work than that share, so it is mapped and sent quickly; without people's changes, bulk
+work fills the batch.
 """
 
 from __future__ import annotations
@@ -119,18 +121,19 @@ def bulk_places(limit: int, batch_number: int) -> int:
 def _ids_by_lane(candidates, limit: int) -> list[int]:
     """
     Bulk work's places first (so they are not taken), then people's changes, highest
-    priority and oldest first, then bulk work again in any places left. Each query locks
-    only rows it claims.
+    priority and oldest first; with no person's change due, bulk work in every place. Each
+    query locks only rows it claims.
     """
     people = candidates.filter(priority__gt=JobPriority.BULK).order_by(
         "-priority", "created_at", "pk"
     )
     bulk = candidates.filter(priority__lte=JobPriority.BULK).order_by("created_at", "pk")
-    ids = _first_ids(bulk, bulk_places(limit, next(_batches)))
-    ids += _first_ids(people, limit - len(ids))
-    if len(ids) < limit:
-        ids += _first_ids(bulk.exclude(pk__in=ids), limit - len(ids))
-    return ids
+    bulk_ids = _first_ids(bulk, bulk_places(limit, next(_batches)))
+    people_ids = _first_ids(people, limit - len(bulk_ids))
+    if people_ids:
+        # A person waits for this batch: keep it small, to be mapped and sent quickly.
+        return bulk_ids + people_ids
+    return bulk_ids + _first_ids(bulk.exclude(pk__in=bulk_ids), limit - len(bulk_ids))
 
 
 def _first_ids(candidates, count: int) -> list[int]:

@@ -182,6 +182,8 @@ def _return_to_queue(job: EnterspeedJob, fenced: QuerySet, **fields) -> bool:
                 settle = timezone.now() + timedelta(seconds=conf.TIMEOUT_TOTAL)
                 until = min(until, settle)
                 newer.filter(next_attempt_at__lt=until).update(next_attempt_at=until)
+            # A person's change folded into bulk work still waits as a person's.
+            newer.filter(priority__lt=job.priority).update(priority=job.priority)
             fenced.delete()
             return True
         fenced.update(
