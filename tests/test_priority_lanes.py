@@ -10,6 +10,7 @@ from enterspeed_sync.api.tokens import create_token
 from enterspeed_sync.capture.outbox import JobSpec, as_bulk, pause_sync, queue_job, queue_jobs
 from enterspeed_sync.capture.seeding import seed
 from enterspeed_sync.models import EnterspeedJob, JobPriority, JobState
+from enterspeed_sync.processing import claims
 from enterspeed_sync.processing.claims import bulk_places, claim_jobs
 from enterspeed_sync.processing.transitions import (
     Outcome,
@@ -24,6 +25,12 @@ pytestmark = pytest.mark.django_db
 
 NO_KICK = {"API_KEY": "source-tests", "PROCESS_ON_COMMIT": False}
 PERSON, BULK = JobPriority.PERSON, JobPriority.BULK
+
+
+@pytest.fixture(autouse=True)
+def first_batch_of_the_process(monkeypatch):
+    """Number batches from 0 in each test: ``bulk_places`` spreads bulk work over them."""
+    monkeypatch.setattr(claims, "_batches", itertools.count())
 
 
 def spec(entity_id, job_type="publish"):
