@@ -13,7 +13,9 @@ measures:
 - peak memory (VmHWM) of the seed process and of the busiest cluster worker.
 
 Then, on the N-page site, the time an editor's publish takes (a POST of the page editor's
-Publish button) with the app's signal receivers connected and without them, alternating.
+Publish button) with the app's signal receivers connected and without them, alternating;
+and freshness (bench/freshness.py): editors' publishes during a whole-site seed, from
+commit to accepted, with priority lanes and without. ``--freshness-only`` measures just that.
 
 The stand-in answers every request after ``--latency`` seconds and refuses requests over
 ``--rate-limit`` per second with a 429, as Enterspeed's tenant limit does; the app is
@@ -47,6 +49,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="cluster workers")
     parser.add_argument("--publishes", type=int, default=40, help="editor publishes to time")
     parser.add_argument("--postgres", action="store_true", help="run on a throwaway PostgreSQL")
+    parser.add_argument(
+        "--editor-publishes", type=int, default=20, help="publishes during the seed (freshness)"
+    )
+    parser.add_argument(
+        "--editor-interval", type=float, default=0.75, help="seconds between those publishes"
+    )
+    parser.add_argument("--freshness-only", action="store_true", help="measure only freshness")
     args = parser.parse_args()
 
     if args.postgres:
@@ -80,8 +89,11 @@ def run(args) -> None:
     from enterspeed_sync.testing import IngestStandIn
 
     setup_test_environment()
+    if args.freshness_only:
+        run_freshness(args)
+        return
     rows = []
-    publish = None
+    publish = freshness = None
     for size in (args.pages, args.pages * args.memory_factor):
         old_name = connection.creation.create_test_db(verbosity=0)
         try:
@@ -90,12 +102,63 @@ def run(args) -> None:
                 standin.rate_limit = args.rate_limit
                 rows.append(measure_size(args, size, standin))
                 if publish is None:
+                    from bench.freshness import measure_freshness
+
                     publish = measure_publish(args, standin)
+                    freshness = measure_freshness(
+                        args, standin, rows[-1]["entities"], cluster_env, cluster_overrides(args)
+                    )
         finally:
             connection.close()
             connection.creation.destroy_test_db(old_name, verbosity=0)
         print_row(rows[-1])
     print_table(args, rows, publish, connection.vendor)
+    print_freshness(freshness)
+
+
+def run_freshness(args) -> None:
+    from django.db import connection
+
+    from bench.freshness import measure_freshness
+    from bench.site import build_site
+    from enterspeed_sync.testing import IngestStandIn
+
+    old_name = connection.creation.create_test_db(verbosity=0)
+    try:
+        with IngestStandIn(api_keys=["source-bench"]) as standin:
+            standin.rate_limit = args.rate_limit
+            counts = build_site(args.pages)
+            print(f"built {counts['pages']:,} pages", flush=True)
+            entities = counts["pages"] + counts["images"]
+            freshness = measure_freshness(
+                args, standin, entities, cluster_env, cluster_overrides(args)
+            )
+    finally:
+        connection.close()
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+    print(
+        f"\n{connection.vendor}, {args.workers} cluster workers, {os.cpu_count()} cores, "
+        f"{args.latency * 1000:.0f} ms latency, {args.rate_limit:g} requests/s, "
+        f"{args.pages:,} pages seeded"
+    )
+    print_freshness(freshness)
+
+
+def print_freshness(freshness: dict) -> None:
+    from bench.freshness import summary
+
+    print()
+    for mode, label in (("lanes", "with priority lanes"), ("fifo", "without (oldest first)")):
+        print(f"editor's change during the seed, {label:<24}  {summary(freshness[mode])}")
+
+
+def cluster_overrides(args) -> dict:
+    return {
+        "API_KEY": "source-bench",
+        "RATE_LIMIT": args.rate_limit,
+        "TIMEOUT": [2, 10],
+        "LEASE_SECONDS": 60,
+    }
 
 
 def measure_size(args, size: int, standin) -> dict:
@@ -113,12 +176,7 @@ def measure_size(args, size: int, standin) -> dict:
 
     from tests.qcluster import running_qcluster, wait_until, worker_pids
 
-    overrides = {
-        "API_KEY": "source-bench",
-        "RATE_LIMIT": args.rate_limit,
-        "TIMEOUT": [2, 10],
-        "LEASE_SECONDS": 60,
-    }
+    overrides = cluster_overrides(args)
     env = cluster_env(standin.url, args.workers, overrides)
     log = Path(os.environ.get("ENTERSPEED_BENCH_LOG") or Path(tempfile.gettempdir()) / "bench.log")
     with running_qcluster(standin.url, log, workers=args.workers, sync_overrides=overrides) as q:

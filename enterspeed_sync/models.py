@@ -29,6 +29,16 @@ class Destination(models.TextChoices):
     PREVIEW = "preview", _("Preview source")
 
 
+class JobPriority(models.IntegerChoices):
+    """
+    Who is waiting: a person's change is claimed before bulk work (docs/jobs.md, "Priority
+    lanes"). Higher is sooner; a pending job keeps the highest priority coalesced into it.
+    """
+
+    BULK = 0, _("Bulk")
+    PERSON = 10, _("Person")
+
+
 class JobState(models.TextChoices):
     PENDING = "pending", _("Pending")
     PROCESSING = "processing", _("Processing")
@@ -100,6 +110,10 @@ class EnterspeedJob(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    #: Who is waiting for it: a person's change (publish, "Sync now", a retry) or bulk work.
+    priority = models.PositiveSmallIntegerField(
+        _("priority"), choices=JobPriority.choices, default=JobPriority.PERSON
+    )
     error = models.TextField(_("error"), blank=True, default="")
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     #: HTTP status of the last failed attempt (None for network errors and local errors).
@@ -141,6 +155,10 @@ class EnterspeedJob(models.Model):
         indexes = [
             # Claiming: the oldest pending jobs first; counting per state.
             models.Index(fields=["state", "created_at"], name="enterspeed_state_created"),
+            # Claiming by lane: the highest priority first, the oldest within it.
+            models.Index(
+                fields=["state", "-priority", "created_at"], name="enterspeed_state_priority"
+            ),
             # Finding due retries and expired leases.
             models.Index(fields=["state", "next_attempt_at"], name="enterspeed_state_next"),
             # Coalescing and "is this entity being processed?" look-ups.

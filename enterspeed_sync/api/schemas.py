@@ -29,7 +29,7 @@ from wagtail.models import Locale
 from enterspeed_sync.capture.seeding import SEED_KINDS
 from enterspeed_sync.conf import get_destinations
 from enterspeed_sync.mapping import get_base_page_model
-from enterspeed_sync.models import Destination, EntityType, JobState, JobType
+from enterspeed_sync.models import Destination, EntityType, JobPriority, JobState, JobType
 
 #: The largest id a 64-bit integer column holds; larger numbers name nothing.
 MAX_ID = 2**63 - 1
@@ -38,6 +38,12 @@ MAX_PAGE_SIZE = 200
 ORDERINGS = ("created_at", "-created_at", "updated_at", "-updated_at", "id", "-id")
 #: Strings a text filter accepts: the database refuses NUL characters.
 TEXT = "^[^\\x00]*$"
+#: A job's priority as the API names it: its claim lane (docs/jobs.md, "Priority lanes").
+PriorityName = Literal["person", "bulk"]
+PRIORITY_LOOKUPS = {
+    "person": {"priority__gt": JobPriority.BULK},
+    "bulk": {"priority__lte": JobPriority.BULK},
+}
 
 Instant = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 SeedKind = Literal[SEED_KINDS]
@@ -99,6 +105,7 @@ class JobFilters(Schema):
     job_type: Literal[tuple(JobType.values)] | None = Field(None, description="publish or delete.")
     entity_type: Literal[tuple(EntityType.values)] | None = Field(None, description="Entity kind.")
     destination: Literal[tuple(Destination.values)] | None = Field(None, description="Source.")
+    priority: PriorityName | None = Field(None, description="A person's change, or bulk work.")
     locale: Text | None = Field(
         None,
         max_length=20,
@@ -127,6 +134,8 @@ class JobFilters(Schema):
         for name in ("job_type", "entity_type", "destination"):
             if value := getattr(self, name):
                 queryset = queryset.filter(**{name: value})
+        if self.priority:
+            queryset = queryset.filter(**PRIORITY_LOOKUPS[self.priority])
         # "" is a real locale value (entities without one), so only a given one filters.
         if self.locale is not None:
             queryset = queryset.filter(locale__iexact=self.locale)
@@ -253,6 +262,7 @@ JOB_FIELDS = (
     "destination",
     "job_type",
     "state",
+    "priority",
     "attempts",
     "error",
     "last_status",
@@ -275,6 +285,7 @@ def serialize_job(job) -> dict:
     for name in JOB_FIELDS:
         value = job.pk if name == "id" else getattr(job, name)
         data[name] = isoformat(value) if isinstance(value, datetime) else value
+    data["priority"] = "person" if job.priority > JobPriority.BULK else "bulk"
     data["url"] = reverse("enterspeed_sync_api:job", args=[job.pk])
     data["admin_url"] = reverse("enterspeed_sync:job", args=[job.pk])
     return data
@@ -289,6 +300,7 @@ class Job(Schema):
     destination: Destination
     job_type: JobType
     state: JobState
+    priority: PriorityName = Field(description="A person's change, or bulk work.")
     attempts: int = Field(ge=0)
     error: str
     last_status: int | None

@@ -4,7 +4,9 @@ Fan-out: which jobs a change implies, as ``JobSpec``s, and queueing them.
 A change reaches further than its own entity: a page's translations list each other, so a
 publish re-sends them; pages and snippets show the title and URL of what they reference, so
 a change re-sends its referrers; a move rewrites every URL below it; a draft goes to the
-preview source; a page's translation group lists its variants. The spec builders
+preview source; a page's translation group lists its variants. The change itself is a
+person's (``JobPriority.PERSON``); what it reaches beyond it is bulk work (``as_bulk``),
+claimed after every person's change. The spec builders
 (``page_publish_specs``, ``object_publish_specs``, ``translation_group_specs``) are shared
 with seeding, verify and inspection, so every path builds a job the same way.
 """
@@ -29,7 +31,13 @@ from wagtail.models import (
     TranslatableMixin,
 )
 
-from enterspeed_sync.capture.outbox import BULK_CHUNK_SIZE, JobSpec, queue_job, queue_jobs
+from enterspeed_sync.capture.outbox import (
+    BULK_CHUNK_SIZE,
+    JobSpec,
+    as_bulk,
+    queue_job,
+    queue_jobs,
+)
 from enterspeed_sync.conf import conf, get_destinations
 from enterspeed_sync.mapping import (
     get_base_page_model,
@@ -40,7 +48,7 @@ from enterspeed_sync.mapping import (
     page_origin_id,
 )
 from enterspeed_sync.mapping.translation_groups import translation_group_origin_id
-from enterspeed_sync.models import Destination, EntityType, JobType
+from enterspeed_sync.models import Destination, EntityType, JobPriority, JobType
 
 # Destinations ----------------------------------------------------------------------------
 
@@ -87,8 +95,8 @@ def queue_page_change(page, job_type: str, destinations: Iterable[str] | None = 
     """
     What an editor's publish, unpublish or delete of ``page`` queues: a job for it in each
     of ``destinations``, and a re-send of its live translations to the published source
-    (each lists its translations' origin ids). One read and one write, as it runs in the
-    editor's request.
+    (each lists its translations' origin ids), as bulk work. One read and one write, as it
+    runs in the editor's request.
     """
     rows = (
         get_base_page_model()
@@ -104,7 +112,7 @@ def queue_page_change(page, job_type: str, destinations: Iterable[str] | None = 
     if locale is None:  # the page's row is gone: it was deleted
         locale = page.locale.language_code
     spec = page_job_spec(page.pk, locale, job_type, page.content_type_id)
-    queue_jobs([*in_destinations([spec], destinations), *translations])
+    queue_jobs([*in_destinations([spec], destinations), *as_bulk(translations)])
 
 
 def queue_live_subtree_publish(page) -> int:
@@ -112,12 +120,19 @@ def queue_live_subtree_publish(page) -> int:
     Publish jobs for ``page`` and every live descendant: a move or slug change rewrites
     their URLs in bulk, and they get no signal of their own. With a preview source, every
     descendant's draft is re-sent there too (drafts have URLs below the new path as well).
+    The page itself is the editor's change; its descendants are bulk work.
     """
     subtree = page.get_descendants(inclusive=True)
-    count = queue_page_publishes(subtree.live())
+    count = queue_jobs(_descendants_as_bulk(page, page_publish_specs(subtree.live())))
     if Destination.PREVIEW in get_destinations():
-        count += queue_jobs(page_publish_specs(subtree, destination=Destination.PREVIEW))
+        preview = page_publish_specs(subtree, destination=Destination.PREVIEW)
+        count += queue_jobs(_descendants_as_bulk(page, preview))
     return count
+
+
+def _descendants_as_bulk(page, specs: Iterable[JobSpec]) -> Iterator[JobSpec]:
+    for spec in specs:
+        yield spec if spec.entity_id == str(page.pk) else replace(spec, priority=JobPriority.BULK)
 
 
 def queue_page_publishes(pages) -> int:
@@ -229,18 +244,18 @@ def queue_translation_publishes(obj: models.Model) -> int:
     """
     Re-send the other published translations of ``obj`` (a snippet; pages do this in
     ``queue_page_change``): each lists its translations' origin ids, and that list changes
-    when a translation is published, unpublished or deleted.
+    when a translation is published, unpublished or deleted. Bulk work.
     """
     if not isinstance(obj, TranslatableMixin):
         return 0
     others = type(obj)._default_manager.filter(translation_key=obj.translation_key)
-    return queue_object_publishes(others.exclude(pk=obj.pk))
+    return queue_jobs(as_bulk(object_publish_specs(others.exclude(pk=obj.pk))))
 
 
 def queue_referrer_publishes(obj: models.Model) -> int:
     """
     Re-send the pages and snippets that reference ``obj`` (Wagtail's reference index), since
-    their entities carry its title and URL.
+    their entities carry its title and URL. Bulk work: a shared image can have thousands.
     """
     if not conf.REINGEST_REFERRERS:
         return 0
@@ -271,7 +286,7 @@ def queue_referrer_publishes(obj: models.Model) -> int:
     for model, ids in by_model.items():
         specs += object_publish_specs(model._default_manager.filter(pk__in=ids))
     # Referrers show the object's title and URL in their drafts too.
-    return queue_jobs(in_destinations(specs, get_destinations()))
+    return queue_jobs(as_bulk(in_destinations(specs, get_destinations())))
 
 
 @cache
@@ -341,11 +356,12 @@ def queue_translation_group(page, destinations: Iterable[str] | None = None) -> 
     """
     Re-send the translation group of ``page`` (``TRANSLATION_GROUPS``): its list of variants
     may have changed. The handler deletes a group that has no variant left. Unchanged groups
-    cost nothing: the ledger skips identical payloads.
+    cost nothing: the ledger skips identical payloads. A refresh is bulk work.
     """
     if not conf.TRANSLATION_GROUPS or not isinstance(page, AbstractPage):
         return False
-    queue_jobs(in_destinations([translation_group_spec(page.translation_key)], destinations))
+    group = translation_group_spec(page.translation_key)
+    queue_jobs(as_bulk(in_destinations([group], destinations)))
     return True
 
 

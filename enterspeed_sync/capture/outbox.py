@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from itertools import islice
@@ -27,7 +27,13 @@ from django.utils import timezone
 
 from enterspeed_sync.capture.enqueue import request_processing
 from enterspeed_sync.conf import conf
-from enterspeed_sync.models import ENTITY_KEY_FIELDS, Destination, EnterspeedJob, JobState
+from enterspeed_sync.models import (
+    ENTITY_KEY_FIELDS,
+    Destination,
+    EnterspeedJob,
+    JobPriority,
+    JobState,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +57,8 @@ class JobSpec:
     #: Seconds a new job waits before its first attempt (a preview's settle time). A job
     #: that is already pending keeps its time, so a burst of changes cannot postpone it.
     delay: float = 0.0
+    #: Who waits for it: a person's change (the default) or bulk work (``as_bulk``).
+    priority: int = JobPriority.PERSON
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -66,6 +74,7 @@ class JobSpec:
             job_type=self.job_type,
             origin_id=self.origin_id,
             content_type_id=self.content_type_id,
+            priority=self.priority,
             **fields,
         )
 
@@ -90,6 +99,15 @@ def pause_sync() -> Iterator[None]:
 
 def is_sync_active() -> bool:
     return conf.ENABLED and not getattr(_local, "paused", 0)
+
+
+def as_bulk(specs: Iterable[JobSpec]) -> Iterator[JobSpec]:
+    """
+    The specs as bulk work (a seed, a repair, a fan-out nobody clicked for), lazily: claimed
+    after every person's change, in the share of each batch kept for bulk (docs/jobs.md).
+    """
+    for spec in specs:
+        yield replace(spec, priority=JobPriority.BULK)
 
 
 def queue_job(spec: JobSpec) -> None:
@@ -151,7 +169,12 @@ def _write_one(spec: JobSpec) -> None:
     on the one-pending-job constraint, and the caller's next round updates that one.
     """
     now = timezone.now()
-    fields = {"job_type": spec.job_type, "origin_id": spec.origin_id}
+    fields = {
+        "job_type": spec.job_type,
+        "origin_id": spec.origin_id,
+        # A person's change raises a pending bulk job to their priority, never lowers one.
+        "priority": Greatest(F("priority"), Value(int(spec.priority))),
+    }
     if spec.content_type_id:
         fields["content_type_id"] = spec.content_type_id
     updated = (
@@ -199,6 +222,7 @@ def _write_pending(by_key: dict[tuple[str, str, str, str], JobSpec]) -> None:
             job.job_type = spec.job_type
             job.origin_id = spec.origin_id
             job.content_type_id = spec.content_type_id or job.content_type_id
+            job.priority = max(job.priority, spec.priority)
             job.updated_at = now
             # A new instruction is a new job, with every attempt ahead of it. If the old
             # one waits for a retry it is due sooner, but not at once: its last request
@@ -211,7 +235,7 @@ def _write_pending(by_key: dict[tuple[str, str, str, str], JobSpec]) -> None:
         EnterspeedJob.objects.bulk_update(
             to_update,
             [
-                *("job_type", "origin_id", "content_type_id", "updated_at"),
+                *("job_type", "origin_id", "content_type_id", "priority", "updated_at"),
                 *("next_attempt_at", "attempts"),
             ],
         )

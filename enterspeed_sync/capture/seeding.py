@@ -20,7 +20,7 @@ from enterspeed_sync.capture.fanout import (
     page_publish_specs,
     translation_group_specs,
 )
-from enterspeed_sync.capture.outbox import BULK_CHUNK_SIZE, JobSpec, queue_jobs
+from enterspeed_sync.capture.outbox import BULK_CHUNK_SIZE, JobSpec, as_bulk, queue_jobs
 from enterspeed_sync.conf import conf, get_destinations
 from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.delivery.ledger import forget
@@ -158,8 +158,8 @@ def seed(
     published source, or the preview source). ``root_page`` and ``descendants`` narrow
     pages; ``locales`` narrows pages and translatable snippets. With ``force``, the ledger
     entries of what is queued are dropped, so every entity is sent even when Enterspeed
-    already has the same payload (``SKIP_UNCHANGED``). Raises ValueError for a destination
-    that is not configured.
+    already has the same payload (``SKIP_UNCHANGED``). The jobs are bulk work: every person's
+    change is claimed before them. Raises ValueError for a destination that is not configured.
     """
     if destination not in get_destinations():
         raise ValueError(
@@ -193,7 +193,7 @@ def seed(
                     to_forget.clear()
             yield spec
 
-    queue_jobs(counted())
+    queue_jobs(as_bulk(counted()))
     if to_forget:
         forget(source, to_forget)
     return result

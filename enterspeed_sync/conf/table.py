@@ -114,6 +114,18 @@ SETTINGS: tuple[Setting, ...] = (
         help=("Jobs one worker claims and processes together."),
     ),
     Setting(
+        "PRIORITY_LANES",
+        True,
+        boolean(),
+        type="`bool`",
+        help=(
+            "Claim people's changes (publish, unpublish, move, delete, preview drafts, Sync"
+            " now, a retry) before bulk work (seed, repair, referrer fan-out), keeping a"
+            " fifth of every batch for bulk. `False`: strictly oldest first. See"
+            " [jobs](jobs.md#priority-lanes)."
+        ),
+    ),
+    Setting(
         "STALE_PROCESSING_MINUTES",
         60,
         positive_whole(E007),

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from django.contrib.contenttypes.models import ContentType
 from wagtail.models import ReferenceIndex
 
-from enterspeed_sync.capture.outbox import JobSpec, queue_jobs
+from enterspeed_sync.capture.outbox import JobSpec, as_bulk, queue_jobs
 from enterspeed_sync.capture.seeding import published_specs
 from enterspeed_sync.delivery import gate as sending
 from enterspeed_sync.delivery.bulk import Operation
@@ -163,9 +163,9 @@ def verify(*, repair: bool = False, catch_up: bool = False) -> VerifyReport:
             Drift(ORPHAN, origin_id, entry.entity_type, entry.entity_id, entry.locale)
         )
     if repair and report.drift:
-        report.repaired = queue_jobs(_repair_spec(item) for item in report.drift)
+        report.repaired = queue_jobs(as_bulk(_repair_spec(item) for item in report.drift))
     if catch_up and report.catch_up:
-        report.caught_up = queue_jobs(_repair_spec(item) for item in report.catch_up)
+        report.caught_up = queue_jobs(as_bulk(_repair_spec(item) for item in report.catch_up))
     if report.drift:
         logger.warning(
             "Enterspeed drift: %d missing, %d stale, %d orphaned entities%s",

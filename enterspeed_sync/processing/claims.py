@@ -7,10 +7,18 @@ exactly one claimer gets it; on PostgreSQL ``SELECT … FOR UPDATE SKIP LOCKED``
 claimers from waiting on each other. The claim is a lease: the worker renews it while it
 works, and a job whose lease ran out (its worker was killed) is put back in the queue.
 Every later write is fenced by the claim's lease token (``transitions.claimed``).
+
+Claims come in two lanes (``PRIORITY_LANES``, docs/jobs.md): a person's changes first, the
+highest priority and then the oldest, and bulk work (seeds, repairs, fan-out) oldest first.
+A fifth of every batch's places is kept for bulk work (``BULK_SHARE``), so a steady stream
+of editors' changes cannot starve a seed. A batch with people's changes in it takes no more
+bulk work than that share, so it is mapped and sent quickly; without people's changes, bulk
+work fills the batch.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
@@ -20,13 +28,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from fractions import Fraction
 
 from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from enterspeed_sync.conf import conf
-from enterspeed_sync.models import ENTITY_KEY_FIELDS, EnterspeedJob, JobState
+from enterspeed_sync.models import ENTITY_KEY_FIELDS, EnterspeedJob, JobPriority, JobState
 from enterspeed_sync.processing.database_faults import retry_database_faults
 from enterspeed_sync.processing.transitions import Outcome, held, retry_later
 
@@ -34,6 +43,12 @@ logger = logging.getLogger(__name__)
 
 #: ``tokens``: the lease tokens of the batches the current run (in this thread) claimed.
 _run = threading.local()
+
+#: The share of claimed places kept for bulk work while people's changes wait (per batch on
+#: average: 10 of 50; with batches under 5 jobs, one place in every few batches).
+BULK_SHARE = Fraction(1, 5)
+#: Batches this process claimed, to spread ``BULK_SHARE`` over batches of any size.
+_batches = itertools.count()
 
 
 def worker_name() -> str:
@@ -53,9 +68,10 @@ def tracking_claims() -> Iterator[list[uuid.UUID]]:
 @retry_database_faults
 def claim_jobs(limit: int, destination: str | None = None) -> list[EnterspeedJob]:
     """
-    Move up to ``limit`` of the oldest due pending jobs (of one ``destination``, or of
-    every destination) to processing, leased to this worker for ``LEASE_SECONDS``, and
-    return them.
+    Move up to ``limit`` due pending jobs (of one ``destination``, or of every destination)
+    to processing, leased to this worker for ``LEASE_SECONDS``, and return them: people's
+    changes first and bulk work in its share (``bulk_places``), each lane oldest first;
+    without ``PRIORITY_LANES``, simply the oldest.
 
     An entity whose previous job is still processing is skipped, so an entity's
     instructions are never sent out of order or by two workers at once.
@@ -67,15 +83,18 @@ def claim_jobs(limit: int, destination: str | None = None) -> list[EnterspeedJob
     due = EnterspeedJob.objects.due(now)
     if destination is not None:
         due = due.filter(destination=destination)
-    candidates = due.filter(~Exists(busy)).order_by("created_at", "pk").values_list("pk", flat=True)
+    candidates = due.filter(~Exists(busy))
+    if connection.features.has_select_for_update_skip_locked:
+        # PostgreSQL: another worker's candidate rows are skipped, not waited for.
+        candidates = candidates.select_for_update(skip_locked=True, of=("self",))
     token = uuid.uuid4()
     if (claimed_in_run := getattr(_run, "tokens", None)) is not None:
         claimed_in_run.append(token)
     with transaction.atomic():
-        if connection.features.has_select_for_update_skip_locked:
-            # PostgreSQL: another worker's candidate rows are skipped, not waited for.
-            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-        ids = list(candidates[:limit])
+        if conf.PRIORITY_LANES:
+            ids = _ids_by_lane(candidates, limit)
+        else:
+            ids = _first_ids(candidates.order_by("created_at", "pk"), limit)
         if not ids:
             return []
         EnterspeedJob.objects.filter(pk__in=ids, state=JobState.PENDING).update(
@@ -86,7 +105,39 @@ def claim_jobs(limit: int, destination: str | None = None) -> list[EnterspeedJob
             locked_by=worker_name()[:255],
             updated_at=now,
         )
-    return list(EnterspeedJob.objects.filter(lease_token=token).order_by("created_at", "pk"))
+    claimed = EnterspeedJob.objects.filter(lease_token=token)
+    return list(claimed.order_by("-priority", "created_at", "pk"))
+
+
+def bulk_places(limit: int, batch_number: int) -> int:
+    """
+    Places of batch ``batch_number`` (of ``limit`` jobs) kept for bulk work: ``BULK_SHARE``
+    of all places so far, rounded down, minus those kept before (10 of 50 every batch; 1 of
+    1 every fifth batch).
+    """
+    return int(limit * (batch_number + 1) * BULK_SHARE) - int(limit * batch_number * BULK_SHARE)
+
+
+def _ids_by_lane(candidates, limit: int) -> list[int]:
+    """
+    Bulk work's places first (so they are not taken), then people's changes, highest
+    priority and oldest first; with no person's change due, bulk work in every place. Each
+    query locks only rows it claims.
+    """
+    people = candidates.filter(priority__gt=JobPriority.BULK).order_by(
+        "-priority", "created_at", "pk"
+    )
+    bulk = candidates.filter(priority__lte=JobPriority.BULK).order_by("created_at", "pk")
+    bulk_ids = _first_ids(bulk, bulk_places(limit, next(_batches)))
+    people_ids = _first_ids(people, limit - len(bulk_ids))
+    if people_ids:
+        # A person waits for this batch: keep it small, to be mapped and sent quickly.
+        return bulk_ids + people_ids
+    return bulk_ids + _first_ids(bulk.exclude(pk__in=bulk_ids), limit - len(bulk_ids))
+
+
+def _first_ids(candidates, count: int) -> list[int]:
+    return list(candidates.values_list("pk", flat=True)[:count]) if count > 0 else []
 
 
 @retry_database_faults

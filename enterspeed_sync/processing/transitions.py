@@ -26,7 +26,7 @@ from enterspeed_sync.capture.enqueue import request_processing
 from enterspeed_sync.conf import conf
 from enterspeed_sync.delivery.retries import backoff_delay, stamp
 from enterspeed_sync.exceptions import clip_error
-from enterspeed_sync.models import ENTITY_KEY_FIELDS, EnterspeedJob, JobState
+from enterspeed_sync.models import ENTITY_KEY_FIELDS, EnterspeedJob, JobPriority, JobState
 from enterspeed_sync.processing.database_faults import (
     atomic_retrying_conflicts,
     retry_database_faults,
@@ -182,6 +182,8 @@ def _return_to_queue(job: EnterspeedJob, fenced: QuerySet, **fields) -> bool:
                 settle = timezone.now() + timedelta(seconds=conf.TIMEOUT_TOTAL)
                 until = min(until, settle)
                 newer.filter(next_attempt_at__lt=until).update(next_attempt_at=until)
+            # A person's change folded into bulk work still waits as a person's.
+            newer.filter(priority__lt=job.priority).update(priority=job.priority)
             fenced.delete()
             return True
         fenced.update(
@@ -311,10 +313,11 @@ def retry_failed_jobs(ids: list[int] | None = None) -> int:
             if newer.exclude(state=JobState.FAILED).exists():
                 this.delete()
                 continue
-            # A manual retry gets the whole retry policy again.
+            # A manual retry gets the whole retry policy again, as a person's change.
             now = timezone.now()
             queued += this.update(
                 state=JobState.PENDING,
+                priority=JobPriority.PERSON,
                 lease_token=None,
                 claimed_at=None,
                 leased_until=None,

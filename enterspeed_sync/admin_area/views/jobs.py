@@ -30,7 +30,7 @@ from enterspeed_sync.admin_area.views.base import (
 )
 from enterspeed_sync.diagnostics.inspection import inspect_origin_id
 from enterspeed_sync.mapping import get_object_for_origin_id
-from enterspeed_sync.models import Destination, EnterspeedJob, EntityType, JobState
+from enterspeed_sync.models import Destination, EnterspeedJob, EntityType, JobPriority, JobState
 
 ALL_STATES = "all"
 
@@ -84,13 +84,14 @@ class JobFilterSet(WagtailFilterSet):
     entity_type = django_filters.ChoiceFilter(label=_("Entity kind"), choices=EntityType.choices)
     locale = django_filters.CharFilter(label=_("Locale"), lookup_expr="iexact")
     destination = django_filters.ChoiceFilter(label=_("Destination"), choices=Destination.choices)
+    priority = django_filters.ChoiceFilter(label=_("Priority"), choices=JobPriority.choices)
     updated_at = django_filters.DateFromToRangeFilter(
         label=_("Last change"), widget=DateRangePickerWidget
     )
 
     class Meta:
         model = EnterspeedJob
-        fields = ["state", "entity_type", "locale", "destination", "updated_at"]
+        fields = ["state", "entity_type", "locale", "destination", "priority", "updated_at"]
 
     def __init__(self, data=None, *args, **kwargs):
         # Failed jobs by default: the list is where problems are dealt with.
@@ -184,6 +185,7 @@ class JobIndexView(EnterspeedPermissionMixin, IndexView):
             Column("job_type", label=_("Job"), accessor="get_job_type_display"),
             Column("locale", label=_("Locale"), sort_key="locale"),
             Column("destination", label=_("Destination"), accessor="get_destination_display"),
+            Column("priority", label=_("Priority"), accessor="get_priority_display"),
             StatusTagColumn(
                 "state",
                 label=_("State"),
