@@ -27,7 +27,8 @@ from django.test import RequestFactory
 from django.utils import translation
 from django.utils.html import escape
 from wagtail.coreutils import get_supported_content_language_variant
-from wagtail.images.formats import get_image_format
+from wagtail.images.formats import Format, get_image_format
+from wagtail.images.shortcuts import get_rendition_or_not_found
 from wagtail.images.rich_text import ImageEmbedHandler
 from wagtail.models import AbstractPage, Locale, Site
 from wagtail.rich_text import expand_db_html as expand
@@ -62,7 +63,13 @@ class MappingBatch:
         self.translations: dict[tuple[str, Any], list[models.Model]] = {}
         #: ("page" | "image", pk) → the object a rich text link or embed points at.
         self.link_targets: dict[tuple[str, int], models.Model | None] = {}
+        #: (model, pk) → the object a StreamField chooser block chose (``mapping.streams``).
+        self.chosen: dict[tuple[type[models.Model], Any], models.Model | None] = {}
         self.active_locale_ids: dict[str, int | None] = {}
+        #: (image pk, filter spec) → its rendition, for rich text image embeds.
+        self.renditions: dict[tuple[Any, str], Any] = {}
+        #: (page class, pk, language) → the page's full URL, for references to it.
+        self.full_urls: dict[tuple[type, Any, str | None], str | None] = {}
         self._rewriter = None
         self._replacements: dict[tuple, str] = {}
         self.request_contexts: dict[str, dict[str, Any]] = {}
@@ -289,8 +296,42 @@ def _expand_image_embeds(attrs_list: list[dict], *, fallback) -> list[str]:
     if images is None:
         return fallback(attrs_list)
     return [
-        get_image_format(attrs["format"]).image_to_html(image, attrs.get("alt", ""))
+        _image_to_html(get_image_format(attrs["format"]), image, attrs.get("alt", ""))
         if image
         else '<img alt="">'
         for attrs, image in zip(attrs_list, images, strict=True)
     ]
+
+
+def _image_to_html(image_format: Format, image, alt_text: str) -> str:
+    """
+    ``image_format.image_to_html(image, alt_text)``, with the rendition looked up once per
+    image and format in the batch (Wagtail's ``get_rendition`` also writes it to the cache
+    on every call, which costs more than the lookup). A format class of your own that
+    overrides ``image_to_html`` is called as it is.
+    """
+    batch = current_batch()
+    if batch is None or type(image_format).image_to_html is not Format.image_to_html:
+        return image_format.image_to_html(image, alt_text)
+    key = (image.pk, image_format.filter_spec)
+    if key not in batch.renditions:
+        batch.renditions[key] = get_rendition_or_not_found(image, image_format.filter_spec)
+    # The rest of Format.image_to_html, as Wagtail writes it.
+    attributes = {"alt": escape(alt_text)}
+    if image_format.classname:
+        attributes["class"] = escape(image_format.classname)
+    return batch.renditions[key].img_tag(attributes)
+
+
+def full_url_of(page: AbstractPage) -> str | None:
+    """
+    ``page.get_full_url()``, once per page and language in a batch (per class too: a
+    page model may override ``get_url_parts``, and a reference may hold the base page).
+    """
+    batch = current_batch()
+    if batch is None:
+        return page.get_full_url()
+    key = (type(page), page.pk, translation.get_language())
+    if key not in batch.full_urls:
+        batch.full_urls[key] = page.get_full_url()
+    return batch.full_urls[key]

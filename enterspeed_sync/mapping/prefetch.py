@@ -1,7 +1,7 @@
 """
 Prefetching for a mapping batch: what mapping a batch of objects needs (parents, ancestors,
-redirects, translations, foreign keys, rich text link and embed targets), looked up in a
-few queries and kept in the current ``mapping.batch`` for the mappers to read. Outside a
+redirects, translations, foreign keys, rich text link and embed targets, the objects chosen
+in StreamField chooser blocks), looked up in a few queries and kept in the current ``mapping.batch`` for the mappers to read. Outside a
 batch every function here does nothing.
 """
 
@@ -18,6 +18,7 @@ from wagtail.models import AbstractPage, DraftStateMixin, TranslatableMixin
 from wagtail.rich_text.rewriters import FIND_A_TAG, FIND_EMBED_TAG, extract_attrs
 
 from enterspeed_sync.mapping.batch import PATH_STEP, current_batch, get_locales
+from enterspeed_sync.mapping import streams
 from enterspeed_sync.mapping.identity import get_base_page_model, get_image_model
 
 
@@ -87,7 +88,8 @@ def prefetch_translations(
 def prefetch_relations(objects: Iterable[models.Model]) -> None:
     """
     The objects' own foreign keys (a hero image, a related page) in one query per field,
-    and the pages and images their rich text links to and embeds.
+    the pages and images their rich text links to and embeds, and the objects their
+    StreamField chooser blocks chose (one query per model, see ``mapping.streams``).
     """
     batch = current_batch()
     if batch is None:
@@ -116,6 +118,9 @@ def prefetch_relations(objects: Iterable[models.Model]) -> None:
         images = get_image_model().objects.filter(pk__in=image_ids).prefetch_related("renditions")
         found = {image.pk: image for image in images}
         batch.link_targets.update((("image", pk), found.get(pk)) for pk in image_ids)
+    objects = [obj for group in by_model.values() for obj in group]
+    streams.load_chosen(streams.collect_chosen(objects), batch.chosen)
+    streams.resolve_streams(objects, batch.chosen)
 
 
 def _strings_in(value: Any) -> Iterator[str]:
