@@ -101,7 +101,13 @@ def prefetch_relations(objects: Iterable[models.Model]) -> None:
     image_ids: set[int] = set()
     for model, group in by_model.items():
         local_fields = model._meta.local_concrete_fields
-        foreign_keys = [f.name for f in local_fields if isinstance(f, models.ForeignKey)]
+        # Not the parent link of a multi-table model (a specific page's page_ptr): it is the
+        # object's own row, already loaded, and nothing maps it.
+        foreign_keys = [
+            f.name
+            for f in local_fields
+            if isinstance(f, models.ForeignKey) and not f.remote_field.parent_link
+        ]
         models.prefetch_related_objects(group, *foreign_keys)
         rich_fields = [f for f in local_fields if isinstance(f, RichTextField | StreamField)]
         for obj in group:
