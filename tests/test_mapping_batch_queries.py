@@ -63,9 +63,15 @@ def map_every_page() -> tuple[list[dict], dict]:
     with override_settings(ENTERSPEED_SYNC=SETTINGS):
         with CaptureQueriesContext(connection) as queries, mapping_batch():
             handlers = prepare_batch(jobs, on_error=prepare_failed)
-            operations = [op for job, h in zip(jobs, handlers, strict=True) for op in h.operations(job)]
+            operations = [
+                op for job, h in zip(jobs, handlers, strict=True) for op in h.operations(job)
+            ]
     entities = {op.origin_id: op.entity for op in operations if op.entity}
     return [q["sql"] for q in queries.captured_queries], entities
+
+
+def is_chooser_page(entity: dict) -> bool:
+    return str(entity["properties"].get("title")).startswith("Chooser")
 
 
 def chooser_queries(sql: list[str]) -> dict[str, int]:
@@ -90,7 +96,7 @@ def test_a_batch_costs_the_same_queries_for_3_or_12_pages_with_chooser_blocks(co
         assert count - chooser_queries(without)[table] <= 1, table
 
     # And the chosen objects are there, resolved as Wagtail resolves them.
-    chooser_pages = [e for e in entities.values() if str(e["properties"].get("title")).startswith("Chooser")]
+    chooser_pages = [e for e in entities.values() if is_chooser_page(e)]
     assert len(chooser_pages) == 12
     body = {
         block["type"] + str(i): block["value"]
@@ -113,7 +119,7 @@ def test_each_page_keeps_its_own_alt_text_for_a_shared_image(content_site):
     alts = sorted(
         block["value"]["alt"]
         for entity in entities.values()
-        if str(entity["properties"].get("title")).startswith("Chooser")
+        if is_chooser_page(entity)
         for block in entity["properties"]["body"]
         if block["type"] == "image_with_alt"
     )

@@ -28,8 +28,8 @@ from django.utils import translation
 from django.utils.html import escape
 from wagtail.coreutils import get_supported_content_language_variant
 from wagtail.images.formats import Format, get_image_format
-from wagtail.images.shortcuts import get_rendition_or_not_found
 from wagtail.images.rich_text import ImageEmbedHandler
+from wagtail.images.shortcuts import get_rendition_or_not_found
 from wagtail.models import AbstractPage, Locale, Site
 from wagtail.rich_text import expand_db_html as expand
 from wagtail.rich_text import get_rewriter

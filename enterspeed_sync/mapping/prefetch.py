@@ -1,8 +1,8 @@
 """
 Prefetching for a mapping batch: what mapping a batch of objects needs (parents, ancestors,
 redirects, translations, foreign keys, rich text link and embed targets, the objects chosen
-in StreamField chooser blocks), looked up in a few queries and kept in the current ``mapping.batch`` for the mappers to read. Outside a
-batch every function here does nothing.
+in StreamField chooser blocks), looked up in a few queries and kept in the current
+``mapping.batch`` for the mappers to read. Outside a batch every function here does nothing.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from wagtail.fields import RichTextField, StreamField
 from wagtail.models import AbstractPage, DraftStateMixin, TranslatableMixin
 from wagtail.rich_text.rewriters import FIND_A_TAG, FIND_EMBED_TAG, extract_attrs
 
-from enterspeed_sync.mapping.batch import PATH_STEP, current_batch, get_locales
 from enterspeed_sync.mapping import streams
+from enterspeed_sync.mapping.batch import PATH_STEP, current_batch, get_locales
 from enterspeed_sync.mapping.identity import get_base_page_model, get_image_model
 
 

@@ -150,8 +150,11 @@ def _resolve(block: blocks.Block, raw: Any, chosen: Chosen) -> Any:
         return block._to_struct_value(_struct_items(block, raw, chosen))
     if kind == _STREAM:
         items = [
-            (item["type"], _resolve(block.child_blocks[item["type"]], item["value"], chosen),
-             item.get("id"))
+            (
+                item["type"],
+                _resolve(block.child_blocks[item["type"]], item["value"], chosen),
+                item.get("id"),
+            )
             for item in raw
             if item["type"] in block.child_blocks
         ]
