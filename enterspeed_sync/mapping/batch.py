@@ -21,13 +21,17 @@ from contextvars import ContextVar
 from copy import copy
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.db import models
+from django.forms.utils import flatatt
 from django.test import RequestFactory
 from django.utils import translation
 from django.utils.html import escape
+from django.utils.safestring import mark_safe
 from wagtail.coreutils import get_supported_content_language_variant
 from wagtail.images.formats import Format, get_image_format
+from wagtail.images.models import AbstractRendition
 from wagtail.images.rich_text import ImageEmbedHandler
 from wagtail.images.shortcuts import get_rendition_or_not_found
 from wagtail.models import AbstractPage, Locale, Site
@@ -66,21 +70,29 @@ class MappingBatch:
         #: (model, pk) → the object a StreamField chooser block chose (``mapping.streams``).
         self.chosen: dict[tuple[type[models.Model], Any], models.Model | None] = {}
         self.active_locale_ids: dict[str, int | None] = {}
-        #: (image pk, filter spec) → its rendition, for rich text image embeds.
-        self.renditions: dict[tuple[Any, str], Any] = {}
+        #: (image pk, filter spec) → its rendition and the attributes of its <img> tag, for
+        #: rich text image embeds.
+        self.renditions: dict[tuple[Any, str], tuple[Any, dict | None]] = {}
         #: (page class, pk, language) → the page's full URL, for references to it.
         self.full_urls: dict[tuple[type, Any, str | None], str | None] = {}
         self._rewriter = None
         self._replacements: dict[tuple, str] = {}
+        self._expanded: dict[tuple[str, str | None], str] = {}
         self.request_contexts: dict[str, dict[str, Any]] = {}
 
     # Rich text -------------------------------------------------------------------------
 
     def expand_db_html(self, html: str) -> str:
-        """Wagtail's ``expand_db_html``, remembering each link and embed it expanded."""
-        if self._rewriter is None:
-            self._rewriter = _memoizing_rewriter(self._replacements)
-        return self._rewriter(html)
+        """
+        Wagtail's ``expand_db_html``, remembering each link and embed it expanded, and each
+        whole text in the active language (the same paragraph often repeats in a stream).
+        """
+        key = (html, translation.get_language())
+        if key not in self._expanded:
+            if self._rewriter is None:
+                self._rewriter = _memoizing_rewriter(self._replacements)
+            self._expanded[key] = self._rewriter(html)
+        return self._expanded[key]
 
 
 def current_batch() -> MappingBatch | None:
@@ -315,12 +327,28 @@ def _image_to_html(image_format: Format, image, alt_text: str) -> str:
         return image_format.image_to_html(image, alt_text)
     key = (image.pk, image_format.filter_spec)
     if key not in batch.renditions:
-        batch.renditions[key] = get_rendition_or_not_found(image, image_format.filter_spec)
+        rendition = get_rendition_or_not_found(image, image_format.filter_spec)
+        batch.renditions[key] = (rendition, _img_tag_attributes(rendition))
+    rendition, tag_attributes = batch.renditions[key]
     # The rest of Format.image_to_html, as Wagtail writes it.
     attributes = {"alt": escape(alt_text)}
     if image_format.classname:
         attributes["class"] = escape(image_format.classname)
-    return batch.renditions[key].img_tag(attributes)
+    if tag_attributes is None:
+        return rendition.img_tag(attributes)
+    # Rendition.img_tag, with the attributes it starts from (its file's URL, size) read once.
+    return mark_safe(f"<img{flatatt({**tag_attributes, **attributes})}>")  # noqa: S308 (escaped by flatatt, as in Wagtail)
+
+
+def _img_tag_attributes(rendition) -> dict[str, Any] | None:
+    """What Wagtail's ``img_tag`` starts from; None for a rendition class with its own."""
+    cls = type(rendition)
+    if (
+        cls.img_tag is not AbstractRendition.img_tag
+        or cls.attrs_dict is not AbstractRendition.attrs_dict
+    ):
+        return None
+    return {**rendition.attrs_dict, **apps.get_app_config("wagtailimages").default_attrs}
 
 
 def full_url_of(page: AbstractPage) -> str | None:
