@@ -7,7 +7,9 @@ stand-in through a real django-q2 cluster, and print one table.
 For each size (N, then N x --memory-factor) it builds the site on a fresh database and
 measures:
 
-- mapping only: every page mapped in batches, as a worker does, nothing sent (one core);
+- mapping only: every page mapped in batches, as a worker does, nothing sent (one core),
+  with its queries per page; with ``--mapping-baseline REF`` the same, alternating, by the
+  code at git REF (e.g. ``main``) on the same database, for a before/after in one run;
 - seed to synced: ``manage.py enterspeed_seed`` in its own process, a cluster of
   ``--workers`` workers processing, until the stand-in holds every page and no job is left;
 - peak memory (VmHWM) of the seed process and of the busiest cluster worker.
@@ -56,6 +58,15 @@ def main() -> None:
         "--editor-interval", type=float, default=0.75, help="seconds between those publishes"
     )
     parser.add_argument("--freshness-only", action="store_true", help="measure only freshness")
+    parser.add_argument(
+        "--mapping-baseline",
+        metavar="REF",
+        help="also map with the code at this git ref (before/after, same site, alternating)",
+    )
+    parser.add_argument("--mapping-rounds", type=int, default=3, help="mapping runs per code")
+    parser.add_argument(
+        "--mapping-only", action="store_true", help="build the N-page site, measure mapping, stop"
+    )
     args = parser.parse_args()
 
     if args.postgres:
@@ -94,6 +105,14 @@ def run(args) -> None:
         return
     rows = []
     publish = freshness = None
+    if args.mapping_only:
+        old_name = connection.creation.create_test_db(verbosity=0)
+        try:
+            measure_mapping_only(args)
+        finally:
+            connection.close()
+            connection.creation.destroy_test_db(old_name, verbosity=0)
+        return
     for size in (args.pages, args.pages * args.memory_factor):
         old_name = connection.creation.create_test_db(verbosity=0)
         try:
@@ -171,8 +190,9 @@ def measure_size(args, size: int, standin) -> dict:
     counts = build_site(size)
     entities = counts["pages"] + counts["images"]
     print(f"built {counts['pages']:,} pages in {time.perf_counter() - started:.1f} s", flush=True)
-    mapping_rate = measure_mapping(args)
-    connection.close()  # the cluster and the seed process open their own
+    connection.close()  # the mapping runs, the cluster and the seed process open their own
+    mapping = measure_mapping(args)
+    print_mapping(mapping)
 
     from tests.qcluster import running_qcluster, wait_until, worker_pids
 
@@ -209,7 +229,8 @@ def measure_size(args, size: int, standin) -> dict:
         "wall": wall,
         "seed_seconds": seed_seconds,
         "rate": entities / wall,
-        "mapping_rate": mapping_rate,
+        "mapping_rate": mapping["after"]["cpu_rate"],
+        "mapping": mapping,
         "requests": len(standin.requests),
         "throttled": standin.faults["rate_limit"],
         "seed_rss_mb": seed_rss_kb / 1024,
@@ -233,7 +254,95 @@ for line in open("/proc/self/status"):
 """
 
 
-def measure_mapping(args) -> float:
+def measure_mapping_only(args) -> None:
+    from django.db import connection
+
+    from bench.site import build_site
+
+    counts = build_site(args.pages)
+    connection.close()
+    print(f"built {counts['pages']:,} pages ({connection.vendor})", flush=True)
+    print_mapping(measure_mapping(args))
+
+
+def measure_mapping(args) -> dict:
+    """
+    Pages per second and queries per page, mapped the way a worker maps them (in batches,
+    nothing sent), each run in a fresh process on the site just built: ``--mapping-rounds``
+    runs of this code, alternating with runs of the code at ``--mapping-baseline`` when
+    given. The best run of each counts (the machine's other load only slows runs down).
+    """
+    trees = {"after": ROOT}
+    with tempfile.TemporaryDirectory(prefix="enterspeed-baseline-") as folder:
+        if args.mapping_baseline:
+            trees["before"] = export_tree(args.mapping_baseline, Path(folder))
+        runs: dict[str, list[dict]] = {name: [] for name in trees}
+        for _round in range(args.mapping_rounds):
+            for name, tree in trees.items():
+                runs[name].append(map_once(tree))
+    return {name: max(found, key=lambda run: run["cpu_rate"]) for name, found in runs.items()}
+
+
+def export_tree(ref: str, folder: Path) -> Path:
+    """The repository's files at git ``ref``, written to ``folder``."""
+    archive = subprocess.run(
+        ["git", "archive", ref], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def map_once(tree: Path) -> dict:
+    """One mapping-only run by the code in ``tree`` (its own bench/suite.py), in a process."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.cluster_settings",  # the database just built
+        "ENTERSPEED_TEST_STANDIN_URL": "http://127.0.0.1:9",  # nothing is sent
+        "PYTHONPATH": str(tree),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", MAP_AND_REPORT],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rate, cpu, queries, pages, module = done.stdout.split()[-5:]
+    if not module.startswith(str(tree)):
+        raise RuntimeError(f"mapping ran {module}, not the code in {tree}")
+    return {
+        "rate": float(rate),
+        "cpu_rate": int(pages) / float(cpu),
+        "queries_per_page": int(queries) / int(pages),
+    }
+
+
+#: One mapping-only run (``measure_mapping_in_process`` of the tree it runs in, or the
+#: ``measure_mapping`` of a tree from before it was renamed), then the queries of a second
+#: run. Prints: pages/s (wall clock), CPU seconds, queries, pages, the enterspeed_sync it
+#: imported. CPU time is what "per core" means, and other load on the machine barely moves it.
+MAP_AND_REPORT = """
+import time
+import django
+django.setup()
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+import bench.suite as suite
+import enterspeed_sync
+from enterspeed_sync.capture.seeding import published_specs
+run = getattr(suite, "measure_mapping_in_process", None) or suite.measure_mapping
+cpu = time.process_time()
+rate = run(None)
+cpu = time.process_time() - cpu
+with CaptureQueriesContext(connection) as queries:
+    run(None)
+pages = sum(1 for _ in published_specs(kinds=["pages"]))
+print(rate, cpu, len(queries.captured_queries), pages, enterspeed_sync.__file__)
+"""
+
+
+def measure_mapping_in_process(args) -> float:
     """Pages per second mapped the way a worker maps them, in batches, nothing sent."""
     from enterspeed_sync.capture.seeding import published_specs
     from enterspeed_sync.conf import conf
@@ -358,6 +467,18 @@ def vm_hwm(pid: int) -> int:
     return 0
 
 
+def print_mapping(mapping: dict) -> None:
+    for name in ("before", "after"):
+        if name in mapping:
+            run = mapping[name]
+            print(
+                f"  mapping only, {name}: {run['cpu_rate']:,.0f} pages per CPU second "
+                f"({run['rate']:,.0f}/s wall clock), "
+                f"{run['queries_per_page']:.2f} queries per page",
+                flush=True,
+            )
+
+
 def print_row(row: dict) -> None:
     print(
         f"  {row['pages']:,} pages: synced={row['synced']} in {row['wall']:.1f} s "
@@ -365,6 +486,21 @@ def print_row(row: dict) -> None:
         f"{row['requests']} requests, {row['throttled']} refused by the rate limit",
         flush=True,
     )
+
+
+def mapping_lines(args, mapping: dict) -> list[tuple[str, str]]:
+    """The mapping-only lines: queries per page, and the baseline's figures when measured."""
+    after = mapping["after"]
+    lines = [("mapping queries per page", f"{after['queries_per_page']:.2f}")]
+    if before := mapping.get("before"):
+        lines.append(
+            (
+                f"mapping at {args.mapping_baseline}",
+                f"{before['cpu_rate']:,.0f} entities/s, {before['queries_per_page']:.2f} queries "
+                f"per page; now {after['cpu_rate'] / before['cpu_rate']:.2f}x",
+            )
+        )
+    return lines
 
 
 def print_table(args, rows: list[dict], publish: dict, vendor: str) -> None:
@@ -382,6 +518,7 @@ def print_table(args, rows: list[dict], publish: dict, vendor: str) -> None:
         ("seed to synced", f"{small['entities']:,} entities in {small['wall']:.1f} s"),
         ("throughput", f"{small['rate']:,.0f} entities/s"),
         ("mapping only (1 core)", f"{small['mapping_rate']:,.0f} entities/s"),
+        *mapping_lines(args, small["mapping"]),
         ("pipeline efficiency", f"{efficiency:.0f} % (end-to-end / mapping only)"),
         (
             "anchor ceiling",

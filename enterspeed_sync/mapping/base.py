@@ -16,6 +16,7 @@ A ``meta`` property (ids, locale, translations, dates) is always added.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -178,7 +179,7 @@ class BaseMapper:
         ]
         fields += [
             relation
-            for relation in get_all_child_relations(type(self.obj))
+            for relation in _child_relations(type(self.obj))
             if relation.name not in excluded
             and relation.get_accessor_name() not in excluded
             # A tag field's through model: the tags field itself sends the names.
@@ -366,6 +367,12 @@ class BaseMapper:
         if isinstance(self.obj, TranslatableMixin):
             return translation.override(self.obj.locale.language_code)
         return nullcontext()
+
+
+@functools.cache
+def _child_relations(model: type[models.Model]) -> tuple[Any, ...]:
+    """modelcluster's child relations of a model (fixed once the app registry is ready)."""
+    return tuple(get_all_child_relations(model))
 
 
 def _is_content_error(error: Exception) -> bool:

@@ -21,14 +21,19 @@ from contextvars import ContextVar
 from copy import copy
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.db import models
+from django.forms.utils import flatatt
 from django.test import RequestFactory
 from django.utils import translation
 from django.utils.html import escape
+from django.utils.safestring import mark_safe
 from wagtail.coreutils import get_supported_content_language_variant
-from wagtail.images.formats import get_image_format
+from wagtail.images.formats import Format, get_image_format
+from wagtail.images.models import AbstractRendition
 from wagtail.images.rich_text import ImageEmbedHandler
+from wagtail.images.shortcuts import get_rendition_or_not_found
 from wagtail.models import AbstractPage, Locale, Site
 from wagtail.rich_text import expand_db_html as expand
 from wagtail.rich_text import get_rewriter
@@ -62,18 +67,32 @@ class MappingBatch:
         self.translations: dict[tuple[str, Any], list[models.Model]] = {}
         #: ("page" | "image", pk) → the object a rich text link or embed points at.
         self.link_targets: dict[tuple[str, int], models.Model | None] = {}
+        #: (model, pk) → the object a StreamField chooser block chose (``mapping.streams``).
+        self.chosen: dict[tuple[type[models.Model], Any], models.Model | None] = {}
         self.active_locale_ids: dict[str, int | None] = {}
+        #: (image pk, filter spec) → its rendition and the attributes of its <img> tag, for
+        #: rich text image embeds.
+        self.renditions: dict[tuple[Any, str], tuple[Any, dict | None]] = {}
+        #: (page class, pk, language) → the page's full URL, for references to it.
+        self.full_urls: dict[tuple[type, Any, str | None], str | None] = {}
         self._rewriter = None
         self._replacements: dict[tuple, str] = {}
+        self._expanded: dict[tuple[str, str | None], str] = {}
         self.request_contexts: dict[str, dict[str, Any]] = {}
 
     # Rich text -------------------------------------------------------------------------
 
     def expand_db_html(self, html: str) -> str:
-        """Wagtail's ``expand_db_html``, remembering each link and embed it expanded."""
-        if self._rewriter is None:
-            self._rewriter = _memoizing_rewriter(self._replacements)
-        return self._rewriter(html)
+        """
+        Wagtail's ``expand_db_html``, remembering each link and embed it expanded, and each
+        whole text in the active language (the same paragraph often repeats in a stream).
+        """
+        key = (html, translation.get_language())
+        if key not in self._expanded:
+            if self._rewriter is None:
+                self._rewriter = _memoizing_rewriter(self._replacements)
+            self._expanded[key] = self._rewriter(html)
+        return self._expanded[key]
 
 
 def current_batch() -> MappingBatch | None:
@@ -289,8 +308,58 @@ def _expand_image_embeds(attrs_list: list[dict], *, fallback) -> list[str]:
     if images is None:
         return fallback(attrs_list)
     return [
-        get_image_format(attrs["format"]).image_to_html(image, attrs.get("alt", ""))
+        _image_to_html(get_image_format(attrs["format"]), image, attrs.get("alt", ""))
         if image
         else '<img alt="">'
         for attrs, image in zip(attrs_list, images, strict=True)
     ]
+
+
+def _image_to_html(image_format: Format, image, alt_text: str) -> str:
+    """
+    ``image_format.image_to_html(image, alt_text)``, with the rendition looked up once per
+    image and format in the batch (Wagtail's ``get_rendition`` also writes it to the cache
+    on every call, which costs more than the lookup). A format class of your own that
+    overrides ``image_to_html`` is called as it is.
+    """
+    batch = current_batch()
+    if batch is None or type(image_format).image_to_html is not Format.image_to_html:
+        return image_format.image_to_html(image, alt_text)
+    key = (image.pk, image_format.filter_spec)
+    if key not in batch.renditions:
+        rendition = get_rendition_or_not_found(image, image_format.filter_spec)
+        batch.renditions[key] = (rendition, _img_tag_attributes(rendition))
+    rendition, tag_attributes = batch.renditions[key]
+    # The rest of Format.image_to_html, as Wagtail writes it.
+    attributes = {"alt": escape(alt_text)}
+    if image_format.classname:
+        attributes["class"] = escape(image_format.classname)
+    if tag_attributes is None:
+        return rendition.img_tag(attributes)
+    # Rendition.img_tag, with the attributes it starts from (its file's URL, size) read once.
+    return mark_safe(f"<img{flatatt({**tag_attributes, **attributes})}>")  # noqa: S308 (escaped by flatatt, as in Wagtail)
+
+
+def _img_tag_attributes(rendition) -> dict[str, Any] | None:
+    """What Wagtail's ``img_tag`` starts from; None for a rendition class with its own."""
+    cls = type(rendition)
+    if (
+        cls.img_tag is not AbstractRendition.img_tag
+        or cls.attrs_dict is not AbstractRendition.attrs_dict
+    ):
+        return None
+    return {**rendition.attrs_dict, **apps.get_app_config("wagtailimages").default_attrs}
+
+
+def full_url_of(page: AbstractPage) -> str | None:
+    """
+    ``page.get_full_url()``, once per page and language in a batch (per class too: a
+    page model may override ``get_url_parts``, and a reference may hold the base page).
+    """
+    batch = current_batch()
+    if batch is None:
+        return page.get_full_url()
+    key = (type(page), page.pk, translation.get_language())
+    if key not in batch.full_urls:
+        batch.full_urls[key] = page.get_full_url()
+    return batch.full_urls[key]

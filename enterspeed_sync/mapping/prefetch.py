@@ -1,8 +1,8 @@
 """
 Prefetching for a mapping batch: what mapping a batch of objects needs (parents, ancestors,
-redirects, translations, foreign keys, rich text link and embed targets), looked up in a
-few queries and kept in the current ``mapping.batch`` for the mappers to read. Outside a
-batch every function here does nothing.
+redirects, translations, foreign keys, rich text link and embed targets, the objects chosen
+in StreamField chooser blocks), looked up in a few queries and kept in the current
+``mapping.batch`` for the mappers to read. Outside a batch every function here does nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from wagtail.fields import RichTextField, StreamField
 from wagtail.models import AbstractPage, DraftStateMixin, TranslatableMixin
 from wagtail.rich_text.rewriters import FIND_A_TAG, FIND_EMBED_TAG, extract_attrs
 
+from enterspeed_sync.mapping import streams
 from enterspeed_sync.mapping.batch import PATH_STEP, current_batch, get_locales
 from enterspeed_sync.mapping.identity import get_base_page_model, get_image_model
 
@@ -87,7 +88,8 @@ def prefetch_translations(
 def prefetch_relations(objects: Iterable[models.Model]) -> None:
     """
     The objects' own foreign keys (a hero image, a related page) in one query per field,
-    and the pages and images their rich text links to and embeds.
+    the pages and images their rich text links to and embeds, and the objects their
+    StreamField chooser blocks chose (one query per model, see ``mapping.streams``).
     """
     batch = current_batch()
     if batch is None:
@@ -99,7 +101,13 @@ def prefetch_relations(objects: Iterable[models.Model]) -> None:
     image_ids: set[int] = set()
     for model, group in by_model.items():
         local_fields = model._meta.local_concrete_fields
-        foreign_keys = [f.name for f in local_fields if isinstance(f, models.ForeignKey)]
+        # Not the parent link of a multi-table model (a specific page's page_ptr): it is the
+        # object's own row, already loaded, and nothing maps it.
+        foreign_keys = [
+            f.name
+            for f in local_fields
+            if isinstance(f, models.ForeignKey) and not f.remote_field.parent_link
+        ]
         models.prefetch_related_objects(group, *foreign_keys)
         rich_fields = [f for f in local_fields if isinstance(f, RichTextField | StreamField)]
         for obj in group:
@@ -116,6 +124,9 @@ def prefetch_relations(objects: Iterable[models.Model]) -> None:
         images = get_image_model().objects.filter(pk__in=image_ids).prefetch_related("renditions")
         found = {image.pk: image for image in images}
         batch.link_targets.update((("image", pk), found.get(pk)) for pk in image_ids)
+    objects = [obj for group in by_model.values() for obj in group]
+    streams.load_chosen(streams.collect_chosen(objects), batch.chosen)
+    streams.resolve_streams(objects, batch.chosen)
 
 
 def _strings_in(value: Any) -> Iterator[str]:

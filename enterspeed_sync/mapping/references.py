@@ -28,7 +28,7 @@ def page_reference(page: AbstractPage) -> dict[str, Any]:
     # .localized: the translation in the language being mapped (mappers activate the
     # object's language), as Wagtail's own rich text links do.
     page = batch.localized(page)
-    return {"id": page_origin_id(page.pk), "title": page.title, "url": page.get_full_url()}
+    return {"id": page_origin_id(page.pk), "title": page.title, "url": batch.full_url_of(page)}
 
 
 def image_reference(image, media_base_url: str) -> dict[str, Any]:
