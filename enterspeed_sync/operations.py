@@ -185,11 +185,19 @@ def retry_all_failed(
 
 
 def delete_jobs(jobs: list[EnterspeedJob], *, user=None, audit: dict | None = None) -> int:
-    """Delete ``jobs``, each logged; returns how many were deleted."""
+    """
+    Delete ``jobs``, each logged; returns how many were deleted. A job being processed is
+    never deleted (its worker is sending it): it is deleted when it succeeds, or stays failed.
+    """
+    pks = [job.pk for job in jobs]
     with transaction.atomic():
-        for job in jobs:
+        deletable = EnterspeedJob.objects.filter(pk__in=pks).exclude(state=JobState.PROCESSING)
+        deletable = list(deletable.select_for_update())
+        for job in deletable:
             log_job_action(job, "wagtail.delete", user, audit, deleted=True)
-        deleted, _rows = EnterspeedJob.objects.filter(pk__in=[job.pk for job in jobs]).delete()
+        deleted, _rows = EnterspeedJob.objects.filter(
+            pk__in=[job.pk for job in deletable]
+        ).delete()
     return deleted
 
 

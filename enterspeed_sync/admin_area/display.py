@@ -1,7 +1,7 @@
 """
 What the admin shows besides the sync status (``enterspeed_sync.status``): the configured
-destinations with their keys masked, the post-sync hooks' last calls, and a stored error
-taken apart into HTTP status and Enterspeed's error code.
+destinations with their keys masked, the post-sync hooks' last calls, a stored error
+taken apart into HTTP status and Enterspeed's error code, and what a job's object is called.
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ def get_hook_statuses() -> list[PostSyncHookStatus]:
     return list(PostSyncHookStatus.objects.all())
 
 
-#: "(HTTP 422, SomeCode)" as written by EnterspeedHTTPError.__str__.
-_HTTP_STATUS = re.compile(r"\(HTTP (?P<status>\d{3})(?:, (?P<code>[^):]+))?\)")
+#: "(HTTP 422, s-1001)" as written by EnterspeedHTTPError.__str__ and for bulk refusals.
+#: A code is one word: older rows say "(HTTP 422, in a bulk request)", which names none.
+_HTTP_STATUS = re.compile(r"\(HTTP (?P<status>\d{3})(?:, (?P<code>[^):,\s]+)|, [^)]*)?\)")
 
 
 @dataclass(frozen=True)
@@ -60,3 +61,17 @@ def parse_error(text: str) -> ErrorDetails:
     if match is None:
         return ErrorDetails(None, "", text or "")
     return ErrorDetails(int(match["status"]), (match["code"] or "").strip(), text)
+
+
+def object_title(obj) -> str:
+    """What an editor calls a job's object: a page's title, an image's or document's title
+    (or its file name), a snippet's ``str()``."""
+    if hasattr(obj, "get_admin_display_title"):
+        return str(obj.get_admin_display_title())
+    title = getattr(obj, "title", "")
+    if title:
+        return str(title)
+    file = getattr(obj, "file", None)
+    if file:
+        return str(file.name).rsplit("/", 1)[-1]
+    return str(obj)

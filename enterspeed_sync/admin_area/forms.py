@@ -22,6 +22,49 @@ KIND_LABELS = {
 }
 
 
+class PageIdChooser(AdminPageChooser):
+    """Wagtail's page chooser, re-rendering a form whose page id is not a number (a crafted
+    POST) as "nothing chosen" instead of failing: the field's own error says what is wrong."""
+
+    def get_instance(self, value):
+        if isinstance(value, str):
+            value = value.strip()
+            if not value.isdigit() or int(value) > MAX_JOB_ID:
+                return None
+        return super().get_instance(value)
+
+
+#: The largest primary key a job can have (a 64-bit signed integer, on every database).
+MAX_JOB_ID = 2**63 - 1
+#: Jobs one bulk action may name: a page of the jobs list.
+MAX_BULK_JOBS = 100
+
+
+class BulkJobsForm(forms.Form):
+    """``id`` (repeated), ``action`` and, for a delete, ``confirmed``: the jobs list's bulk form."""
+
+    action = forms.ChoiceField(choices=[("retry", _("Retry")), ("delete", _("Delete"))])
+    id = forms.TypedMultipleChoiceField(coerce=int, required=False)
+    confirmed = forms.BooleanField(required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Any id is a valid choice; clean_id says which are not ids.
+        self.fields["id"].valid_value = lambda value: True
+
+    def clean_id(self):
+        ids = self.cleaned_data.get("id") or []
+        if not ids:
+            raise forms.ValidationError(_("Select one or more jobs first."))
+        if any(not 0 < pk <= MAX_JOB_ID for pk in ids):
+            raise forms.ValidationError(_("A selected job id is not a job id."))
+        if len(ids) > MAX_BULK_JOBS:
+            raise forms.ValidationError(
+                _("Select at most %(max)d jobs at once.") % {"max": MAX_BULK_JOBS}
+            )
+        return sorted(set(ids))
+
+
 class SeedForm(forms.Form):
     destination = forms.ChoiceField(
         label=_("Source"),
@@ -43,7 +86,7 @@ class SeedForm(forms.Form):
     root_page = forms.IntegerField(
         label=_("Page subtree"),
         required=False,
-        widget=AdminPageChooser(can_choose_root=False),
+        widget=PageIdChooser(can_choose_root=False),
         help_text=_("Only this page (and, below, its descendants). Empty: every page."),
     )
     descendants = forms.BooleanField(
@@ -77,10 +120,9 @@ class SeedForm(forms.Form):
         self.fields["destination"].choices = [
             (value, label) for value, label in Destination.choices if value in configured
         ]
-        if len(configured) == 1:
-            # Nothing to choose: seed the published source without showing the field.
-            self.fields["destination"].widget = forms.HiddenInput()
-            self.fields["destination"].required = False
+        if len(configured) <= 1:
+            # Nothing to choose: seed the published source; no label, no help, no control.
+            del self.fields["destination"]
 
     def clean_root_page(self):
         page_id = self.cleaned_data.get("root_page")
@@ -90,8 +132,10 @@ class SeedForm(forms.Form):
             raise forms.ValidationError(_("Choose a page that exists."))
         return page_id
 
-    def clean_destination(self):
-        return self.cleaned_data.get("destination") or Destination.PUBLISH
+    def clean(self):
+        cleaned = super().clean()
+        cleaned["destination"] = cleaned.get("destination") or Destination.PUBLISH
+        return cleaned
 
     def get_scope(self) -> SeedScope:
         data = self.cleaned_data

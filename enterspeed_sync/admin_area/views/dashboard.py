@@ -156,6 +156,12 @@ class ClearPendingView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Tem
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         count = EnterspeedJob.objects.pending().count()
+        if not count:
+            context.update(
+                message=_t("There are no pending jobs: nothing to clear."),
+                cancel_url=reverse("enterspeed_sync:dashboard"),
+            )
+            return context
         context.update(
             message=_t(
                 "Delete all %(count)s pending jobs? Their changes will not reach Enterspeed "

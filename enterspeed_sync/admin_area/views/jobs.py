@@ -6,7 +6,9 @@ import json
 
 import django_filters
 from django.db.models import Q
+from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _t
@@ -14,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.generic import TemplateView
 from wagtail.admin import messages
+from wagtail.admin.active_filters import ActiveFilter
 from wagtail.admin.admin_url_finder import AdminURLFinder
 from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
 from wagtail.admin.ui.tables import BaseColumn, Column, DateColumn, StatusTagColumn, TitleColumn
@@ -22,7 +25,8 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.widgets import HeaderButton
 
 from enterspeed_sync import operations, permissions
-from enterspeed_sync.admin_area.display import parse_error
+from enterspeed_sync.admin_area.display import object_title, parse_error
+from enterspeed_sync.admin_area.forms import BulkJobsForm
 from enterspeed_sync.admin_area.views.base import (
     BREADCRUMBS,
     EnterspeedPermissionMixin,
@@ -118,7 +122,7 @@ class ErrorColumn(Column):
 
 
 class EditLinkColumn(Column):
-    """A link to the object in Wagtail's editor, where it still exists and the user may edit."""
+    """What the job's object is called, linked to Wagtail's editor where the user may edit."""
 
     cell_template_name = "enterspeed_sync/tables/edit_link_cell.html"
 
@@ -131,6 +135,7 @@ class EditLinkColumn(Column):
         if not hasattr(instance, "_edited_object"):
             obj = get_edited_object(instance)
         context["exists"] = obj is not None
+        context["title"] = object_title(obj) if obj is not None else ""
         context["edit_url"] = (
             AdminURLFinder(parent_context["request"].user).get_edit_url(obj) if obj else None
         )
@@ -178,6 +183,7 @@ class JobIndexView(EnterspeedPermissionMixin, IndexView):
                 label=_("Origin id"),
                 url_name="enterspeed_sync:job",
                 sort_key="origin_id",
+                classname="enterspeed-origin-id",
             ),
             EditLinkColumn("edit", label=_("In Wagtail")),
             Column("entity_type", label=_("Kind"), accessor="get_entity_type_display"),
@@ -207,6 +213,51 @@ class JobIndexView(EnterspeedPermissionMixin, IndexView):
         object_list = list(object_list)
         attach_edited_objects(object_list)
         return paginator, page, object_list, is_paginated
+
+    @cached_property
+    def active_filters(self):
+        """Wagtail shows no chip for a filter at its default: the default "Failed" gets one,
+        whose removal shows every state."""
+        filters = super().active_filters
+        form = self.filters.form if self.filters else None
+        if form is None or not self.filters.is_valid():
+            return filters
+        if form.cleaned_data.get("state") == JobState.FAILED:
+            query = self.request.GET.copy()
+            query.pop(self.page_kwarg, None)
+            query["state"] = ALL_STATES
+            query["_w_filter_fragment"] = 1
+            base_url = self.index_results_url.split("?")[0]
+            filters.insert(
+                0,
+                ActiveFilter(
+                    form["state"].auto_id,
+                    form.fields["state"].label,
+                    str(JobState.FAILED.label),
+                    f"{base_url}?{query.urlencode()}",
+                ),
+            )
+        return filters
+
+    def get_filter_errors(self) -> list[str]:
+        """A filter value that is not one (``?state=zzz``), said in words."""
+        if not self.filters or self.filters.is_valid():
+            return []
+        form = self.filters.form
+        return [
+            f"{form.fields[name].label}: {message}" if name in form.fields else str(message)
+            for name, messages_ in form.errors.items()
+            for message in messages_
+        ]
+
+    def get_list_url(self) -> str:
+        """The full list page with this request's filters: where bulk actions come back to,
+        also when this request is the results fragment a search or filter fetched."""
+        query = QueryDict(mutable=True)
+        query.update(self.request.GET)
+        query.pop("_w_filter_fragment", None)
+        url = reverse(self.index_url_name)
+        return f"{url}?{query.urlencode()}" if query else url
 
     @cached_property
     def header_buttons(self):
@@ -239,7 +290,8 @@ class JobIndexView(EnterspeedPermissionMixin, IndexView):
         context = super().get_context_data(*args, **kwargs)
         context["can_manage"] = self.can_manage
         context["bulk_url"] = reverse("enterspeed_sync:jobs_bulk")
-        context["next_url"] = self.request.get_full_path()
+        context["next_url"] = self.get_list_url()
+        context["filter_errors"] = self.get_filter_errors()
         return context
 
 
@@ -273,10 +325,12 @@ class JobInspectView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Templ
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         inspection, inspection_error = self.get_inspection()
+        obj = get_edited_object(self.job)
         context.update(
             job=self.job,
             error=parse_error(self.job.error),
-            edit_url=get_edit_url(self.job, self.request.user),
+            title=object_title(obj) if obj is not None else "",
+            edit_url=AdminURLFinder(self.request.user).get_edit_url(obj) if obj else None,
             inspection=inspection,
             inspection_error=inspection_error,
             entity_json=(
@@ -306,31 +360,104 @@ class JobActionView(EnterspeedPermissionMixin, View):
                     % {"job": job.origin_id},
                 )
             return redirect(next_url(request, reverse("enterspeed_sync:jobs")))
-        operations.delete_jobs([job], user=request.user)
-        messages.success(request, _t("%(job)s deleted.") % {"job": job.origin_id})
+        if operations.delete_jobs([job], user=request.user):
+            messages.success(request, _t("%(job)s deleted.") % {"job": job.origin_id})
+        else:
+            messages.warning(
+                request,
+                _t("%(job)s is being processed and was not deleted.") % {"job": job.origin_id},
+            )
         return redirect(next_url(request, reverse("enterspeed_sync:jobs")))
 
 
 class BulkJobActionView(EnterspeedPermissionMixin, View):
-    """POST ``id`` (repeated) and ``action`` (retry or delete): the selected jobs of a page."""
+    """
+    POST ``id`` (repeated) and ``action`` (retry or delete): the selected jobs of a page.
+    A delete is confirmed first; a job being processed is never deleted.
+    """
 
     permission_test = staticmethod(permissions.can_manage)
 
     def post(self, request):
         back = next_url(request, reverse("enterspeed_sync:jobs"))
-        ids = [int(pk) for pk in request.POST.getlist("id") if pk.isdigit()]
-        action = request.POST.get("action")
-        if not ids or action not in ("retry", "delete"):
-            messages.warning(request, _t("Select one or more jobs first."))
-            return redirect(back)
+        form = BulkJobsForm(request.POST)
+        if not form.is_valid():
+            return self.refuse(request, form, back)
+        ids, action = form.cleaned_data["id"], form.cleaned_data["action"]
         jobs = list(EnterspeedJob.objects.filter(pk__in=ids))
         if action == "retry":
             count = operations.retry_jobs(jobs, user=request.user)
             messages.success(request, _t("%(count)d jobs queued again.") % {"count": count})
-        else:
-            count = operations.delete_jobs(jobs, user=request.user)
-            messages.success(request, _t("%(count)d jobs deleted.") % {"count": count})
+            return redirect(back)
+        if not form.cleaned_data["confirmed"]:
+            return self.confirm_delete(request, jobs, back)
+        deleted = operations.delete_jobs(jobs, user=request.user)
+        message = _t("%(count)d jobs deleted.") % {"count": deleted}
+        kept = EnterspeedJob.objects.filter(pk__in=ids, state=JobState.PROCESSING).count()
+        if kept:
+            message += " " + _t(
+                "%(count)d being processed were kept: a job being sent is never deleted."
+            ) % {"count": kept}
+        messages.success(request, message)
         return redirect(back)
+
+    def refuse(self, request, form, back):
+        """A bulk request that names no job, or something that is not one: a 400 that says so."""
+        errors = [str(message) for messages_ in form.errors.values() for message in messages_]
+        return confirm_page(
+            request,
+            title=_t("Nothing was changed"),
+            message=" ".join(errors),
+            cancel_url=back,
+            status=400,
+        )
+
+    def confirm_delete(self, request, jobs, back):
+        processing = sum(1 for job in jobs if job.state == JobState.PROCESSING)
+        message = _t("Delete %(count)d selected jobs? Their changes and errors are lost.") % {
+            "count": len(jobs) - processing
+        }
+        if processing:
+            message += " " + _t(
+                "%(count)d being processed will be kept: a job being sent is never deleted."
+            ) % {"count": processing}
+        return confirm_page(
+            request,
+            title=_t("Delete selected jobs"),
+            message=message,
+            confirm_label=_t("Yes, delete them") if len(jobs) > processing else "",
+            cancel_url=back,
+            hidden=[
+                ("action", "delete"),
+                ("confirmed", "1"),
+                ("next", back),
+                *(("id", str(job.pk)) for job in jobs),
+            ],
+            action=reverse("enterspeed_sync:jobs_bulk"),
+        )
+
+
+def confirm_page(request, *, title, message, cancel_url, status=200, **extra):
+    """The area's confirmation page (or, without ``confirm_label``, a page that only says why)."""
+    return TemplateResponse(
+        request,
+        "enterspeed_sync/confirm.html",
+        {
+            "page_title": title,
+            "header_title": title,
+            "header_icon": "warning",
+            "breadcrumbs_items": [
+                *BREADCRUMBS,
+                {"url": reverse("enterspeed_sync:jobs"), "label": _("Jobs")},
+                {"url": "", "label": title},
+            ],
+            "message": message,
+            "cancel_url": cancel_url,
+            "destructive": True,
+            **extra,
+        },
+        status=status,
+    )
 
 
 class AllFailedJobsView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, TemplateView):
