@@ -107,12 +107,15 @@ def start_seed(scope: SeedScope, *, user=None, audit: dict | None = None) -> str
         log_queue_action(
             "enterspeed_sync.seed", user, **asdict(scope), task=task_name, **(audit or {})
         )
-        queue_on_commit(SEED_TASK, task_name, **asdict(scope))
+        queue_on_commit(SEED_TASK, task_name, seed_id=task_name, **asdict(scope))
     return task_name
 
 
-def run_seed(scope: SeedScope) -> SeedResult:
-    """Queue the scope's jobs now (the seed task, and ``manage.py enterspeed_seed``)."""
+def run_seed(scope: SeedScope, *, seed_id: str = "") -> SeedResult:
+    """
+    Queue the scope's jobs now (the seed task, and ``manage.py enterspeed_seed``); with
+    ``seed_id``, processing counts what became of them against it (``SeedTally``).
+    """
     root_page = None
     if scope.root_page is not None:
         root_page = get_base_page_model().objects.filter(pk=scope.root_page).first()
@@ -125,6 +128,7 @@ def run_seed(scope: SeedScope) -> SeedResult:
         descendants=scope.descendants,
         force=scope.force,
         destination=scope.destination,
+        seed_id=seed_id,
     )
 
 

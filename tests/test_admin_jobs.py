@@ -6,10 +6,11 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from wagtail.images import get_image_model
 from wagtail.images.tests.utils import get_test_image_file
-from wagtail.models import ModelLogEntry
+from wagtail.models import ModelLogEntry, Page
 
 from enterspeed_sync.admin_area.display import parse_error
 from enterspeed_sync.models import EnterspeedJob, JobState
+from enterspeed_sync.processing.runner import process_pending_jobs
 from tests.testapp.models import Category
 
 pytestmark = pytest.mark.django_db
@@ -195,3 +196,83 @@ def test_clear_pending_is_not_offered_at_zero(admin_client):
     assert "Yes, clear the queue" not in content
     job("page-1", state=JobState.PENDING)
     assert clear in admin_client.get(reverse("enterspeed_sync:dashboard")).content.decode()
+
+
+# What a seed did ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def on_commit(django_capture_on_commit_callbacks):
+    """Run on-commit callbacks (the queued django-q2 tasks, inline) as a commit would."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def seed_result(admin_client):
+    # The cluster (sync mode) ran the seed task and a processing task on commit; a second
+    # processing request in quick succession is coalesced, so drain what is left here.
+    process_pending_jobs(wait_seconds=0)
+    response = admin_client.get(reverse("enterspeed_sync:dashboard"))
+    seed = response.context["seeds"][0]
+    assert seed["finished"] and seed["success"]
+    return seed["report"], response.content.decode()
+
+
+def test_a_seed_says_what_it_sent_and_what_was_unchanged(
+    admin_client, site_tree, standin, on_commit
+):
+    # The site's pages (Wagtail's own welcome page outside the site would be a delete,
+    # which is always sent).
+    home = site_tree["home"]
+    scope = {"kinds": ["pages"], "root_page": home.pk, "descendants": "on"}
+    pages = Page.objects.descendant_of(home, inclusive=True).count()
+    with on_commit():
+        admin_client.post(SEED, scope)
+    report, _content = seed_result(admin_client)
+    (kind,) = report.kinds
+    assert (kind.label, kind.queued, kind.sent, kind.unchanged, kind.failed) == (
+        "Pages",
+        pages,
+        pages,
+        0,
+        0,
+    )
+
+    # Again, nothing changed: the ledger skips every page, and the dashboard says why.
+    with on_commit():
+        admin_client.post(SEED, scope)
+    report, content = seed_result(admin_client)
+    (kind,) = report.kinds
+    assert (kind.queued, kind.sent, kind.unchanged) == (pages, 0, pages)
+    assert report.all_unchanged
+    assert "data-enterspeed-seed-hint" in content
+    assert "Send unchanged entities too" in content
+
+    # With "Send unchanged entities too", they are sent.
+    with on_commit():
+        admin_client.post(SEED, {**scope, "force": "on"})
+    report, content = seed_result(admin_client)
+    assert (report.total("sent"), report.total("unchanged")) == (pages, 0)
+    assert not report.all_unchanged
+    assert content.count("data-enterspeed-seed-hint") == 1  # the second seed's, still listed
+
+
+def test_a_seed_counts_its_failed_jobs_and_inspect_names_no_false_code(
+    admin_client, site_tree, standin, on_commit
+):
+    post = site_tree["posts"][0]
+    standin.reject_entity(f"page-{post.pk}", {"properties.title": "Title is not allowed"})
+    with on_commit():
+        admin_client.post(SEED, {"kinds": ["pages"]})
+    report, content = seed_result(admin_client)
+    (kind,) = report.kinds
+    assert (kind.sent, kind.failed, kind.waiting) == (kind.queued - 1, 1, 0)
+    assert 'data-seed-count="failed"><a href=' in content
+
+    # Refused inside a bulk request: the inspect page shows the status, and no error code
+    # made of our own note ("in a bulk request"); the stand-in's bulk answer has none.
+    failed = EnterspeedJob.objects.get(state=JobState.FAILED)
+    assert "in a bulk request" in failed.error
+    response = admin_client.get(reverse("enterspeed_sync:job", args=[failed.pk]))
+    assert response.context["error"].status == 422
+    assert response.context["error"].error_code == ""
+    assert "Enterspeed error code" not in response.content.decode()

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from enterspeed_sync.conf import conf, get_api_key
 from enterspeed_sync.conf import get_destinations as configured_destinations
 from enterspeed_sync.delivery.client import mask_api_key
-from enterspeed_sync.models import Destination, PostSyncHookStatus
+from enterspeed_sync.capture.seeding import KIND_ENTITY_TYPES as SEED_KIND_ENTITY_TYPES
+from enterspeed_sync.models import Destination, PostSyncHookStatus, SeedTally
 
 
 @dataclass(frozen=True)
@@ -75,3 +76,54 @@ def object_title(obj) -> str:
     if file:
         return str(file.name).rsplit("/", 1)[-1]
     return str(obj)
+
+
+@dataclass(frozen=True)
+class SeedKindOutcome:
+    """One kind of entity of a seed: queued, and what became of the jobs so far."""
+
+    label: str
+    queued: int
+    sent: int = 0
+    unchanged: int = 0
+    failed: int = 0
+
+    @property
+    def waiting(self) -> int:
+        return max(0, self.queued - self.sent - self.unchanged - self.failed)
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    kinds: list[SeedKindOutcome]
+
+    def total(self, column: str) -> int:
+        return sum(getattr(kind, column) for kind in self.kinds)
+
+    @property
+    def queued(self) -> int:
+        return self.total("queued")
+
+    @property
+    def all_unchanged(self) -> bool:
+        """Every job resolved, none sent because Enterspeed had them all: a seed without
+        "Send unchanged entities too" after nothing changed."""
+        unchanged = self.total("unchanged")
+        return unchanged > 0 and unchanged == self.queued
+
+
+def get_seed_report(seed_id: str, queued: dict[str, int], labels: dict) -> SeedReport:
+    """What a seed did per kind: ``queued`` is its task's result (jobs per seed kind);
+    sent, unchanged and failed are what processing counted since (``SeedTally``)."""
+    tallies = {tally.entity_type: tally for tally in SeedTally.objects.filter(seed=seed_id)}
+    kinds = []
+    for kind, count in queued.items():
+        tally = tallies.get(SEED_KIND_ENTITY_TYPES.get(kind, ""))
+        label = str(labels.get(kind, kind))
+        if tally is None:
+            kinds.append(SeedKindOutcome(label, count))
+        else:
+            kinds.append(
+                SeedKindOutcome(label, count, tally.sent, tally.unchanged, tally.failed)
+            )
+    return SeedReport(kinds)

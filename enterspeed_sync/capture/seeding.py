@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.utils import timezone
 
 from wagtail.models import TranslatableMixin
 
@@ -26,12 +29,22 @@ from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.delivery.ledger import forget
 from enterspeed_sync.mapping import get_base_page_model, get_synced_snippet_models
 from enterspeed_sync.mapping.identity import get_document_model, get_image_model
-from enterspeed_sync.models import Destination
+from enterspeed_sync.models import Destination, EnterspeedJob, EntityType, SeedTally
 
 #: The kinds of entity a seed can include, in the order they are queued.
 SEED_KINDS = ("pages", "images", "documents", "snippets")
 #: Counted apart from the pages they come with (``TRANSLATION_GROUPS``).
 TRANSLATION_GROUPS_KIND = "translation_groups"
+#: The entity type of each seed kind's jobs.
+KIND_ENTITY_TYPES = {
+    "pages": EntityType.PAGE,
+    TRANSLATION_GROUPS_KIND: EntityType.TRANSLATION_GROUP,
+    "images": EntityType.IMAGE,
+    "documents": EntityType.DOCUMENT,
+    "snippets": EntityType.SNIPPET,
+}
+#: Tallies of seeds older than this are deleted when the next seed starts.
+TALLY_DAYS = 30
 
 
 @dataclass
@@ -152,14 +165,16 @@ def seed(
     descendants: bool = True,
     force: bool = False,
     destination: str = Destination.PUBLISH,
+    seed_id: str = "",
 ) -> SeedResult:
     """
     Queue everything of the given ``kinds`` (see ``SEED_KINDS``) for ``destination`` (the
     published source, or the preview source). ``root_page`` and ``descendants`` narrow
     pages; ``locales`` narrows pages and translatable snippets. With ``force``, the ledger
     entries of what is queued are dropped, so every entity is sent even when Enterspeed
-    already has the same payload (``SKIP_UNCHANGED``). Raises ValueError for a destination
-    that is not configured.
+    already has the same payload (``SKIP_UNCHANGED``). With ``seed_id``, the queued jobs
+    carry it and processing counts what became of them (``SeedTally``). Raises ValueError
+    for a destination that is not configured.
     """
     if destination not in get_destinations():
         raise ValueError(
@@ -182,6 +197,7 @@ def seed(
 
     source = current_source(destination)
     to_forget: list[str] = []
+    to_tag: list[str] = []
 
     def counted():
         for kind, spec in specs:
@@ -191,9 +207,27 @@ def seed(
                 if len(to_forget) >= BULK_CHUNK_SIZE:
                     forget(source, to_forget)
                     to_forget.clear()
+            if seed_id:
+                to_tag.append(spec.origin_id)
             yield spec
 
     queue_jobs(counted())
     if to_forget:
         forget(source, to_forget)
+    if seed_id:
+        _start_tally(seed_id, destination, result, to_tag)
     return result
+
+
+def _start_tally(seed_id: str, destination: str, result: SeedResult, origin_ids) -> None:
+    """Mark the pending jobs the seed queued as its own, and open its tally per kind."""
+    cutoff = timezone.now() - timedelta(days=TALLY_DAYS)
+    SeedTally.objects.filter(created_at__lt=cutoff).delete()
+    for start in range(0, len(origin_ids), BULK_CHUNK_SIZE):
+        EnterspeedJob.objects.pending().filter(
+            destination=destination, origin_id__in=origin_ids[start : start + BULK_CHUNK_SIZE]
+        ).update(seed=seed_id)
+    SeedTally.objects.bulk_create(
+        SeedTally(seed=seed_id, entity_type=KIND_ENTITY_TYPES[kind], queued=count)
+        for kind, count in result.counts.items()
+    )
