@@ -199,9 +199,7 @@ def delete_jobs(jobs: list[EnterspeedJob], *, user=None, audit: dict | None = No
         deletable = list(deletable.select_for_update())
         for job in deletable:
             log_job_action(job, "wagtail.delete", user, audit, deleted=True)
-        deleted, _rows = EnterspeedJob.objects.filter(
-            pk__in=[job.pk for job in deletable]
-        ).delete()
+        deleted, _rows = EnterspeedJob.objects.filter(pk__in=[job.pk for job in deletable]).delete()
     return deleted
 
 

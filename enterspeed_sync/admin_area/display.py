@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from enterspeed_sync.capture.seeding import KIND_ENTITY_TYPES as SEED_KIND_ENTITY_TYPES
 from enterspeed_sync.conf import conf, get_api_key
 from enterspeed_sync.conf import get_destinations as configured_destinations
 from enterspeed_sync.delivery.client import mask_api_key
-from enterspeed_sync.capture.seeding import KIND_ENTITY_TYPES as SEED_KIND_ENTITY_TYPES
 from enterspeed_sync.models import Destination, PostSyncHookStatus, SeedTally
 
 
@@ -123,7 +123,5 @@ def get_seed_report(seed_id: str, queued: dict[str, int], labels: dict) -> SeedR
         if tally is None:
             kinds.append(SeedKindOutcome(label, count))
         else:
-            kinds.append(
-                SeedKindOutcome(label, count, tally.sent, tally.unchanged, tally.failed)
-            )
+            kinds.append(SeedKindOutcome(label, count, tally.sent, tally.unchanged, tally.failed))
     return SeedReport(kinds)

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.utils import timezone
-
 from wagtail.models import TranslatableMixin
 
 from enterspeed_sync.capture.fanout import (
