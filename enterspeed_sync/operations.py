@@ -91,10 +91,16 @@ class SeedScope:
 
     kinds: list[str] = field(default_factory=lambda: list(SEED_KINDS))
     root_page: int | None = None
+    #: Several page subtrees (with ``root_page``, if given).
+    root_pages: list[int] = field(default_factory=list)
     descendants: bool = True
     locales: list[str] = field(default_factory=list)
     force: bool = False
     destination: str = Destination.PUBLISH
+    #: Only images and documents in these collections (ids); empty: all.
+    collections: list[int] = field(default_factory=list)
+    #: Only these snippet models (labels such as ``"blog.author"``); empty: all synced ones.
+    snippet_models: list[str] = field(default_factory=list)
 
 
 def start_seed(scope: SeedScope, *, user=None, audit: dict | None = None) -> str:
@@ -116,14 +122,15 @@ def run_seed(scope: SeedScope, *, seed_id: str = "") -> SeedResult:
     Queue the scope's jobs now (the seed task, and ``manage.py enterspeed_seed``); with
     ``seed_id``, processing counts what became of them against it (``SeedTally``).
     """
-    root_page = None
-    if scope.root_page is not None:
-        root_page = get_base_page_model().objects.filter(pk=scope.root_page).first()
-        if root_page is None:
-            raise LookupError(f"Page {scope.root_page} no longer exists.")
+    ids = [*scope.root_pages, *([scope.root_page] if scope.root_page is not None else [])]
+    roots = list(get_base_page_model().objects.filter(pk__in=ids))
+    if missing := sorted(set(ids) - {root.pk for root in roots}):
+        raise LookupError(f"Page {', '.join(map(str, missing))} no longer exists.")
     return seed(
         kinds=scope.kinds,
-        root_page=root_page,
+        root_pages=roots,
+        collections=scope.collections or None,
+        snippet_models=scope.snippet_models or None,
         locales=scope.locales or None,
         descendants=scope.descendants,
         force=scope.force,

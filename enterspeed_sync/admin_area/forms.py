@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin.widgets import AdminPageChooser
-from wagtail.models import Locale, Page
+from wagtail.models import Collection, Locale, Page, Site
 
 from enterspeed_sync.capture.seeding import SEED_KINDS, TRANSLATION_GROUPS_KIND
 from enterspeed_sync.conf import get_destinations
-from enterspeed_sync.mapping import get_base_page_model
+from enterspeed_sync.mapping import get_base_page_model, get_synced_snippet_models
 from enterspeed_sync.models import Destination
 from enterspeed_sync.operations import SeedScope
 
@@ -65,6 +66,19 @@ class BulkJobsForm(forms.Form):
         return sorted(set(ids))
 
 
+#: Sections offered as seed subtrees, at most.
+MAX_SECTIONS = 50
+
+
+def seed_sections() -> list:
+    """The pages directly below each site's root page: the subtrees a seed usually means."""
+    roots = Site.objects.values_list("root_page__path", flat=True)
+    sections = Page.objects.none()
+    for path in roots:
+        sections |= Page.objects.filter(path__startswith=path, depth=len(path) // 4 + 1)
+    return list(sections.order_by("path")[:MAX_SECTIONS])
+
+
 class SeedForm(forms.Form):
     destination = forms.ChoiceField(
         label=_("Source"),
@@ -89,6 +103,15 @@ class SeedForm(forms.Form):
         widget=PageIdChooser(can_choose_root=False),
         help_text=_("Only this page (and, below, its descendants). Empty: every page."),
     )
+    sections = forms.TypedMultipleChoiceField(
+        label=_("Sections"),
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_(
+            "More subtrees: the sections below each site's home page, with the page above."
+        ),
+    )
     descendants = forms.BooleanField(
         label=_("Include descendants"),
         required=False,
@@ -109,12 +132,36 @@ class SeedForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text=_("Only pages and translatable snippets in these locales. None: all."),
     )
+    collections = forms.TypedMultipleChoiceField(
+        label=_("Collections"),
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Only images and documents in these collections. None: all."),
+    )
+    snippet_models = forms.MultipleChoiceField(
+        label=_("Snippet models"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Only snippets of these models. None: every synced snippet model."),
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["locales"].choices = [
             (locale.language_code, locale.get_display_name() or locale.language_code)
             for locale in Locale.objects.order_by("language_code")
+        ]
+        self.fields["sections"].choices = [
+            (page.pk, page.get_admin_display_title()) for page in seed_sections()
+        ]
+        self.fields["collections"].choices = [
+            (collection.pk, collection.get_indented_name(html=False) or collection.name)
+            for collection in Collection.objects.order_by("path")
+        ]
+        self.fields["snippet_models"].choices = [
+            (model._meta.label_lower, capfirst(model._meta.verbose_name_plural))
+            for model in get_synced_snippet_models()
         ]
         configured = get_destinations()
         self.fields["destination"].choices = [
@@ -142,6 +189,9 @@ class SeedForm(forms.Form):
         return SeedScope(
             kinds=list(data["kinds"]),
             root_page=data["root_page"],
+            root_pages=list(data.get("sections") or []),
+            collections=list(data.get("collections") or []),
+            snippet_models=list(data.get("snippet_models") or []),
             descendants=bool(data["descendants"]),
             locales=list(data["locales"]),
             force=bool(data["force"]),
@@ -153,10 +203,20 @@ class SeedForm(forms.Form):
         parts = [", ".join(str(KIND_LABELS[kind]) for kind in data["kinds"])]
         if data["destination"] != Destination.PUBLISH:
             parts.insert(0, str(Destination(data["destination"]).label))
-        if data.get("root_page"):
-            page = Page.objects.get(pk=data["root_page"])
+        page_ids = [*([data["root_page"]] if data.get("root_page") else []), *data["sections"]]
+        if page_ids:
+            titles = "”, “".join(
+                page.get_admin_display_title() for page in Page.objects.filter(pk__in=page_ids)
+            )
             scope = _("under “%(title)s”") if data["descendants"] else _("only “%(title)s”")
-            parts.append(str(scope % {"title": page.get_admin_display_title()}))
+            parts.append(str(scope % {"title": titles}))
+        if data.get("collections"):
+            names = Collection.objects.filter(pk__in=data["collections"]).values_list(
+                "name", flat=True
+            )
+            parts.append(str(_("collections %(names)s") % {"names": ", ".join(names)}))
+        if data.get("snippet_models"):
+            parts.append(", ".join(data["snippet_models"]))
         if data.get("locales"):
             parts.append(", ".join(data["locales"]))
         if data.get("force"):
