@@ -128,6 +128,9 @@ class EnterspeedJob(models.Model):
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now, editable=False)
+    #: The seed that queued this job (its task name), so processing counts its outcome
+    #: against that seed (``SeedTally``); empty for an editor's change.
+    seed = models.CharField(_("seed"), max_length=100, blank=True, default="", editable=False)
 
     objects = EnterspeedJobQuerySet.as_manager()
 
@@ -362,3 +365,29 @@ class PostSyncHookStatus(models.Model):
     @property
     def is_failing(self) -> bool:
         return self.consecutive_failures > 0
+
+
+class SeedTally(models.Model):
+    """
+    What became of one seed's jobs of one entity type: how many the seed queued, and, as
+    processing resolves each, how many were sent, skipped as unchanged (the ledger) or
+    failed. The dashboard's "Recent seeds" shows it.
+    """
+
+    seed = models.CharField(_("seed"), max_length=100, editable=False)
+    entity_type = models.CharField(_("entity type"), max_length=50, choices=EntityType.choices)
+    queued = models.PositiveIntegerField(_("queued"), default=0)
+    sent = models.PositiveIntegerField(_("sent"), default=0)
+    unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("Enterspeed seed tally")
+        verbose_name_plural = _("Enterspeed seed tallies")
+        constraints = [
+            models.UniqueConstraint(fields=["seed", "entity_type"], name="enterspeed_seed_tally")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.seed} {self.entity_type}"

@@ -91,10 +91,16 @@ class SeedScope:
 
     kinds: list[str] = field(default_factory=lambda: list(SEED_KINDS))
     root_page: int | None = None
+    #: Several page subtrees (with ``root_page``, if given).
+    root_pages: list[int] = field(default_factory=list)
     descendants: bool = True
     locales: list[str] = field(default_factory=list)
     force: bool = False
     destination: str = Destination.PUBLISH
+    #: Only images and documents in these collections (ids); empty: all.
+    collections: list[int] = field(default_factory=list)
+    #: Only these snippet models (labels such as ``"blog.author"``); empty: all synced ones.
+    snippet_models: list[str] = field(default_factory=list)
 
 
 def start_seed(scope: SeedScope, *, user=None, audit: dict | None = None) -> str:
@@ -107,24 +113,29 @@ def start_seed(scope: SeedScope, *, user=None, audit: dict | None = None) -> str
         log_queue_action(
             "enterspeed_sync.seed", user, **asdict(scope), task=task_name, **(audit or {})
         )
-        queue_on_commit(SEED_TASK, task_name, **asdict(scope))
+        queue_on_commit(SEED_TASK, task_name, seed_id=task_name, **asdict(scope))
     return task_name
 
 
-def run_seed(scope: SeedScope) -> SeedResult:
-    """Queue the scope's jobs now (the seed task, and ``manage.py enterspeed_seed``)."""
-    root_page = None
-    if scope.root_page is not None:
-        root_page = get_base_page_model().objects.filter(pk=scope.root_page).first()
-        if root_page is None:
-            raise LookupError(f"Page {scope.root_page} no longer exists.")
+def run_seed(scope: SeedScope, *, seed_id: str = "") -> SeedResult:
+    """
+    Queue the scope's jobs now (the seed task, and ``manage.py enterspeed_seed``); with
+    ``seed_id``, processing counts what became of them against it (``SeedTally``).
+    """
+    ids = [*scope.root_pages, *([scope.root_page] if scope.root_page is not None else [])]
+    roots = list(get_base_page_model().objects.filter(pk__in=ids))
+    if missing := sorted(set(ids) - {root.pk for root in roots}):
+        raise LookupError(f"Page {', '.join(map(str, missing))} no longer exists.")
     return seed(
         kinds=scope.kinds,
-        root_page=root_page,
+        root_pages=roots,
+        collections=scope.collections or None,
+        snippet_models=scope.snippet_models or None,
         locales=scope.locales or None,
         descendants=scope.descendants,
         force=scope.force,
         destination=scope.destination,
+        seed_id=seed_id,
     )
 
 
@@ -185,11 +196,17 @@ def retry_all_failed(
 
 
 def delete_jobs(jobs: list[EnterspeedJob], *, user=None, audit: dict | None = None) -> int:
-    """Delete ``jobs``, each logged; returns how many were deleted."""
+    """
+    Delete ``jobs``, each logged; returns how many were deleted. A job being processed is
+    never deleted (its worker is sending it): it is deleted when it succeeds, or stays failed.
+    """
+    pks = [job.pk for job in jobs]
     with transaction.atomic():
-        for job in jobs:
+        deletable = EnterspeedJob.objects.filter(pk__in=pks).exclude(state=JobState.PROCESSING)
+        deletable = list(deletable.select_for_update())
+        for job in deletable:
             log_job_action(job, "wagtail.delete", user, audit, deleted=True)
-        deleted, _rows = EnterspeedJob.objects.filter(pk__in=[job.pk for job in jobs]).delete()
+        deleted, _rows = EnterspeedJob.objects.filter(pk__in=[job.pk for job in deletable]).delete()
     return deleted
 
 

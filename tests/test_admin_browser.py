@@ -12,6 +12,7 @@ import re
 import shutil
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.db import connections
@@ -122,7 +123,9 @@ def test_seed_a_scope_watch_counts_reach_zero_then_retry_a_failed_job(site_tree,
     expect(page.locator(".messages")).to_contain_text("Seed queued")
     # The counts reach zero and the seed's result is shown.
     expect(page.locator("[data-count=pending]").first).to_have_text("0")
-    expect(page.locator("[data-enterspeed-seeds]")).to_contain_text("Pages 4")
+    seeded = page.locator("[data-enterspeed-seed-result]").first
+    expect(seeded.locator("[data-seed-count=queued]")).to_have_text("4")
+    expect(seeded.locator("[data-seed-count=sent]")).to_have_text("4")
     assert {f"page-{p.pk}" for p in [blog, *posts]} <= set(standin.entities)
     screenshot(page, "admin-dashboard-seeded")
 
@@ -145,6 +148,7 @@ def test_seed_a_scope_watch_counts_reach_zero_then_retry_a_failed_job(site_tree,
 
     # Jobs list: the failed job; open it, retry it.
     expect(page.locator("table.listing")).to_contain_text(f"page-{post.pk}")
+    expect(page.locator("table.listing [data-enterspeed-title]")).to_contain_text(post.title)
     screenshot(page, "admin-jobs")
     page.click(f"a:has-text('page-{post.pk}')")
     expect(page.locator("[data-enterspeed-http-status]")).to_have_text("422")
@@ -156,7 +160,7 @@ def test_seed_a_scope_watch_counts_reach_zero_then_retry_a_failed_job(site_tree,
     assert f"page-{post.pk}" in standin.entities
     # The confirmation before clearing the pending queue.
     page.goto(reverse("enterspeed_sync:clear_pending"))
-    expect(page.locator("main")).to_contain_text("Delete all 0 pending jobs?")
+    expect(page.locator("main")).to_contain_text("There are no pending jobs")
     screenshot(page, "admin-clear-pending")
 
 
@@ -235,3 +239,32 @@ def test_dashboard_shows_activity_reasons_and_an_outage_in_words(
     assert box is not None and box["width"] <= 32 and box["height"] <= 32, box
     screenshot(page, "admin-dashboard-outage")
     standin.outage(False)
+
+
+def test_bulk_retry_after_a_search_returns_to_the_full_admin_page(page):
+    from playwright.sync_api import expect
+
+    def make_jobs():
+        for pk, error in [(1, "Enterspeed had a server error (HTTP 500): boom"), (2, "other")]:
+            EnterspeedJob.objects.create(
+                entity_type="page",
+                entity_id=str(pk),
+                job_type="publish",
+                origin_id=f"page-{pk}",
+                state=JobState.FAILED,
+                error=error,
+            )
+
+    in_thread(make_jobs)
+    page.goto(reverse("enterspeed_sync:jobs"))
+    # The default filter shows as a chip.
+    expect(page.locator("main")).to_contain_text("State: Failed")
+    # Search: the results are fetched as a fragment and swapped in.
+    page.fill("form[data-controller=w-swap] input[name=q]", "boom")
+    expect(page.locator("table.listing tbody tr")).to_have_count(1)
+    page.check("input[name=id]")
+    page.click("button:has-text('Retry selected')")
+    expect(page.locator(".messages")).to_contain_text("1 jobs queued again.")
+    url = urlsplit(page.url)
+    assert url.path == reverse("enterspeed_sync:jobs") and "q=boom" in url.query
+    expect(page.locator("#wagtail-sidebar")).to_have_count(1)  # the admin, not a fragment

@@ -477,8 +477,11 @@ def test_seed_a_scope_queues_the_jobs(admin_token, site_tree, on_commit_api):
     assert started["scope"] == {
         "kinds": ["pages"],
         "root_page": blog.pk,
+        "root_pages": [],
         "descendants": False,
         "locales": ["en"],
+        "collections": [],
+        "snippet_models": [],
         "force": False,
         "destination": "publish",
     }

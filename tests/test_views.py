@@ -415,7 +415,7 @@ def test_retry_and_delete_selected(admin_client):
     bulk = reverse("enterspeed_sync:jobs_bulk")
     admin_client.post(bulk, {"id": [jobs[0].pk, jobs[1].pk], "action": "retry"})
     assert EnterspeedJob.objects.pending().count() == 2
-    admin_client.post(bulk, {"id": [jobs[2].pk], "action": "delete"})
+    admin_client.post(bulk, {"id": [jobs[2].pk], "action": "delete", "confirmed": "1"})
     assert set(EnterspeedJob.objects.failed().values_list("pk", flat=True)) == {jobs[3].pk}
     assert ModelLogEntry.objects.filter(action="wagtail.delete").count() == 1
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin.widgets import AdminPageChooser
-from wagtail.models import Locale, Page
+from wagtail.models import Collection, Locale, Page, Site
 
 from enterspeed_sync.capture.seeding import SEED_KINDS, TRANSLATION_GROUPS_KIND
 from enterspeed_sync.conf import get_destinations
-from enterspeed_sync.mapping import get_base_page_model
+from enterspeed_sync.mapping import get_base_page_model, get_synced_snippet_models
 from enterspeed_sync.models import Destination
 from enterspeed_sync.operations import SeedScope
 
@@ -20,6 +21,62 @@ KIND_LABELS = {
     "documents": _("Documents"),
     "snippets": _("Snippets"),
 }
+
+
+class PageIdChooser(AdminPageChooser):
+    """Wagtail's page chooser, re-rendering a form whose page id is not a number (a crafted
+    POST) as "nothing chosen" instead of failing: the field's own error says what is wrong."""
+
+    def get_instance(self, value):
+        if isinstance(value, str):
+            value = value.strip()
+            if not value.isdigit() or int(value) > MAX_JOB_ID:
+                return None
+        return super().get_instance(value)
+
+
+#: The largest primary key a job can have (a 64-bit signed integer, on every database).
+MAX_JOB_ID = 2**63 - 1
+#: Jobs one bulk action may name: a page of the jobs list.
+MAX_BULK_JOBS = 100
+
+
+class BulkJobsForm(forms.Form):
+    """``id`` (repeated), ``action`` and, for a delete, ``confirmed``: the jobs list's bulk form."""
+
+    action = forms.ChoiceField(choices=[("retry", _("Retry")), ("delete", _("Delete"))])
+    id = forms.TypedMultipleChoiceField(coerce=int, required=False)
+    confirmed = forms.BooleanField(required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Any id is a valid choice; clean_id says which are not ids.
+        self.fields["id"].valid_value = lambda value: True
+
+    def clean_id(self):
+        ids = self.cleaned_data.get("id") or []
+        if not ids:
+            raise forms.ValidationError(_("Select one or more jobs first."))
+        if any(not 0 < pk <= MAX_JOB_ID for pk in ids):
+            raise forms.ValidationError(_("A selected job id is not a job id."))
+        if len(ids) > MAX_BULK_JOBS:
+            raise forms.ValidationError(
+                _("Select at most %(max)d jobs at once.") % {"max": MAX_BULK_JOBS}
+            )
+        return sorted(set(ids))
+
+
+#: Sections offered as seed subtrees, at most.
+MAX_SECTIONS = 50
+
+
+def seed_sections() -> list:
+    """The pages directly below each site's root page: the subtrees a seed usually means."""
+    roots = Site.objects.values_list("root_page__path", flat=True)
+    sections = Page.objects.none()
+    for path in roots:
+        sections |= Page.objects.filter(path__startswith=path, depth=len(path) // 4 + 1)
+    return list(sections.order_by("path")[:MAX_SECTIONS])
 
 
 class SeedForm(forms.Form):
@@ -43,8 +100,17 @@ class SeedForm(forms.Form):
     root_page = forms.IntegerField(
         label=_("Page subtree"),
         required=False,
-        widget=AdminPageChooser(can_choose_root=False),
+        widget=PageIdChooser(can_choose_root=False),
         help_text=_("Only this page (and, below, its descendants). Empty: every page."),
+    )
+    sections = forms.TypedMultipleChoiceField(
+        label=_("Sections"),
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_(
+            "More subtrees: the sections below each site's home page, with the page above."
+        ),
     )
     descendants = forms.BooleanField(
         label=_("Include descendants"),
@@ -66,6 +132,19 @@ class SeedForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text=_("Only pages and translatable snippets in these locales. None: all."),
     )
+    collections = forms.TypedMultipleChoiceField(
+        label=_("Collections"),
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Only images and documents in these collections. None: all."),
+    )
+    snippet_models = forms.MultipleChoiceField(
+        label=_("Snippet models"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Only snippets of these models. None: every synced snippet model."),
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -73,14 +152,24 @@ class SeedForm(forms.Form):
             (locale.language_code, locale.get_display_name() or locale.language_code)
             for locale in Locale.objects.order_by("language_code")
         ]
+        self.fields["sections"].choices = [
+            (page.pk, page.get_admin_display_title()) for page in seed_sections()
+        ]
+        self.fields["collections"].choices = [
+            (collection.pk, collection.get_indented_name(html=False) or collection.name)
+            for collection in Collection.objects.order_by("path")
+        ]
+        self.fields["snippet_models"].choices = [
+            (model._meta.label_lower, capfirst(model._meta.verbose_name_plural))
+            for model in get_synced_snippet_models()
+        ]
         configured = get_destinations()
         self.fields["destination"].choices = [
             (value, label) for value, label in Destination.choices if value in configured
         ]
-        if len(configured) == 1:
-            # Nothing to choose: seed the published source without showing the field.
-            self.fields["destination"].widget = forms.HiddenInput()
-            self.fields["destination"].required = False
+        if len(configured) <= 1:
+            # Nothing to choose: seed the published source; no label, no help, no control.
+            del self.fields["destination"]
 
     def clean_root_page(self):
         page_id = self.cleaned_data.get("root_page")
@@ -90,14 +179,19 @@ class SeedForm(forms.Form):
             raise forms.ValidationError(_("Choose a page that exists."))
         return page_id
 
-    def clean_destination(self):
-        return self.cleaned_data.get("destination") or Destination.PUBLISH
+    def clean(self):
+        cleaned = super().clean()
+        cleaned["destination"] = cleaned.get("destination") or Destination.PUBLISH
+        return cleaned
 
     def get_scope(self) -> SeedScope:
         data = self.cleaned_data
         return SeedScope(
             kinds=list(data["kinds"]),
             root_page=data["root_page"],
+            root_pages=list(data.get("sections") or []),
+            collections=list(data.get("collections") or []),
+            snippet_models=list(data.get("snippet_models") or []),
             descendants=bool(data["descendants"]),
             locales=list(data["locales"]),
             force=bool(data["force"]),
@@ -109,10 +203,20 @@ class SeedForm(forms.Form):
         parts = [", ".join(str(KIND_LABELS[kind]) for kind in data["kinds"])]
         if data["destination"] != Destination.PUBLISH:
             parts.insert(0, str(Destination(data["destination"]).label))
-        if data.get("root_page"):
-            page = Page.objects.get(pk=data["root_page"])
+        page_ids = [*([data["root_page"]] if data.get("root_page") else []), *data["sections"]]
+        if page_ids:
+            titles = "”, “".join(
+                page.get_admin_display_title() for page in Page.objects.filter(pk__in=page_ids)
+            )
             scope = _("under “%(title)s”") if data["descendants"] else _("only “%(title)s”")
-            parts.append(str(scope % {"title": page.get_admin_display_title()}))
+            parts.append(str(scope % {"title": titles}))
+        if data.get("collections"):
+            names = Collection.objects.filter(pk__in=data["collections"]).values_list(
+                "name", flat=True
+            )
+            parts.append(str(_("collections %(names)s") % {"names": ", ".join(names)}))
+        if data.get("snippet_models"):
+            parts.append(", ".join(data["snippet_models"]))
         if data.get("locales"):
             parts.append(", ".join(data["locales"]))
         if data.get("force"):

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from enterspeed_sync.admin_area.views import dashboard, jobs, pages, self_test
+from enterspeed_sync.admin_area.views import dashboard, job_actions, jobs, pages, self_test
 
 app_name = "enterspeed_sync"
 
@@ -19,14 +19,16 @@ urlpatterns = [
         jobs.JobIndexView.as_view(results_only=True),
         name="jobs_results",
     ),
-    path("jobs/bulk/", jobs.BulkJobActionView.as_view(), name="jobs_bulk"),
+    path("jobs/bulk/", job_actions.BulkJobActionView.as_view(), name="jobs_bulk"),
     re_path(
-        r"^jobs/all/(?P<action>retry|delete)/$", jobs.AllFailedJobsView.as_view(), name="jobs_all"
+        r"^jobs/all/(?P<action>retry|delete)/$",
+        job_actions.AllFailedJobsView.as_view(),
+        name="jobs_all",
     ),
     path("jobs/<int:pk>/", jobs.JobInspectView.as_view(), name="job"),
     re_path(
         r"^jobs/(?P<pk>[0-9]+)/(?P<action>retry|delete)/$",
-        jobs.JobActionView.as_view(),
+        job_actions.JobActionView.as_view(),
         name="job_action",
     ),
     path("pages/<int:page_id>/sync/", pages.SyncPageView.as_view(), name="sync_page"),

@@ -24,11 +24,11 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import PydanticCustomError
-from wagtail.models import Locale
+from wagtail.models import Collection, Locale
 
 from enterspeed_sync.capture.seeding import SEED_KINDS
 from enterspeed_sync.conf import get_destinations
-from enterspeed_sync.mapping import get_base_page_model
+from enterspeed_sync.mapping import get_base_page_model, get_synced_snippet_models
 from enterspeed_sync.models import Destination, EntityType, JobPriority, JobState, JobType
 
 #: The largest id a 64-bit integer column holds; larger numbers name nothing.
@@ -172,9 +172,24 @@ class SeedRequest(Schema):
         le=MAX_ID,
         description="Only this page (and its descendants); default: every page.",
     )
+    root_pages: list[Annotated[StrictInt, Field(ge=1, le=MAX_ID)]] | None = Field(
+        None,
+        max_length=100,
+        description="Several page subtrees (with root_page, if given).",
+    )
     descendants: StrictBool = True
     locales: list[str] | None = Field(
         None, description="Only pages and translatable snippets in these locales."
+    )
+    collections: list[Annotated[StrictInt, Field(ge=1, le=MAX_ID)]] | None = Field(
+        None,
+        max_length=100,
+        description="Only images and documents in these collections (ids).",
+    )
+    snippet_models: list[str] | None = Field(
+        None,
+        max_length=100,
+        description="Only snippets of these synced models (labels such as 'blog.author').",
     )
     force: StrictBool = Field(
         False, description="Send entities Enterspeed already has unchanged, too."
@@ -192,6 +207,33 @@ class SeedRequest(Schema):
             and not get_base_page_model().objects.filter(pk=value, depth__gt=1).exists()
         ):
             raise invalid(f"There is no page {value}.")
+        return value
+
+    @field_validator("root_pages")
+    @classmethod
+    def pages_exist(cls, value):
+        if value:
+            pages = get_base_page_model().objects.filter(pk__in=value, depth__gt=1)
+            if missing := sorted(set(value) - set(pages.values_list("pk", flat=True))):
+                raise invalid(f"There are no pages {missing}.")
+        return value
+
+    @field_validator("collections")
+    @classmethod
+    def collections_exist(cls, value):
+        if value:
+            known = set(Collection.objects.filter(pk__in=value).values_list("pk", flat=True))
+            if missing := sorted(set(value) - known):
+                raise invalid(f"There are no collections {missing}.")
+        return value
+
+    @field_validator("snippet_models")
+    @classmethod
+    def snippet_models_sync(cls, value):
+        if value:
+            synced = {model._meta.label_lower for model in get_synced_snippet_models()}
+            if unknown := sorted({label.lower() for label in value} - synced):
+                raise invalid(f"Unknown snippet models {unknown}; synced: {sorted(synced)}.")
         return value
 
     @field_validator("locales")
@@ -219,8 +261,11 @@ class SeedRequest(Schema):
         return {
             "kinds": [kind for kind in SEED_KINDS if kind in kinds],
             "root_page": self.root_page,
+            "root_pages": sorted(set(self.root_pages or [])),
             "descendants": self.descendants,
             "locales": sorted(set(self.locales or [])),
+            "collections": sorted(set(self.collections or [])),
+            "snippet_models": sorted({label.lower() for label in self.snippet_models or []}),
             "force": self.force,
             "destination": str(self.destination),
         }
@@ -229,8 +274,11 @@ class SeedRequest(Schema):
 class SeedScopeOut(Schema):
     kinds: list[SeedKind]
     root_page: int | None
+    root_pages: list[int]
     descendants: bool
     locales: list[str]
+    collections: list[int]
+    snippet_models: list[str]
     force: bool
     destination: Destination
 

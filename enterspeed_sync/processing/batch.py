@@ -262,10 +262,13 @@ def _send_request(client, request: Request) -> tuple[set[str], dict[str, tuple],
         result = client.save_bulk([(op.origin_id, op.entity) for op in request.operations])
     else:
         result = client.delete_bulk(request.origin_ids)
+    # Enterspeed's error code (``errorCode``) is in the answer's body, not per entity.
+    code = result.data.get("errorCode") if isinstance(result.data, dict) else None
+    code = f", {code}" if isinstance(code, str) and code.strip() else ""
     errors = {
         origin_id: (
             Verdict.PERMANENT,
-            f"Enterspeed rejected the entity (HTTP 422, in a bulk request): {text}",
+            f"Enterspeed rejected the entity (HTTP 422{code}) in a bulk request: {text}",
             422,
         )
         for origin_id, text in result.errors.items()

@@ -33,6 +33,7 @@ from enterspeed_sync.processing import counters, post_sync
 from enterspeed_sync.processing.batch import STOPPING, process_batch
 from enterspeed_sync.processing.claims import claim_jobs, recover_expired_leases, tracking_claims
 from enterspeed_sync.processing.database_faults import reconnect, retry_database_faults
+from enterspeed_sync.processing.seed_tally import count_outcomes
 from enterspeed_sync.processing.transitions import Outcome, held, mark_failed, release_job
 
 logger = logging.getLogger(__name__)
@@ -221,6 +222,7 @@ def _process_destination(
             outcomes = process_batch(jobs, client, handlers, source)
             _count(outcomes, result)
             counters.record_outcomes(destination, outcomes)
+            count_outcomes(jobs, outcomes)
             tripped = not set(STOPPING).isdisjoint(outcomes.values())
             if deadline is not None and time.monotonic() >= deadline:
                 result.drained = not _due_jobs().exists()

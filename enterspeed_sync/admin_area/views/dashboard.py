@@ -39,8 +39,10 @@ def seeds_in_session(request) -> list[dict]:
         # No result long after queuing: the cluster is down, or results are not kept.
         lost = not finished and queued_at is not None and timezone.now() - queued_at > RESULT_WAIT
         counts = []
+        report = None
         if finished and success and isinstance(result, dict):
             counts = [(KIND_LABELS.get(kind, kind), n) for kind, n in result.items()]
+            report = display.get_seed_report(entry["task"], result, KIND_LABELS)
         seeds.append(
             {
                 **entry,
@@ -49,6 +51,7 @@ def seeds_in_session(request) -> list[dict]:
                 "finished": finished,
                 "success": success,
                 "counts": counts,
+                "report": report,
                 "total": sum(n for _kind, n in counts),
                 "error": result if finished and not success else "",
             }
@@ -173,6 +176,12 @@ class ClearPendingView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Tem
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         count = EnterspeedJob.objects.pending().count()
+        if not count:
+            context.update(
+                message=_t("There are no pending jobs: nothing to clear."),
+                cancel_url=reverse("enterspeed_sync:dashboard"),
+            )
+            return context
         context.update(
             message=_t(
                 "Delete all %(count)s pending jobs? Their changes will not reach Enterspeed "

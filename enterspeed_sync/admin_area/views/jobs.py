@@ -1,4 +1,4 @@
-"""The jobs list (failed jobs by default), the inspect view, retry and delete."""
+"""The jobs list (failed jobs by default) and the inspect view; actions are in job_actions."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import json
 
 import django_filters
 from django.db.models import Q
-from django.shortcuts import get_object_or_404, redirect
+from django.http import QueryDict
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.functional import cached_property
-from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
-from django.views import View
 from django.views.generic import TemplateView
-from wagtail.admin import messages
+from wagtail.admin.active_filters import ActiveFilter
 from wagtail.admin.admin_url_finder import AdminURLFinder
 from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
 from wagtail.admin.ui.tables import BaseColumn, Column, DateColumn, StatusTagColumn, TitleColumn
@@ -21,12 +20,11 @@ from wagtail.admin.views.generic import IndexView
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.widgets import HeaderButton
 
-from enterspeed_sync import operations, permissions
-from enterspeed_sync.admin_area.display import parse_error
+from enterspeed_sync import permissions
+from enterspeed_sync.admin_area.display import object_title, parse_error
 from enterspeed_sync.admin_area.views.base import (
     BREADCRUMBS,
     EnterspeedPermissionMixin,
-    next_url,
 )
 from enterspeed_sync.diagnostics.inspection import inspect_origin_id
 from enterspeed_sync.mapping import get_object_for_origin_id
@@ -119,7 +117,7 @@ class ErrorColumn(Column):
 
 
 class EditLinkColumn(Column):
-    """A link to the object in Wagtail's editor, where it still exists and the user may edit."""
+    """What the job's object is called, linked to Wagtail's editor where the user may edit."""
 
     cell_template_name = "enterspeed_sync/tables/edit_link_cell.html"
 
@@ -132,6 +130,7 @@ class EditLinkColumn(Column):
         if not hasattr(instance, "_edited_object"):
             obj = get_edited_object(instance)
         context["exists"] = obj is not None
+        context["title"] = object_title(obj) if obj is not None else ""
         context["edit_url"] = (
             AdminURLFinder(parent_context["request"].user).get_edit_url(obj) if obj else None
         )
@@ -179,6 +178,7 @@ class JobIndexView(EnterspeedPermissionMixin, IndexView):
                 label=_("Origin id"),
                 url_name="enterspeed_sync:job",
                 sort_key="origin_id",
+                classname="enterspeed-origin-id",
             ),
             EditLinkColumn("edit", label=_("In Wagtail")),
             Column("entity_type", label=_("Kind"), accessor="get_entity_type_display"),
@@ -211,6 +211,51 @@ class JobIndexView(EnterspeedPermissionMixin, IndexView):
         return paginator, page, object_list, is_paginated
 
     @cached_property
+    def active_filters(self):
+        """Wagtail shows no chip for a filter at its default: the default "Failed" gets one,
+        whose removal shows every state."""
+        filters = super().active_filters
+        form = self.filters.form if self.filters else None
+        if form is None or not self.filters.is_valid():
+            return filters
+        if form.cleaned_data.get("state") == JobState.FAILED:
+            query = self.request.GET.copy()
+            query.pop(self.page_kwarg, None)
+            query["state"] = ALL_STATES
+            query["_w_filter_fragment"] = 1
+            base_url = self.index_results_url.split("?")[0]
+            filters.insert(
+                0,
+                ActiveFilter(
+                    form["state"].auto_id,
+                    form.fields["state"].label,
+                    str(JobState.FAILED.label),
+                    f"{base_url}?{query.urlencode()}",
+                ),
+            )
+        return filters
+
+    def get_filter_errors(self) -> list[str]:
+        """A filter value that is not one (``?state=zzz``), said in words."""
+        if not self.filters or self.filters.is_valid():
+            return []
+        form = self.filters.form
+        return [
+            f"{form.fields[name].label}: {message}" if name in form.fields else str(message)
+            for name, messages_ in form.errors.items()
+            for message in messages_
+        ]
+
+    def get_list_url(self) -> str:
+        """The full list page with this request's filters: where bulk actions come back to,
+        also when this request is the results fragment a search or filter fetched."""
+        query = QueryDict(mutable=True)
+        query.update(self.request.GET)
+        query.pop("_w_filter_fragment", None)
+        url = reverse(self.index_url_name)
+        return f"{url}?{query.urlencode()}" if query else url
+
+    @cached_property
     def header_buttons(self):
         buttons = []
         if self.can_manage:
@@ -241,7 +286,8 @@ class JobIndexView(EnterspeedPermissionMixin, IndexView):
         context = super().get_context_data(*args, **kwargs)
         context["can_manage"] = self.can_manage
         context["bulk_url"] = reverse("enterspeed_sync:jobs_bulk")
-        context["next_url"] = self.request.get_full_path()
+        context["next_url"] = self.get_list_url()
+        context["filter_errors"] = self.get_filter_errors()
         return context
 
 
@@ -275,10 +321,12 @@ class JobInspectView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Templ
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         inspection, inspection_error = self.get_inspection()
+        obj = get_edited_object(self.job)
         context.update(
             job=self.job,
             error=parse_error(self.job.error),
-            edit_url=get_edit_url(self.job, self.request.user),
+            title=object_title(obj) if obj is not None else "",
+            edit_url=AdminURLFinder(self.request.user).get_edit_url(obj) if obj else None,
             inspection=inspection,
             inspection_error=inspection_error,
             entity_json=(
@@ -289,107 +337,3 @@ class JobInspectView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Templ
             can_manage=permissions.can_manage(self.request.user),
         )
         return context
-
-
-class JobActionView(EnterspeedPermissionMixin, View):
-    """POST: retry or delete one job (the inspect view's buttons)."""
-
-    permission_test = staticmethod(permissions.can_manage)
-
-    def post(self, request, pk, action):
-        job = get_object_or_404(EnterspeedJob, pk=pk)
-        if action == "retry":
-            if operations.retry_jobs([job], user=request.user):
-                messages.success(request, _t("%(job)s is queued again.") % {"job": job.origin_id})
-            else:
-                messages.warning(
-                    request,
-                    _t("%(job)s was not queued: it is not failed, or a newer job supersedes it.")
-                    % {"job": job.origin_id},
-                )
-            return redirect(next_url(request, reverse("enterspeed_sync:jobs")))
-        operations.delete_jobs([job], user=request.user)
-        messages.success(request, _t("%(job)s deleted.") % {"job": job.origin_id})
-        return redirect(next_url(request, reverse("enterspeed_sync:jobs")))
-
-
-class BulkJobActionView(EnterspeedPermissionMixin, View):
-    """POST ``id`` (repeated) and ``action`` (retry or delete): the selected jobs of a page."""
-
-    permission_test = staticmethod(permissions.can_manage)
-
-    def post(self, request):
-        back = next_url(request, reverse("enterspeed_sync:jobs"))
-        ids = [int(pk) for pk in request.POST.getlist("id") if pk.isdigit()]
-        action = request.POST.get("action")
-        if not ids or action not in ("retry", "delete"):
-            messages.warning(request, _t("Select one or more jobs first."))
-            return redirect(back)
-        jobs = list(EnterspeedJob.objects.filter(pk__in=ids))
-        if action == "retry":
-            count = operations.retry_jobs(jobs, user=request.user)
-            messages.success(request, _t("%(count)d jobs queued again.") % {"count": count})
-        else:
-            count = operations.delete_jobs(jobs, user=request.user)
-            messages.success(request, _t("%(count)d jobs deleted.") % {"count": count})
-        return redirect(back)
-
-
-class AllFailedJobsView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, TemplateView):
-    """
-    Retry or delete every failed job. GET asks for confirmation. Delete is one DELETE
-    statement; retrying more than ``operations.INLINE_RETRY_LIMIT`` jobs runs in background tasks.
-    """
-
-    permission_test = staticmethod(permissions.can_manage)
-    template_name = "enterspeed_sync/confirm.html"
-    header_icon = "warning"
-
-    def setup(self, request, *args, **kwargs):
-        super().setup(request, *args, **kwargs)
-        self.action = kwargs["action"]
-
-    def get_page_title(self):
-        return _("Retry all failed jobs") if self.action == "retry" else _("Delete all failed jobs")
-
-    def get_breadcrumbs_items(self):
-        return [
-            *BREADCRUMBS,
-            {"url": reverse("enterspeed_sync:jobs"), "label": _("Jobs")},
-            {"url": "", "label": self.get_page_title()},
-        ]
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        count = EnterspeedJob.objects.failed().count()
-        if self.action == "retry":
-            message = _t("Queue all %(count)s failed jobs again?")
-            label = _t("Yes, retry them")
-        else:
-            message = _t("Delete all %(count)s failed jobs? Their errors are lost.")
-            label = _t("Yes, delete them")
-        context.update(
-            message=message % {"count": count},
-            confirm_label=label,
-            cancel_url=reverse("enterspeed_sync:jobs"),
-            destructive=self.action == "delete",
-        )
-        return context
-
-    def post(self, request, action):
-        if action == "delete":
-            deleted = operations.delete_all_failed(user=request.user)
-            messages.success(request, _t("%(count)d failed jobs deleted.") % {"count": deleted})
-            return redirect("enterspeed_sync:jobs")
-        retried = operations.retry_all_failed(user=request.user)
-        if retried.background:
-            messages.success(
-                request,
-                _t("Retrying %(count)d failed jobs in the background.")
-                % {"count": retried.matched},
-            )
-        else:
-            messages.success(
-                request, _t("%(count)d jobs queued again.") % {"count": retried.queued}
-            )
-        return redirect("enterspeed_sync:dashboard")
