@@ -84,42 +84,15 @@ def seeded_pages(
     return pages
 
 
-def page_specs(
-    *,
-    root_page=None,
-    locales=None,
-    descendants=True,
-    destination=Destination.PUBLISH,
-    root_pages=(),
-) -> Iterator[JobSpec]:
-    """Publish specs for the pages a seed covers (see ``seeded_pages``)."""
-    pages = seeded_pages(
-        root_page=root_page,
-        locales=locales,
-        descendants=descendants,
-        destination=destination,
-        root_pages=root_pages,
-    )
+def page_specs(*, destination=Destination.PUBLISH, **scope) -> Iterator[JobSpec]:
+    """Publish specs for the pages a seed covers (``scope``: see ``seeded_pages``)."""
+    pages = seeded_pages(destination=destination, **scope)
     return page_publish_specs(pages.order_by("path"), destination=destination)
 
 
-def translation_group_seed_specs(
-    *,
-    root_page=None,
-    locales=None,
-    descendants=True,
-    destination=Destination.PUBLISH,
-    root_pages=(),
-) -> Iterator[JobSpec]:
+def translation_group_seed_specs(*, destination=Destination.PUBLISH, **scope) -> Iterator[JobSpec]:
     """The translation groups of the pages a seed covers (none without TRANSLATION_GROUPS)."""
-    pages = seeded_pages(
-        root_page=root_page,
-        locales=locales,
-        descendants=descendants,
-        destination=destination,
-        root_pages=root_pages,
-    )
-    return translation_group_specs(pages, destination)
+    return translation_group_specs(seeded_pages(destination=destination, **scope), destination)
 
 
 def in_collections(objects, collections=None):
