@@ -12,14 +12,14 @@ Prints numbers, asserts nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.testdb import run_on_test_database
 
 
 def main() -> None:
@@ -27,21 +27,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--postgres", action="store_true", help="Use ENTERSPEED_TEST_PG_*.")
     args = parser.parse_args()
-    os.environ["ENTERSPEED_TEST_DB"] = "postgres" if args.postgres else "sqlite"
-    os.environ.setdefault("ENTERSPEED_TEST_SQLITE_DIR", tempfile.mkdtemp(prefix="bench-api-"))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-    import django
-
-    django.setup()
-    from django.db import connection
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
-        run(args.pages)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+    run_on_test_database(lambda: run(args.pages), postgres=args.postgres, prefix="bench-api-")
 
 
 def run(count: int) -> None:

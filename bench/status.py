@@ -12,14 +12,13 @@ Prints numbers, asserts nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.testdb import run_on_test_database
 
 
 def main() -> None:
@@ -28,21 +27,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--postgres", action="store_true", help="Use ENTERSPEED_TEST_PG_*.")
     args = parser.parse_args()
-    os.environ["ENTERSPEED_TEST_DB"] = "postgres" if args.postgres else "sqlite"
-    os.environ.setdefault("ENTERSPEED_TEST_SQLITE_DIR", tempfile.mkdtemp(prefix="bench-status-"))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-    import django
-
-    django.setup()
-    from django.db import connection
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
-        run(args.jobs, args.calls)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+    run_on_test_database(
+        lambda: run(args.jobs, args.calls), postgres=args.postgres, prefix="bench-status-"
+    )
 
 
 def run(count: int, calls: int) -> None:
