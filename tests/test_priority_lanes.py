@@ -3,11 +3,19 @@
 import itertools
 
 import pytest
+from django.db import connection
 from django.test import Client, override_settings
 
 from enterspeed_sync import operations
 from enterspeed_sync.api.tokens import create_token
-from enterspeed_sync.capture.outbox import JobSpec, as_bulk, pause_sync, queue_job, queue_jobs
+from enterspeed_sync.capture.outbox import (
+    STATISTICS_AFTER,
+    JobSpec,
+    as_bulk,
+    pause_sync,
+    queue_job,
+    queue_jobs,
+)
 from enterspeed_sync.capture.seeding import seed
 from enterspeed_sync.models import EnterspeedJob, JobPriority, JobState
 from enterspeed_sync.processing import claims
@@ -143,6 +151,32 @@ def test_batches_of_one_still_give_bulk_work_every_fifth_claim():
         claimed += claim_jobs(1)
     bulk = [job.entity_id for job in claimed if job.priority == BULK]
     assert bulk == seeded[:2]
+
+
+def job_table_rows_planned_for() -> float:
+    """The number of rows PostgreSQL's planner believes the job table has."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
+            [EnterspeedJob._meta.db_table],
+        )
+        return cursor.fetchone()[0]
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_a_seed_sized_queue_refreshes_postgresqls_statistics_for_the_claims():
+    # Planned for a near-empty table, each claim walked every pending job against every
+    # job in flight (0.5 s a claim at 10,000 jobs): a seed's first minute crawled.
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite plans claims without table statistics")
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {EnterspeedJob._meta.db_table}")  # the table as it is: empty
+    assert job_table_rows_planned_for() < 1
+    queue_seed_jobs(STATISTICS_AFTER - 1)
+    assert job_table_rows_planned_for() < 1  # a small queue does not pay for it
+    queue_seed_jobs(STATISTICS_AFTER, start=20_000)
+    assert job_table_rows_planned_for() >= 2 * STATISTICS_AFTER - 1
+    assert len(claim_jobs(50)) == 50
 
 
 # Which changes are a person's ----------------------------------------------------------
