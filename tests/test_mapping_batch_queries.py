@@ -6,13 +6,16 @@ struct, list and stream blocks) are looked up once per model for the whole batch
 
 import pytest
 from django.db import connection
+from django.forms.utils import flatatt
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
-from wagtail.models import Page
+from django.utils.html import conditional_escape
+from wagtail.images.models import Image
+from wagtail.models import AbstractPage, Page, Site
 
 from enterspeed_sync.capture.seeding import published_specs
 from enterspeed_sync.handlers import prepare_batch
-from enterspeed_sync.mapping.batch import mapping_batch
+from enterspeed_sync.mapping.batch import _flat_attributes, mapping_batch
 from tests.content import block_id, build_content_site
 from tests.testapp.models import StreamPage
 
@@ -53,16 +56,17 @@ def add_stream_pages(count: int, start: int) -> None:
         page.save_revision().publish()
 
 
+def raise_it(handler, jobs, exc):
+    raise exc
+
+
 def map_every_page() -> tuple[list[dict], dict]:
     """Every published page mapped in one batch, as a worker does; the queries it took."""
     jobs = [spec.as_job(pk=n) for n, (_k, spec) in enumerate(published_specs(kinds=["pages"]))]
 
-    def prepare_failed(handler, jobs, exc):
-        raise exc
-
     with override_settings(ENTERSPEED_SYNC=SETTINGS):
         with CaptureQueriesContext(connection) as queries, mapping_batch():
-            handlers = prepare_batch(jobs, on_error=prepare_failed)
+            handlers = prepare_batch(jobs, on_error=raise_it)
             operations = [
                 op for job, h in zip(jobs, handlers, strict=True) for op in h.operations(job)
             ]
@@ -124,3 +128,101 @@ def test_each_page_keeps_its_own_alt_text_for_a_shared_image(content_site):
         if block["type"] == "image_with_alt"
     )
     assert alts == ["Boats 1", "Boats 2", "Boats 3", "Boats 4"]
+
+
+# What a batch shares gives the entities one page alone gets --------------------------
+
+
+def map_each_page_alone() -> dict:
+    """Every published page mapped on its own, outside a batch (as inspect maps one)."""
+    entities = {}
+    with override_settings(ENTERSPEED_SYNC=SETTINGS):
+        for n, (_k, spec) in enumerate(published_specs(kinds=["pages"])):
+            job = spec.as_job(pk=n)
+            (handler,) = prepare_batch([job], on_error=raise_it)
+            for op in handler.operations(job):
+                if op.entity:
+                    entities[op.origin_id] = op.entity
+    return entities
+
+
+def test_a_batch_maps_every_page_as_it_is_mapped_alone(content_site):
+    # Rich text page links and image embeds, references, chooser blocks, URLs: whatever
+    # the batch looks up once must come out as the page's own lookups make it.
+    add_stream_pages(2, start=1)
+    _, in_batch = map_every_page()
+    alone = map_each_page_alone()
+    assert in_batch.keys() == alone.keys()
+    assert len(in_batch) >= 8
+    for origin_id, entity in alone.items():
+        assert in_batch[origin_id] == entity, origin_id
+    bodies = [str(e["properties"].get("body")) for e in alone.values()]
+    assert any('<img alt="Harbour" class="richtext-image full-width"' in b for b in bodies)
+
+
+def test_a_batch_reads_the_sites_root_paths_once(content_site, monkeypatch):
+    # Wagtail reads them from Django's cache on every URL it builds unless it is given an
+    # object to keep them on; a batch gives Wagtail's own URL methods one (UrlCache).
+    add_stream_pages(3, start=1)
+    map_every_page()
+    reads = []
+    real = Site.get_site_root_paths
+
+    def counted():
+        reads.append(1)
+        return real()
+
+    monkeypatch.setattr(Site, "get_site_root_paths", staticmethod(counted))
+    _, entities = map_every_page()
+    assert len(entities) >= 8
+    assert len(reads) == 1
+
+
+def test_a_page_model_with_its_own_get_url_parts_gets_no_stand_in_request(
+    content_site, monkeypatch
+):
+    # A project's override may expect a real request or None: the batch passes it None, as
+    # Wagtail's own callers do, and its URL is the entity's.
+    add_stream_pages(2, start=1)
+    requests = []
+
+    def get_url_parts(self, request=None):
+        requests.append(request)
+        site_id, root_url, path = AbstractPage.get_url_parts(self, request)
+        return site_id, root_url, path + "custom/"
+
+    monkeypatch.setattr(StreamPage, "get_url_parts", get_url_parts)
+    _, entities = map_every_page()
+    chooser_pages = [e for e in entities.values() if is_chooser_page(e)]
+    assert [e["url"].endswith("/custom/") for e in chooser_pages] == [True, True]
+    assert requests and set(requests) == {None}
+
+
+def test_a_custom_get_rendition_is_called_for_rich_text_embeds(content_site, monkeypatch):
+    called = []
+    real = Image.get_rendition
+
+    def get_rendition(self, filter):
+        called.append((self.pk, str(getattr(filter, "spec", filter))))
+        return real(self, filter)
+
+    monkeypatch.setattr(Image, "get_rendition", get_rendition)
+    _, entities = map_every_page()
+    assert any('<img alt="Harbour"' in str(e["properties"].get("body")) for e in entities.values())
+    assert (7001, "width-800") in called
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {"src": "/media/a b.png", "width": 64, "height": 48, "alt": "", "loading": "lazy"},
+        {"alt": 'Fish & "chips" <b>', "class": "richtext-image left", "data-x": None},
+        {"src": "/x.png", "hidden": True, "draggable": False, "width": 0},
+    ],
+)
+def test_the_img_tag_attributes_are_written_as_flatatt_writes_them(attributes):
+    escaped = {
+        name: value if value is None or isinstance(value, bool) else conditional_escape(value)
+        for name, value in attributes.items()
+    }
+    assert _flat_attributes(escaped) == flatatt(attributes)

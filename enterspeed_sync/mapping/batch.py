@@ -23,15 +23,15 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
-from django.forms.utils import flatatt
 from django.test import RequestFactory
 from django.utils import translation
-from django.utils.html import escape
+from django.utils.html import conditional_escape, escape
 from django.utils.safestring import mark_safe
 from wagtail.coreutils import get_supported_content_language_variant
 from wagtail.images.formats import Format, get_image_format
-from wagtail.images.models import AbstractRendition
+from wagtail.images.models import AbstractImage, AbstractRendition, Filter
 from wagtail.images.rich_text import ImageEmbedHandler
 from wagtail.images.shortcuts import get_rendition_or_not_found
 from wagtail.models import AbstractPage, Locale, Site
@@ -47,6 +47,18 @@ PATH_STEP = 4
 
 #: ``remembered_object``'s answer for an object no handler loaded in this batch.
 NOT_LOADED = object()
+
+
+class UrlCache:
+    """
+    What a batch passes to Wagtail's page URL methods as their ``request``: Wagtail keeps the
+    sites' root paths on it, so they are read once per batch instead of from Django's cache
+    on every call. It is not an ``HttpRequest``, so Wagtail does not pick a site by it, and
+    ``Site.find_for_request`` finds no site on it, as for no request: the URLs are the ones
+    ``get_url_parts()`` gives.
+    """
+
+    _wagtail_site = None
 
 
 class MappingBatch:
@@ -75,6 +87,7 @@ class MappingBatch:
         self.renditions: dict[tuple[Any, str], tuple[Any, dict | None]] = {}
         #: (page class, pk, language) → the page's full URL, for references to it.
         self.full_urls: dict[tuple[type, Any, str | None], str | None] = {}
+        self.url_cache = UrlCache()
         self._rewriter = None
         self._replacements: dict[tuple, str] = {}
         self._expanded: dict[tuple[str, str | None], str] = {}
@@ -300,7 +313,12 @@ def _expand_page_links(attrs_list: list[dict], *, fallback) -> list[str]:
     pages = _targets("page", attrs_list)
     if pages is None:
         return fallback(attrs_list)
-    return [f'<a href="{escape(localized(page).url)}">' if page else "<a>" for page in pages]
+    return [f'<a href="{escape(_url(localized(page)))}">' if page else "<a>" for page in pages]
+
+
+def _url(page: AbstractPage) -> str | None:
+    """``page.url`` (as Wagtail's own page links write it), with the batch's URL cache."""
+    return page.get_url(request=url_request(page))
 
 
 def _expand_image_embeds(attrs_list: list[dict], *, fallback) -> list[str]:
@@ -317,17 +335,16 @@ def _expand_image_embeds(attrs_list: list[dict], *, fallback) -> list[str]:
 
 def _image_to_html(image_format: Format, image, alt_text: str) -> str:
     """
-    ``image_format.image_to_html(image, alt_text)``, with the rendition looked up once per
-    image and format in the batch (Wagtail's ``get_rendition`` also writes it to the cache
-    on every call, which costs more than the lookup). A format class of your own that
-    overrides ``image_to_html`` is called as it is.
+    ``image_format.image_to_html(image, alt_text)``, with the rendition and the escaped
+    attributes of its ``<img>`` tag looked up once per image and format in the batch. A
+    format class of your own that overrides ``image_to_html`` is called as it is.
     """
     batch = current_batch()
     if batch is None or type(image_format).image_to_html is not Format.image_to_html:
         return image_format.image_to_html(image, alt_text)
     key = (image.pk, image_format.filter_spec)
     if key not in batch.renditions:
-        rendition = get_rendition_or_not_found(image, image_format.filter_spec)
+        rendition = _rendition(image, image_format.filter_spec)
         batch.renditions[key] = (rendition, _img_tag_attributes(rendition))
     rendition, tag_attributes = batch.renditions[key]
     # The rest of Format.image_to_html, as Wagtail writes it.
@@ -337,18 +354,58 @@ def _image_to_html(image_format: Format, image, alt_text: str) -> str:
     if tag_attributes is None:
         return rendition.img_tag(attributes)
     # Rendition.img_tag, with the attributes it starts from (its file's URL, size) read once.
-    return mark_safe(f"<img{flatatt({**tag_attributes, **attributes})}>")  # noqa: S308 (escaped by flatatt, as in Wagtail)
+    return mark_safe(f"<img{_flat_attributes({**tag_attributes, **attributes})}>")  # noqa: S308 (escaped, as flatatt does)
+
+
+def _rendition(image, filter_spec: str):
+    """
+    ``get_rendition_or_not_found(image, filter_spec)``, answered from the image's prefetched
+    renditions when it has one: Wagtail's ``get_rendition`` would also write it to Django's
+    cache, which costs more than finding it. A custom image model's own ``get_rendition``
+    is called as it is.
+    """
+    if type(image).get_rendition is AbstractImage.get_rendition:
+        try:
+            return image.find_existing_rendition(Filter(spec=filter_spec))
+        except ObjectDoesNotExist:
+            pass
+    return get_rendition_or_not_found(image, filter_spec)
 
 
 def _img_tag_attributes(rendition) -> dict[str, Any] | None:
-    """What Wagtail's ``img_tag`` starts from; None for a rendition class with its own."""
+    """
+    What Wagtail's ``img_tag`` starts from, names and values escaped as ``flatatt`` escapes
+    them; None for a rendition class with its own.
+    """
     cls = type(rendition)
     if (
         cls.img_tag is not AbstractRendition.img_tag
         or cls.attrs_dict is not AbstractRendition.attrs_dict
     ):
         return None
-    return {**rendition.attrs_dict, **apps.get_app_config("wagtailimages").default_attrs}
+    attributes = {**rendition.attrs_dict, **apps.get_app_config("wagtailimages").default_attrs}
+    return {
+        conditional_escape(name): value
+        if value is None or isinstance(value, bool)
+        else conditional_escape(value)
+        for name, value in attributes.items()
+    }
+
+
+def _flat_attributes(attributes: dict[str, Any]) -> str:
+    """
+    ``django.forms.utils.flatatt`` for names and values escaped already: ``name="value"``
+    pairs sorted, then the names of True flags sorted; None and False left out.
+    """
+    pairs = sorted(
+        (name, value)
+        for name, value in attributes.items()
+        if value is not None and not isinstance(value, bool)
+    )
+    flags = sorted(name for name, value in attributes.items() if value is True)
+    return "".join(f' {name}="{value}"' for name, value in pairs) + "".join(
+        f" {name}" for name in flags
+    )
 
 
 def full_url_of(page: AbstractPage) -> str | None:
@@ -361,5 +418,28 @@ def full_url_of(page: AbstractPage) -> str | None:
         return page.get_full_url()
     key = (type(page), page.pk, translation.get_language())
     if key not in batch.full_urls:
-        batch.full_urls[key] = page.get_full_url()
+        batch.full_urls[key] = page.get_full_url(request=url_request(page))
     return batch.full_urls[key]
+
+
+def url_parts_of(page: AbstractPage):
+    """``page.get_url_parts()``, with the batch's ``UrlCache`` where that is safe."""
+    return page.get_url_parts(request=url_request(page))
+
+
+def url_request(page: AbstractPage) -> UrlCache | None:
+    """
+    The ``request`` to pass to ``page``'s URL methods: the batch's ``UrlCache`` for Wagtail's
+    own methods, None (as without a batch) for a page model that overrides one of them,
+    which may expect a real request or none.
+    """
+    batch = current_batch()
+    cls = type(page)
+    if (
+        batch is None
+        or cls.get_url_parts is not AbstractPage.get_url_parts
+        or cls.get_url is not AbstractPage.get_url
+        or cls.get_full_url is not AbstractPage.get_full_url
+    ):
+        return None
+    return batch.url_cache

@@ -38,7 +38,7 @@ class PageMapper(BaseMapper):
 
     @cached_property
     def url_parts(self):
-        return self.page.get_url_parts()
+        return batch.url_parts_of(self.page)
 
     @cached_property
     def base_url(self) -> str:
