@@ -17,7 +17,7 @@ from enterspeed_sync.capture.seeding import published_specs
 from enterspeed_sync.handlers import prepare_batch
 from enterspeed_sync.mapping.batch import _flat_attributes, mapping_batch
 from tests.content import block_id, build_content_site
-from tests.testapp.models import StreamPage
+from tests.testapp.models import FieldsPage, StreamPage
 
 SETTINGS = {"API_KEY": "source-tests", "BASE_URL": "http://127.0.0.1:9"}
 
@@ -226,3 +226,25 @@ def test_the_img_tag_attributes_are_written_as_flatatt_writes_them(attributes):
         for name, value in attributes.items()
     }
     assert _flat_attributes(escaped) == flatatt(attributes)
+
+
+def test_every_reference_to_a_page_has_the_url_of_its_own_entity(content_site, monkeypatch):
+    # FieldsPage (8002) builds its own URLs; the relations page (8003) points at it with a
+    # ForeignKey to the base page model, an inline link and a rich text link, and a stream
+    # page with a page chooser: all of them, in a batch or alone, say its real URL.
+    add_stream_pages(2, start=1)
+
+    def get_url_parts(self, request=None):
+        site_id, root_url, path = AbstractPage.get_url_parts(self, request)
+        return site_id, root_url, path + "custom/"
+
+    monkeypatch.setattr(FieldsPage, "get_url_parts", get_url_parts)
+    _, in_batch = map_every_page()
+    for entities in (in_batch, map_each_page_alone()):
+        url = entities["page-8002"]["url"]
+        assert url.endswith("/fields/custom/")
+        relations = entities["page-8003"]["properties"]
+        assert relations["related_page"]["url"] == url
+        assert relations["links"][0]["link_page"]["url"] == url
+        chooser = next(e for e in entities.values() if e["url"].endswith("/chooser-1/"))
+        assert chooser["properties"]["body"][0]["value"]["url"] == url

@@ -49,7 +49,7 @@ from enterspeed_sync.mapping.api_fields import (
 )
 from enterspeed_sync.mapping.blocks import DEFAULT_BLOCK_CONVERTERS, BaseBlockConverter
 from enterspeed_sync.mapping.fields import DEFAULT_FIELD_CONVERTERS, BaseFieldConverter
-from enterspeed_sync.mapping.identity import get_origin_id
+from enterspeed_sync.mapping.identity import get_origin_id, origin_id_for
 from enterspeed_sync.mapping.references import reference_for
 from enterspeed_sync.mapping.values import absolutize_html, lower_camel, to_json_value
 
@@ -135,12 +135,14 @@ class BaseMapper:
 
     def get_translation_origin_ids(self) -> list[str]:
         """Origin ids of the object's translations that are in Enterspeed, sorted."""
-        translations = batch.translations_of(self.obj, self.translation_model)
-        if translations is None:
+        model = self.translation_model
+        pks = batch.translation_pks(self.obj, model)
+        if pks is None:
             translations = self.obj.get_translations()
             if isinstance(self.obj, DraftStateMixin):
                 translations = translations.filter(live=True)
-        return sorted((get_origin_id(obj) for obj in translations), key=_natural_key)
+            return sorted((get_origin_id(obj) for obj in translations), key=_natural_key)
+        return sorted((origin_id_for(model, pk) for pk in pks), key=_natural_key)
 
     @property
     def translation_model(self) -> type[models.Model]:

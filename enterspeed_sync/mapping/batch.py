@@ -75,8 +75,8 @@ class MappingBatch:
         #: Prefetched pages' pk → their redirects (old path, site root URL or None for the
         #: page's own); a page not in it was not prefetched.
         self.redirects: dict[int, list[tuple[str, str | None]]] = {}
-        #: (model label, translation key) → its live translations (pk only).
-        self.translations: dict[tuple[str, Any], list[models.Model]] = {}
+        #: (model label, translation key) → the pks of its live translations.
+        self.translations: dict[tuple[str, Any], list[Any]] = {}
         #: ("page" | "image", pk) → the object a rich text link or embed points at.
         self.link_targets: dict[tuple[str, int], models.Model | None] = {}
         #: (model, pk) → the object a StreamField chooser block chose (``mapping.streams``).
@@ -188,15 +188,18 @@ def redirects_of(page: AbstractPage) -> list[tuple[str, str | None]] | None:
     return batch.redirects.get(page.pk, [])
 
 
-def translations_of(obj: models.Model, base_model: type[models.Model]) -> list | None:
-    """Prefetched live translations of ``obj`` (itself excluded), or None if not prefetched."""
+def translation_pks(obj: models.Model, base_model: type[models.Model]) -> list | None:
+    """
+    The pks of ``obj``'s prefetched live translations in ``base_model`` (itself excluded),
+    or None if they were not prefetched.
+    """
     batch = current_batch()
     if batch is None:
         return None
     found = batch.translations.get((base_model._meta.label, obj.translation_key))
     if found is None:
         return None
-    return [other for other in found if other.pk != obj.pk]
+    return [pk for pk in found if pk != obj.pk]
 
 
 def localized(obj: Any) -> Any:

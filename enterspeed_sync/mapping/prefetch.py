@@ -63,9 +63,9 @@ def prefetch_translations(
     objects: Iterable[models.Model], *, base_model: type[models.Model] | None = None
 ) -> None:
     """
-    The live translations of ``objects`` in one query per model, for ``translations_of``.
-    ``base_model`` is the model translations are looked up in (the base page model for
-    pages); by default each object's own model.
+    The pks of the live translations of ``objects``, one query per model, for
+    ``translation_pks``. ``base_model`` is the model translations are looked up in (the
+    base page model for pages); by default each object's own model.
     """
     batch = current_batch()
     if batch is None:
@@ -81,8 +81,8 @@ def prefetch_translations(
             found = found.filter(live=True)
         for key in keys:
             batch.translations[(label, key)] = []
-        for other in found.only("pk", "translation_key"):
-            batch.translations[(label, other.translation_key)].append(other)
+        for pk, translation_key in found.values_list("pk", "translation_key"):
+            batch.translations[(label, translation_key)].append(pk)
 
 
 def prefetch_relations(objects: Iterable[models.Model]) -> None:
@@ -97,18 +97,29 @@ def prefetch_relations(objects: Iterable[models.Model]) -> None:
     by_model: dict[type[models.Model], list[models.Model]] = {}
     for obj in objects:
         by_model.setdefault(type(obj), []).append(obj)
+    page_model = get_base_page_model()
     page_ids: set[int] = set()
     image_ids: set[int] = set()
+    page_keys: list[tuple[models.Model, models.ForeignKey]] = []
     for model, group in by_model.items():
         local_fields = model._meta.local_concrete_fields
         # Not the parent link of a multi-table model (a specific page's page_ptr): it is the
         # object's own row, already loaded, and nothing maps it.
         foreign_keys = [
-            f.name
+            f
             for f in local_fields
             if isinstance(f, models.ForeignKey) and not f.remote_field.parent_link
         ]
-        models.prefetch_related_objects(group, *foreign_keys)
+        # A key to the base page model gets the same specific page as rich text links to it
+        # (loaded once below), so the batch holds one instance, and one URL, per page.
+        to_pages = [f for f in foreign_keys if f.related_model is page_model]
+        for obj in group:
+            for field in to_pages:
+                if (pk := field.value_from_object(obj)) is not None:
+                    page_ids.add(pk)
+                    page_keys.append((obj, field))
+        others = [f.name for f in foreign_keys if f.related_model is not page_model]
+        models.prefetch_related_objects(group, *others)
         rich_fields = [f for f in local_fields if isinstance(f, RichTextField | StreamField)]
         for obj in group:
             for field in rich_fields:
@@ -117,9 +128,13 @@ def prefetch_relations(objects: Iterable[models.Model]) -> None:
     page_ids -= {pk for kind, pk in batch.link_targets if kind == "page"}
     image_ids -= {pk for kind, pk in batch.link_targets if kind == "image"}
     if page_ids:
-        pages = get_base_page_model().objects.filter(pk__in=page_ids)
+        pages = page_model.objects.filter(pk__in=page_ids)
         found = {page.pk: page for page in pages.defer_streamfields().specific()}
         batch.link_targets.update((("page", pk), found.get(pk)) for pk in page_ids)
+    for obj, field in page_keys:
+        # A key to a page that is gone is left to Django, which raises as it would.
+        if target := batch.link_targets.get(("page", field.value_from_object(obj))):
+            field.set_cached_value(obj, target)
     if image_ids:
         images = get_image_model().objects.filter(pk__in=image_ids).prefetch_related("renditions")
         found = {image.pk: image for image in images}
