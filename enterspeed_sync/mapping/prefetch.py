@@ -113,15 +113,14 @@ def prefetch_relations(objects: Iterable[models.Model]) -> None:
         # A key to the base page model gets the same specific page as rich text links to it
         # (loaded once below), so the batch holds one instance, and one URL, per page.
         to_pages = [f for f in foreign_keys if f.related_model is page_model]
+        others = [f.name for f in foreign_keys if f.related_model is not page_model]
+        models.prefetch_related_objects(group, *others)
+        rich_fields = [f for f in local_fields if isinstance(f, RichTextField | StreamField)]
         for obj in group:
             for field in to_pages:
                 if (pk := field.value_from_object(obj)) is not None:
                     page_ids.add(pk)
                     page_keys.append((obj, field))
-        others = [f.name for f in foreign_keys if f.related_model is not page_model]
-        models.prefetch_related_objects(group, *others)
-        rich_fields = [f for f in local_fields if isinstance(f, RichTextField | StreamField)]
-        for obj in group:
             for field in rich_fields:
                 for text in _strings_in(field.value_from_object(obj)):
                     _collect_targets(text, page_ids, image_ids)

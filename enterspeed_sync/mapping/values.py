@@ -35,15 +35,7 @@ def to_json_value(value: Any) -> Any:
     Plain JSON for Enterspeed: ISO 8601 dates with zone, numbers as numbers, other objects
     by their own ``str()``. Raises TypeError for methods and objects without a ``__str__``.
     """
-    kind = type(value)
-    # The common types first, by exact type (isinstance checks add up over a whole seed).
-    if kind is str or kind is int or kind is bool or kind is float or value is None:
-        return value
-    if kind is dict:
-        return {str(key): to_json_value(item) for key, item in value.items()}
-    if kind is list:
-        return [to_json_value(item) for item in value]
-    if isinstance(value, bool | int | float | str):
+    if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
         return value.isoformat()
