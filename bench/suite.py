@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -206,6 +207,7 @@ def measure_size(args, size: int, standin, *, mapping: bool = True) -> dict:
     with running_qcluster(standin.url, log, workers=args.workers, sync_overrides=overrides) as q:
         time.sleep(2)  # the cluster's workers are up
         peaks_before = {pid: vm_hwm(pid) for pid in worker_pids(q)}
+        cpu_before = cpu_now(worker_pids(q))
         started = time.perf_counter()
         seed = subprocess.run(
             [sys.executable, "-c", SEED_AND_REPORT_PEAK],
@@ -223,6 +225,7 @@ def measure_size(args, size: int, standin, *, mapping: bool = True) -> dict:
             interval=0.1,
         )
         wall = time.perf_counter() - started
+        cpu = {name: seconds - cpu_before[name] for name, seconds in cpu_now(worker_pids(q)).items()}
         worker_peak_kb = max((vm_hwm(pid) for pid in worker_pids(q)), default=0)
     left = EnterspeedJob.objects.count()
     connection.close()
@@ -239,7 +242,45 @@ def measure_size(args, size: int, standin, *, mapping: bool = True) -> dict:
         "seed_rss_mb": seed_rss_kb / 1024,
         "worker_rss_mb": worker_peak_kb / 1024,
         "workers_before_mb": max(peaks_before.values(), default=0) / 1024,
+        "cpu": cpu,
     }
+
+
+def cpu_now(cluster_pids: list[int]) -> dict[str, float]:
+    """
+    CPU seconds used so far by the cluster's processes, the PostgreSQL server (none on
+    SQLite), the processes this one started and waited for (the seed), and this process
+    (the stand-in's threads), each with the children it waited for.
+    """
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN
+    )
+    return {
+        "cluster": sum(process_cpu(pid) for pid in cluster_pids),
+        "database": sum(process_cpu(pid) for pid in postgres_pids()),
+        "seed": children.ru_utime + children.ru_stime,
+        "stand-in": own.ru_utime + own.ru_stime,
+    }
+
+
+def process_cpu(pid: int) -> float:
+    """User and system CPU seconds of a process and of its children it waited for."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(tick) for tick in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for status in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if status.read_text().strip() == "postgres":
+                pids.append(int(status.parent.name))
+        except OSError:
+            pass
+    return pids
 
 
 #: The seed, as ``manage.py enterspeed_seed`` runs it, in a process of its own that then
@@ -489,6 +530,13 @@ def print_row(row: dict) -> None:
         f"{row['requests']} requests, {row['throttled']} refused by the rate limit",
         flush=True,
     )
+    print(f"    CPU seconds: {cpu_line(row['cpu'], row['wall'])}", flush=True)
+
+
+def cpu_line(cpu: dict[str, float], wall: float) -> str:
+    used = sum(cpu.values())
+    parts = ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items())
+    return f"{parts}; {used / (wall * os.cpu_count()) * 100:.0f} % of {os.cpu_count()} cores"
 
 
 def mapping_lines(args, mapping: dict) -> list[tuple[str, str]]:
@@ -520,6 +568,7 @@ def print_table(args, rows: list[dict], publish: dict, vendor: str) -> None:
         ("database", f"{vendor}, {args.workers} cluster workers, {os.cpu_count()} cores"),
         ("stand-in", f"{args.latency * 1000:.0f} ms latency, {args.rate_limit:g} requests/s"),
         ("seed to synced", f"{small['entities']:,} entities in {small['wall']:.1f} s"),
+        ("CPU seconds in it", cpu_line(small["cpu"], small["wall"])),
         ("throughput", f"{small['rate']:,.0f} entities/s"),
         ("mapping only (1 core)", f"{mapping_rate:,.0f} entities/s"),
         *mapping_lines(args, small["mapping"]),

@@ -161,6 +161,8 @@ BAD_VALUES = [
     ("BATCH_SIZE", 0, E007),
     ("BATCH_SIZE", 2.5, E007),
     ("BATCH_SIZE", "50", E007),
+    ("WORKER_THREADS", 0, E007),
+    ("WORKER_THREADS", 1.5, E007),
     ("PRIORITY_LANES", "yes", E014),
     ("STALE_PROCESSING_MINUTES", -1, E007),
     ("TASK_TIME_BUDGET_SECONDS", float("nan"), E007),

@@ -114,6 +114,18 @@ SETTINGS: tuple[Setting, ...] = (
         help=("Jobs one worker claims and processes together."),
     ),
     Setting(
+        "WORKER_THREADS",
+        2,
+        positive_whole(E007),
+        type="`int`, 1 or more",
+        help=(
+            "Batches one processing run keeps going at once while a full batch of jobs is"
+            " waiting: while one batch waits for Enterspeed's answer, the next is mapped."
+            " They share the rate limit. `1`: one batch at a time. See"
+            " [jobs](jobs.md#batches-in-flight)."
+        ),
+    ),
+    Setting(
         "PRIORITY_LANES",
         True,
         boolean(),

@@ -15,11 +15,14 @@ the run stops and leaves the rows as they are.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db import connection, connections
 from django.db.models import Min
 from django.utils import timezone
 
@@ -101,14 +104,18 @@ def process_pending_jobs(
         except DATABASE_FAULTS as exc:
             if not reconnect():  # inside the caller's transaction: the error is theirs
                 raise
-            result.stopped = "database"
-            logger.warning(
-                "The database failed during Enterspeed processing (%s); stopped",
-                str(exc).strip() or type(exc).__name__,
-            )
-            result.released += _release_unfinished(tokens)
+            _stopped_by_database(exc, result, tokens)
             post_sync.after_processing(result.changed_destinations)
             return result
+
+
+def _stopped_by_database(exc: Exception, result: ProcessResult, tokens: list[uuid.UUID]) -> None:
+    result.stopped = "database"
+    logger.warning(
+        "The database failed during Enterspeed processing (%s); stopped",
+        str(exc).strip() or type(exc).__name__,
+    )
+    result.released += _release_unfinished(tokens)
 
 
 def _release_unfinished(tokens: list[uuid.UUID]) -> int:
@@ -154,9 +161,28 @@ def _process_pending_jobs(result, batch_size, max_seconds, client, wait_seconds)
             break
         changed_before = result.succeeded - result.unchanged
         given = client if destination == Destination.PUBLISH else None
-        _process_destination(
-            destination, given, handlers, batch_size, deadline, wait_seconds, result
+        # A given client (a test's) may not be safe to share, and a caller's transaction
+        # cannot be shared: then one batch at a time.
+        shared = given is None and not connection.in_atomic_block
+        helpers = HelperThreads(
+            conf.WORKER_THREADS - 1 if shared else 0,
+            lambda helper_result, destination=destination: _process_destination(
+                destination, None, handlers, batch_size, deadline, wait_seconds, helper_result
+            ),
         )
+        try:
+            _process_destination(
+                destination,
+                given,
+                handlers,
+                batch_size,
+                deadline,
+                wait_seconds,
+                result,
+                on_full_batch=helpers.start,
+            )
+        finally:
+            helpers.join_into(result)
         if result.stopped:
             stopped.append(result.stopped)
         if result.succeeded - result.unchanged > changed_before:
@@ -185,9 +211,12 @@ def _process_pending_jobs(result, batch_size, max_seconds, client, wait_seconds)
 
 
 def _process_destination(
-    destination, client, handlers, batch_size, deadline, wait_seconds, result
+    destination, client, handlers, batch_size, deadline, wait_seconds, result, on_full_batch=None
 ) -> None:
-    """Drain one destination's jobs through its own client and sending state."""
+    """
+    Drain one destination's jobs through its own client and sending state.
+    ``on_full_batch`` is called once, when a claim fills a whole batch (more are likely).
+    """
     source = sending.current_source(destination)
     own_client = client is None
     if own_client:
@@ -215,6 +244,9 @@ def _process_destination(
             result.stopped = ""
             looked_at = timezone.now()
             jobs = claim_jobs(batch_size, destination=destination)
+            if on_full_batch is not None and len(jobs) >= batch_size:
+                on_full_batch()
+                on_full_batch = None
             if not jobs:
                 if _wait_for_due(None, deadline, wait_seconds, destination, looked_at):
                     continue
@@ -230,6 +262,63 @@ def _process_destination(
     finally:
         if own_client:
             client.close()
+
+
+class HelperThreads:
+    """
+    Threads that join a run while a destination has a queue (``WORKER_THREADS``), each
+    draining it as the run's own thread does (``drain(result)``): claiming its own batches,
+    with its own lease, client and database connection. While one batch waits for
+    Enterspeed's answer, another is mapped, so a worker is not idle for the network; the
+    rate limit is shared through the database. Each helper's counts join the run's result.
+    """
+
+    def __init__(self, count: int, drain: Callable[[ProcessResult], None]) -> None:
+        self.count = count
+        self.drain = drain
+        self.threads: list[threading.Thread] = []
+        self.results: list[ProcessResult] = []
+
+    def start(self) -> None:
+        if self.threads:
+            return
+        for number in range(1, self.count + 1):
+            result = ProcessResult()
+            thread = threading.Thread(
+                target=self._run, args=(result,), name=f"enterspeed-batches-{number}"
+            )
+            self.results.append(result)
+            self.threads.append(thread)
+            thread.start()
+
+    def _run(self, result: ProcessResult) -> None:
+        try:
+            with tracking_claims() as tokens:
+                try:
+                    self.drain(result)
+                except DATABASE_FAULTS as exc:
+                    reconnect()
+                    _stopped_by_database(exc, result, tokens)
+                except Exception:
+                    # Nobody waits for this thread's exception: log it, and hand its
+                    # claimed jobs back as the run's own thread would be handed back.
+                    logger.exception("An Enterspeed processing thread failed")
+                    result.released += _release_unfinished(tokens)
+        finally:
+            connections.close_all()  # this thread's own connections only
+
+    def join_into(self, result: ProcessResult) -> None:
+        """Wait for the helpers, and add what they did to ``result``."""
+        for thread in self.threads:
+            thread.join()
+        for helper in self.results:
+            for name in ("succeeded", "failed", "retried", "released", "unchanged", "recovered"):
+                setattr(result, name, getattr(result, name) + getattr(helper, name))
+            result.drained = result.drained and helper.drained
+            result.stopped = result.stopped or helper.stopped
+            result.changed_destinations |= helper.changed_destinations
+            result.resume_at = min(filter(None, (result.resume_at, helper.resume_at)), default=None)
+        self.results.clear()
 
 
 def _due_jobs():
