@@ -12,6 +12,8 @@ measures:
   by the code at git REF (e.g. ``main``) on the same database, for a before/after in one run;
 - seed to synced: ``manage.py enterspeed_seed`` in its own process, a cluster of
   ``--workers`` workers processing, until the stand-in holds every page and no job is left;
+- the CPU seconds the cluster, the PostgreSQL server, the seed process and this process
+  (the stand-in) used meanwhile, and what share of the cores that is;
 - peak memory (VmHWM) of the seed process and of the busiest cluster worker.
 
 Then, on the N-page site, the time an editor's publish takes (a POST of the page editor's
@@ -225,7 +227,8 @@ def measure_size(args, size: int, standin, *, mapping: bool = True) -> dict:
             interval=0.1,
         )
         wall = time.perf_counter() - started
-        cpu = {name: seconds - cpu_before[name] for name, seconds in cpu_now(worker_pids(q)).items()}
+        cpu_after = cpu_now(worker_pids(q))
+        cpu = {name: seconds - cpu_before[name] for name, seconds in cpu_after.items()}
         worker_peak_kb = max((vm_hwm(pid) for pid in worker_pids(q)), default=0)
     left = EnterspeedJob.objects.count()
     connection.close()
@@ -252,8 +255,9 @@ def cpu_now(cluster_pids: list[int]) -> dict[str, float]:
     SQLite), the processes this one started and waited for (the seed), and this process
     (the stand-in's threads), each with the children it waited for.
     """
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
-        resource.RUSAGE_CHILDREN
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
     )
     return {
         "cluster": sum(process_cpu(pid) for pid in cluster_pids),

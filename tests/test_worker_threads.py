@@ -5,6 +5,7 @@ next one, on both databases, outside a transaction (as a cluster worker runs).
 
 import logging
 import threading
+from itertools import pairwise
 
 import pytest
 from django.test import override_settings
@@ -46,7 +47,7 @@ def queue_deletes(count: int) -> set[str]:
 
 def arrival_gaps(standin) -> list[float]:
     arrivals = sorted(request.timestamp for request in standin.requests)
-    return [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]
+    return [later - earlier for earlier, later in pairwise(arrivals)]
 
 
 def test_a_second_batch_is_sent_while_the_first_waits_for_its_answer(standin):
