@@ -89,7 +89,9 @@ def process_pending_jobs(
 
     Each destination (the published source, and the preview source when configured) is its
     own Enterspeed source, processed in turn with its own client, rate limiter, pauses and
-    breaker. ``client`` replaces the published source's client (tests pass a fake).
+    breaker. ``client`` replaces the published source's client (tests pass a fake). A
+    destination with more than a batch due is drained by ``WORKER_THREADS`` threads at once
+    (``HelperThreads``), except with a ``client`` or inside a transaction.
 
     A database fault that outlasts the retries of one write stops the run (``stopped``
     is "database"; outside a transaction it never raises). The jobs it had claimed and not
@@ -300,8 +302,8 @@ class HelperThreads:
                     reconnect()
                     _stopped_by_database(exc, result, tokens)
                 except Exception:
-                    # Nobody waits for this thread's exception: log it, and hand its
-                    # claimed jobs back as the run's own thread would be handed back.
+                    # Nobody would see this thread's exception: log it, and hand back
+                    # the jobs it claimed, unspent, for the other threads and runs.
                     logger.exception("An Enterspeed processing thread failed")
                     result.released += _release_unfinished(tokens)
         finally:
