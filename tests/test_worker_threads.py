@@ -15,7 +15,7 @@ from enterspeed_sync.models import EnterspeedJob
 from enterspeed_sync.processing import runner
 from enterspeed_sync.processing.runner import process_pending_jobs
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 #: The stand-in's answer time: long enough that a batch mapped meanwhile shows.
 LATENCY = 0.3
