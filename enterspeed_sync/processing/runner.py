@@ -73,6 +73,15 @@ class ProcessResult:
     def processed(self) -> int:
         return self.succeeded + self.failed
 
+    def add(self, other: ProcessResult) -> None:
+        """Count in what ``other`` (another thread's run of the same destination) did."""
+        for name in ("succeeded", "failed", "retried", "released", "unchanged", "recovered"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.drained = self.drained and other.drained
+        self.stopped = self.stopped or other.stopped
+        self.changed_destinations |= other.changed_destinations
+        self.resume_at = min(filter(None, (self.resume_at, other.resume_at)), default=None)
+
 
 def process_pending_jobs(
     *,
@@ -314,12 +323,7 @@ class HelperThreads:
         for thread in self.threads:
             thread.join()
         for helper in self.results:
-            for name in ("succeeded", "failed", "retried", "released", "unchanged", "recovered"):
-                setattr(result, name, getattr(result, name) + getattr(helper, name))
-            result.drained = result.drained and helper.drained
-            result.stopped = result.stopped or helper.stopped
-            result.changed_destinations |= helper.changed_destinations
-            result.resume_at = min(filter(None, (result.resume_at, helper.resume_at)), default=None)
+            result.add(helper)
         self.results.clear()
 
 
