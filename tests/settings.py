@@ -26,7 +26,12 @@ INSTALLED_APPS = [
     "wagtail.images",
     "wagtail.search",
     "wagtail.admin",
-    "wagtail.locales",
+    # Translations as real multilingual sites make them (tests/test_multilingual.py):
+    # wagtail-localize (its locales app replaces wagtail.locales) and Wagtail's own
+    # simple_translation.
+    "wagtail_localize",
+    "wagtail_localize.locales",
+    "wagtail.contrib.simple_translation",
     "wagtail",
     "modelcluster",
     "taggit",
@@ -88,6 +93,16 @@ ENTERSPEED_SYNC = {
     "TIMEOUT": (2, 5),
 }
 
+# django-q2's cluster statistics in the test database (created with it), so the test process
+# sees the clusters tests/qcluster.py starts, and no other run's.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "django_q": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "django_q_cache",
+    },
+}
+
 # Tests that need the cluster start a real `qcluster` process (tests/test_cluster.py);
 # everywhere else `async_task` runs inline so a commit processes its jobs at once.
 Q_CLUSTER = {
@@ -101,6 +116,7 @@ Q_CLUSTER = {
     "catch_up": False,
     "poll": 0.1,
     "save_limit": 50,
+    "cache": "django_q",
     "sync": os.environ.get("ENTERSPEED_TEST_Q_SYNC", "1") == "1",
 }
 

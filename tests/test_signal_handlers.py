@@ -192,13 +192,20 @@ def test_a_publish_queues_its_page_and_translations_in_one_read_and_one_write(
     site_tree, danish, django_assert_num_queries
 ):
     # The receiver runs in the editor's request: its cost is part of every publish.
-    from enterspeed_sync.capture.receivers import queue_publish_on_page_published
+    from enterspeed_sync.capture.receivers import (
+        queue_publish_on_page_published,
+        remember_how_page_was_shown,
+    )
 
     post = site_tree["posts"][0]
     with pause_sync():
         for page in (site_tree["home"], site_tree["blog"], post):
             page.copy_for_translation(danish).save_revision().publish()
     post.refresh_from_db()
+    # A publish that keeps the title of a live page: what links to it shows it as before.
+    # Noting that before the save costs one read (in a savepoint of its own).
+    with django_assert_num_queries(3):
+        remember_how_page_was_shown(type(post), instance=post)
     # Savepoint (the editor's transaction), the page and its translations with their
     # locales, then the upsert in its own savepoint: pending jobs read, new ones inserted.
     with django_assert_num_queries(7):

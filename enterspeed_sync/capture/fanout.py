@@ -22,6 +22,7 @@ from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.signals import setting_changed
 from django.db import models
+from django.db.models.functions import Cast
 from django.dispatch import receiver
 from wagtail.models import (
     AbstractPage,
@@ -120,14 +121,16 @@ def queue_live_subtree_publish(page) -> int:
     Publish jobs for ``page`` and every live descendant: a move or slug change rewrites
     their URLs in bulk, and they get no signal of their own. With a preview source, every
     descendant's draft is re-sent there too (drafts have URLs below the new path as well).
-    The page itself is the editor's change; its descendants are bulk work.
+    The pages that link to any of them are re-sent too (``queue_page_referrer_publishes``).
+    The page itself is the editor's change; its descendants and referrers are bulk work.
     """
     subtree = page.get_descendants(inclusive=True)
     count = queue_jobs(_descendants_as_bulk(page, page_publish_specs(subtree.live())))
     if Destination.PREVIEW in get_destinations():
         preview = page_publish_specs(subtree, destination=Destination.PREVIEW)
         count += queue_jobs(_descendants_as_bulk(page, preview))
-    return count
+    # Pages elsewhere that link to the subtree show its old URLs.
+    return count + queue_page_referrer_publishes(subtree)
 
 
 def _descendants_as_bulk(page, specs: Iterable[JobSpec]) -> Iterator[JobSpec]:
@@ -259,34 +262,97 @@ def queue_referrer_publishes(obj: models.Model) -> int:
     """
     if not conf.REINGEST_REFERRERS:
         return 0
-    page_model = get_base_page_model()
-    page_ids: set[str] = set()
-    by_model: dict[type[models.Model], set[str]] = {}
-    synced = {model._meta.concrete_model for model in get_synced_snippet_models()}
-    referrers = [
-        (ref.content_type.model_class(), ref.object_id)
-        for ref in ReferenceIndex.get_references_to(obj)
-        .select_related("content_type")
-        .only("content_type", "object_id")
-    ]
-    # Wagtail's reference index leaves out many-to-many fields; look those up directly.
-    for model, field in _many_to_many_fields_to(type(obj)):
-        ids = model._default_manager.filter(**{field.name: obj}).values_list("pk", flat=True)
-        referrers += [(model, str(pk)) for pk in ids]
-    for model, object_id in referrers:
-        if model is None:
-            continue
-        if issubclass(model, page_model):
-            page_ids.add(object_id)
-        elif model._meta.concrete_model in synced:
-            by_model.setdefault(model, set()).add(object_id)
-    specs: list[JobSpec] = []
-    if page_ids:
-        specs += page_publish_specs(page_model.objects.live().filter(pk__in=page_ids))
-    for model, ids in by_model.items():
-        specs += object_publish_specs(model._default_manager.filter(pk__in=ids))
+    model = type(obj)
+    specs = _referrer_specs(model, model._default_manager.filter(pk=obj.pk))
     # Referrers show the object's title and URL in their drafts too.
     return queue_jobs(as_bulk(in_destinations(specs, get_destinations())))
+
+
+def queue_page_referrer_publishes(pages: models.QuerySet, *, include_pages: bool = False) -> int:
+    """
+    Re-send the pages and snippets whose entities show the title or URL of any of
+    ``pages`` (after a move, a slug or title change, a first publish, an unpublish or a
+    delete). A link to a page is shown as its live variant in the linking object's
+    locale, else as the page linked to (``mapping.references.page_reference``), so a
+    page is shown by every link to its own id, and by the links in its own locale to any
+    of its variants: a translation's id, or a synced alias's (aliases made for a
+    translation share its translation key). Unless ``include_pages``, pages of ``pages``
+    that link to each other are left out: whoever changed them queues them. The live
+    aliases of ``pages`` are re-sent too: their ``meta.alias_of`` shows the original's
+    URL, and they lose it when it is deleted. Bulk work; a referrer whose payload did not
+    change costs a mapping, not a request (``SKIP_UNCHANGED``).
+    """
+    if not conf.REINGEST_REFERRERS:
+        return 0
+    page_model = get_base_page_model()
+    pages = pages.order_by()
+    exclude = None if include_pages else pages
+    variants = page_model.objects.filter(translation_key__in=pages.values("translation_key"))
+    aliases = page_model.objects.live().filter(alias_of__in=pages.values("pk"))
+    if exclude is not None:
+        aliases = aliases.exclude(pk__in=exclude.values("pk"))
+    specs = [
+        *page_publish_specs(aliases),
+        *_referrer_specs(page_model, pages, exclude=exclude),
+        *_referrer_specs(page_model, variants, exclude=exclude, locales=pages.values("locale_id")),
+    ]
+    return queue_jobs(as_bulk(in_destinations(specs, get_destinations())))
+
+
+def _referrer_specs(
+    model: type[models.Model],
+    targets: models.QuerySet,
+    *,
+    exclude: models.QuerySet | None = None,
+    locales: models.QuerySet | None = None,
+) -> list[JobSpec]:
+    """
+    Publish specs for the live pages and synced snippets that reference any of ``targets``
+    (objects of ``model``): Wagtail's reference index, plus many-to-many fields, which the
+    index leaves out. ``exclude``: pages left out; ``locales``: only referrers in these
+    locales (objects without a locale are left out then).
+    """
+    page_model = get_base_page_model()
+    synced = {snippet._meta.concrete_model for snippet in get_synced_snippet_models()}
+    # The index stores the target's id as text, under the target's base model.
+    target_ids = targets.order_by().annotate(pk_text=Cast("pk", models.CharField()))
+    rows = (
+        ReferenceIndex.objects.filter(
+            to_content_type=ReferenceIndex._get_base_content_type(model),
+            to_object_id__in=target_ids.values("pk_text"),
+        )
+        .values_list("content_type_id", "object_id")
+        .distinct()
+    )
+    referrers = [(ContentType.objects.get_for_id(ct).model_class(), pk) for ct, pk in rows]
+    for referrer_model, field in _many_to_many_fields_to(model):
+        ids = referrer_model._default_manager.filter(**{f"{field.name}__in": targets})
+        referrers += [(referrer_model, str(pk)) for pk in ids.values_list("pk", flat=True)]
+    page_ids: set[str] = set()
+    by_model: dict[type[models.Model], set[str]] = {}
+    for referrer_model, object_id in referrers:
+        if referrer_model is None:
+            continue
+        if issubclass(referrer_model, page_model):
+            page_ids.add(object_id)
+        elif referrer_model._meta.concrete_model in synced:
+            by_model.setdefault(referrer_model, set()).add(object_id)
+    specs: list[JobSpec] = []
+    if page_ids:
+        referring_pages = page_model.objects.live().filter(pk__in=page_ids)
+        if exclude is not None:
+            referring_pages = referring_pages.exclude(pk__in=exclude.order_by().values("pk"))
+        if locales is not None:
+            referring_pages = referring_pages.filter(locale_id__in=locales)
+        specs += page_publish_specs(referring_pages)
+    for referrer_model, ids in by_model.items():
+        objects = referrer_model._default_manager.filter(pk__in=ids)
+        if locales is not None:
+            if not issubclass(referrer_model, TranslatableMixin):
+                continue
+            objects = objects.filter(locale_id__in=locales)
+        specs += object_publish_specs(objects)
+    return specs
 
 
 @cache

@@ -4,19 +4,29 @@ Receivers that turn Wagtail content changes into job rows.
 They run inside the editor's request, so none of them may raise: a failure to write a job
 is logged and rolled back to a savepoint, and the editor's change goes through.
 
-==========================  =============================================================
-Change                      Jobs
-==========================  =============================================================
-page published              publish it; re-send its live translations
-page unpublished            delete it (published source); re-send its live translations
-page deleted                delete it (both sources); re-send its live translations
-page moved / slug changed   publish it and every live descendant (their URLs changed)
-image / document saved      publish it; re-send what references it
-image / document deleted    delete it; re-send what referenced it
-snippet with draft state    published → publish, unpublished → delete (like pages)
-other snippet               saved → publish, deleted → delete
-revision saved (a draft)    preview job for its page or draft-state snippet
-==========================  =============================================================
+=============================  ==========================================================
+Change                         Jobs
+=============================  ==========================================================
+page published                 publish it; re-send its live translations; on a first
+                               publish or a new title, re-send what links to it
+page created live (an alias,   as a publish (Wagtail sends no signal for these)
+a synced tree, code)
+alias converted to a page      publish it
+page unpublished               delete it (published source); re-send its live
+                               translations and what links to it
+page deleted                   delete it (both sources); re-send its live translations,
+                               what linked to it and its aliases
+page moved / slug changed      publish it and every live descendant (their URLs
+                               changed); re-send what links to any of them
+image / document saved         publish it; re-send what references it
+image / document deleted       delete it; re-send what referenced it
+snippet with draft state       published → publish, unpublished → delete (like pages)
+other snippet                  saved → publish, deleted → delete
+revision saved (a draft)       preview job for its page or draft-state snippet
+=============================  ==========================================================
+
+"What links to" a page means links to any of its translations too: a link is shown as the
+variant in the linking page's locale. docs/jobs.md has the full table.
 
 With a preview source (``PREVIEW_API_KEY``) every publish also updates the preview source
 and every delete removes the entity there too; an unpublish leaves preview alone, as the
@@ -28,7 +38,8 @@ from __future__ import annotations
 import functools
 import logging
 
-from django.db.models.signals import post_delete, post_save, pre_delete
+from django.db.models import QuerySet
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from wagtail.models import AbstractPage, DraftStateMixin, Revision
 from wagtail.signals import (
     page_published,
@@ -82,13 +93,69 @@ def _non_page_entity_type(model: type) -> str | None:
 # Pages -----------------------------------------------------------------------------------
 
 
+def for_pages(receiver):
+    """
+    Like ``never_raise``, for receivers of model signals that every model sends
+    (``pre_save``, ``post_save``): senders that are not page models return at once,
+    before any savepoint.
+    """
+    guarded = never_raise(receiver)
+
+    @functools.wraps(receiver)
+    def wrapper(sender, **kwargs):
+        if issubclass(sender, get_base_page_model()):
+            guarded(sender, **kwargs)
+
+    return wrapper
+
+
+def _queue_page_publish(page) -> None:
+    fanout.queue_page_change(page, JobType.PUBLISH, get_destinations())
+    fanout.queue_translation_group(page, get_destinations())
+
+
+def _only(page) -> QuerySet:
+    return get_base_page_model().objects.filter(pk=page.pk)
+
+
 @never_raise
 def queue_publish_on_page_published(sender, instance, **kwargs):
     # A scheduled publish fires page_published with live=False (wagtail#13959); the real
     # go-live fires it again from publish_scheduled.
     if instance.live:
-        fanout.queue_page_change(instance, JobType.PUBLISH, get_destinations())
-        fanout.queue_translation_group(instance, get_destinations())
+        _queue_page_publish(instance)
+        if _shown_differently(instance):
+            # Pages that link to it (or to a translation of it) show its title and URL.
+            fanout.queue_page_referrer_publishes(_only(instance))
+
+
+@for_pages
+def remember_how_page_was_shown(sender, instance, update_fields=None, **kwargs):
+    # A publish saves the whole page (no update_fields): note its liveness and title as
+    # they were, for queue_publish_on_page_published. One read by primary key.
+    if update_fields is None and instance.pk is not None:
+        before = _only(instance).values_list("live", "title").first()
+        instance._enterspeed_shown_before = before
+
+
+def _shown_differently(page) -> bool:
+    """Whether a publish changed what a link to ``page`` shows (first publish, new title)."""
+    before = getattr(page, "_enterspeed_shown_before", None)
+    return before is None or before != (True, page.title)
+
+
+@for_pages
+def queue_publish_on_live_page_saved(sender, instance, created, update_fields=None, **kwargs):
+    # Live pages that come to exist without page_published: an alias (create_alias, "copy
+    # as alias", copy_for_translation(alias=True), a synced locale tree), a page created
+    # live by code; and an alias converted to an ordinary page (its alias_of changes).
+    if not instance.live:
+        return
+    if created:
+        _queue_page_publish(instance)
+        fanout.queue_page_referrer_publishes(_only(instance))
+    elif update_fields and {"alias_of", "alias_of_id"} & set(update_fields):
+        _queue_page_publish(instance)
 
 
 @never_raise
@@ -96,6 +163,15 @@ def queue_delete_on_page_unpublished(sender, instance, **kwargs):
     # Only the published source: the draft still exists, so preview keeps showing it.
     fanout.queue_page_change(instance, JobType.DELETE, [Destination.PUBLISH])
     fanout.queue_translation_group(instance, [Destination.PUBLISH])
+    fanout.queue_page_referrer_publishes(_only(instance))
+
+
+@never_raise
+def queue_referrers_before_page_delete(sender, instance, **kwargs):
+    # Before the delete, while the page, its references and its aliases are still there:
+    # links to it change (a translation's link falls back to another variant, a chooser is
+    # set to null) and its aliases become ordinary pages, none with a signal of their own.
+    fanout.queue_page_referrer_publishes(_only(instance), include_pages=True)
 
 
 @never_raise
@@ -203,6 +279,14 @@ def _connections() -> list[tuple]:
             queue_delete_on_page_deleted,
             get_base_page_model(),
             "enterspeed_page_delete",
+        ),
+        (pre_save, remember_how_page_was_shown, None, "enterspeed_page_pre_save"),
+        (post_save, queue_publish_on_live_page_saved, None, "enterspeed_page_live_save"),
+        (
+            pre_delete,
+            queue_referrers_before_page_delete,
+            get_base_page_model(),
+            "enterspeed_page_pre_delete",
         ),
         (post_page_move, queue_subtree_on_page_moved, None, "enterspeed_page_move"),
         (page_slug_changed, queue_subtree_on_slug_changed, None, "enterspeed_slug"),

@@ -82,10 +82,25 @@ class PageMapper(BaseMapper):
 
     def get_meta(self) -> dict[str, Any]:
         page = self.page
-        return {
+        meta = {
             **super().get_meta(),
             "depth": page.depth,
             "ancestors": [page_origin_id(pk) for pk in batch.ancestor_ids(page)],
             "first_published_at": page.first_published_at,
             "last_published_at": page.last_published_at,
+        }
+        if page.alias_of_id is not None:
+            meta["alias_of"] = self.get_alias_of()
+        return meta
+
+    def get_alias_of(self) -> dict[str, Any]:
+        """
+        What an alias page shows: its original (the page whose content it mirrors, in
+        another place or locale), as ``{"id", "url"}``, so a head can treat both as the
+        same content (a canonical link, one search result).
+        """
+        original = get_base_page_model().objects.get(pk=self.page.alias_of_id)
+        return {
+            "id": page_origin_id(original.pk),
+            "url": batch.full_url_of(original.specific_deferred),
         }
