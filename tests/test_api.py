@@ -6,15 +6,19 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django_q.conf import Conf
 from wagtail.models import ModelLogEntry
 
 from enterspeed_sync.api.tokens import create_token, hash_token
 from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.models import APIToken, EnterspeedJob, JobState, LedgerEntry, SourceState
 from enterspeed_sync.processing.claims import claim_jobs
+from tests.clusters import cluster_beats
 from tests.test_views import failed_job, failed_jobs, make_user, pending_job
 
 pytestmark = pytest.mark.django_db
@@ -561,8 +565,10 @@ def test_health_reports_depth_age_failures_and_last_ingest(admin_token):
     LedgerEntry.objects.create(
         key_hash="another-source", origin_id="page-9", sent_at=timezone.now()
     )
-    body = get(api("health"), admin_token).json()
-    assert body["status"] == "degraded"
+    response = get(api("health"), admin_token)
+    body = response.json()
+    # A stalled queue: nothing reaches Enterspeed, so a monitor reads 503.
+    assert (response.status_code, body["status"], body["http_status"]) == (503, "failing", 503)
     assert body["reasons"] == ["stalled", "failed_jobs"]
     assert (body["pending"], body["processing"], body["failed"]) == (2, 1, 1)
     assert 29 * 60 < body["oldest_pending_age_seconds"] < 31 * 60
@@ -575,7 +581,10 @@ def test_health_says_when_sending_is_paused(admin_token):
     SourceState.objects.create(
         key_hash=current_source().key_hash, paused_until=until, pause_reason="429"
     )
-    body = get(api("health"), admin_token).json()
+    response = get(api("health"), admin_token)
+    body = response.json()
+    # A 429 pause ends by itself: degraded, but 200.
+    assert response.status_code == 200
     assert body["status"] == "degraded" and body["state"] == "rate_limited"
     assert body["sending_paused"] is True
     assert body["paused_until"] == until.isoformat().replace("+00:00", "Z")
@@ -588,6 +597,33 @@ def test_health_is_a_few_queries(admin_token, django_assert_max_num_queries):
     # Token, job counts, sending state, ledger: four, whatever the queue holds.
     with django_assert_max_num_queries(4):
         assert get(api("health"), admin_token).status_code == 200
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_health_reads_the_clusters_from_django_q2s_cache(admin_token, monkeypatch):
+    monkeypatch.setattr(Conf, "SYNC", False)
+    get(api("health"), admin_token)
+    response = get(api("health"), admin_token)
+    assert response.status_code == 503
+    assert response.json()["state"] == "no_cluster"
+    assert response.json()["clusters"] == {"needed": True, "visible": True, "live": []}
+    cluster_beats("one", workers=2)
+    cluster_beats("two", workers=3)
+    with CaptureQueriesContext(connection) as queries:
+        response = get(api("health"), admin_token)
+    body = response.json()
+    assert (response.status_code, body["status"], body["state"]) == (200, "ok", "ok")
+    assert sorted(c["workers"] for c in body["clusters"]["live"]) == [2, 3]
+    assert {"cluster_id", "host", "pid", "status", "last_beat_at"} <= set(
+        body["clusters"]["live"][0]
+    )
+    # Ours stay four; django-q2 reads its key list and each cluster's statistic from the
+    # (here: database) cache, and writes the list back (a count, a look-up, an update, in a
+    # savepoint).
+    ours = [q["sql"] for q in queries.captured_queries if 'FROM "enterspeed_sync_' in q["sql"]]
+    cache = [q["sql"] for q in queries.captured_queries if "django_q_cache" in q["sql"]]
+    assert len(ours) == 4, ours
+    assert len(cache) <= 1 + 2 + 3, cache
 
 
 # The token command ------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django_q.conf import Conf
-from django_q.models import Schedule
 from wagtail.users.models import UserProfile
 
 from enterspeed_sync import tasks
@@ -26,15 +25,15 @@ from enterspeed_sync.delivery.retries import stamp
 from enterspeed_sync.models import EnterspeedJob, JobState, SyncCounter
 from enterspeed_sync.processing import counters
 from enterspeed_sync.processing.runner import process_pending_jobs
-from enterspeed_sync.processing.schedules import ensure_schedules
 from enterspeed_sync.processing.transitions import Outcome
-from enterspeed_sync.status import PROCESS_SCHEDULE, get_sync_status
+from enterspeed_sync.status import get_sync_status
 from enterspeed_sync.status.overview import (
     get_activity,
     get_failure_reasons,
     get_status_lines,
     normalise_error,
 )
+from tests.clusters import cluster_beats, cluster_stops
 
 DASHBOARD = reverse("enterspeed_sync:dashboard")
 STATUS = reverse("enterspeed_sync:status")
@@ -74,10 +73,11 @@ def line_of(destination="publish"):
 
 
 def heartbeat(alive: bool) -> None:
-    """Our minute schedule as a cluster's scheduler leaves it: moved on (alive) or not."""
-    ensure_schedules()
-    when = timezone.now() + timedelta(seconds=30 if alive else -600)
-    Schedule.objects.filter(name=PROCESS_SCHEDULE).update(next_run=when, task="abc")
+    """A cluster's statistic in django-q2's cache (``Stat``): saved (alive) or expired."""
+    if alive:
+        cluster_beats()
+    else:
+        cluster_stops()
 
 
 # Counters ------------------------------------------------------------------------------
@@ -175,15 +175,17 @@ def test_an_outage_says_unreachable_not_no_cluster(site_tree, synced, monkeypatc
     assert re.match(
         r"Enterspeed unreachable since .*; breaker open, next probe at \d\d:\d\d:\d\d", line.words
     )
-    # Enterspeed answers again: the streak is over; with no heartbeat, that is what shows.
+    # Enterspeed answers again: the streak is over; with no cluster, that is what shows.
     synced.outage(False)
     gate.record_success(gate.current_source())
     assert line_of().kind == "no_cluster"
     heartbeat(alive=True)
-    assert line_of().kind == "syncing"
+    assert (line_of().kind, line_of().words) == ("ok", "Syncing")
 
 
-def test_no_cluster_only_from_the_heartbeat_never_from_a_retry(site_tree, synced, monkeypatch):
+def test_no_cluster_only_from_django_q2s_stat_never_from_a_retry(
+    site_tree, synced, monkeypatch
+):
     monkeypatch.setattr(Conf, "SYNC", False)
     queue_pages(site_tree["posts"][:1])
     # Waiting for its retry, created long ago: the cluster is fine, the line says syncing.
@@ -194,11 +196,11 @@ def test_no_cluster_only_from_the_heartbeat_never_from_a_retry(site_tree, synced
     )
     heartbeat(alive=True)
     line = line_of()
-    assert (line.kind, line.words) == ("syncing", "Syncing")
+    assert (line.kind, line.words) == ("ok", "Syncing")
     assert line.oldest_pending_at < timezone.now() - timedelta(minutes=59)
     heartbeat(alive=False)
     assert line_of().kind == "no_cluster"
-    assert "No cluster heartbeat" in line_of().words
+    assert "No cluster running" in line_of().words
 
 
 def test_idle_in_sync_with_the_last_accepted_change(site_tree, synced):

@@ -1,10 +1,10 @@
 """
 One status model (enterspeed_sync.status) for every reader: the dashboard's notices, the
 health report, the system check W016 and `enterspeed_process --status` agree, per
-destination, with one stalled threshold and the cluster heartbeat django-q2's scheduler
-leaves on our minute schedule.
+destination, with one stalled threshold and the clusters django-q2's own statistics show.
 """
 
+import time
 from datetime import timedelta
 from io import StringIO
 
@@ -14,25 +14,18 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
-from django_q.brokers import get_broker
 from django_q.conf import Conf
-from django_q.models import Schedule
-from django_q.scheduler import scheduler
 
 from enterspeed_sync.api.health import get_health_report
 from enterspeed_sync.capture.outbox import JobSpec, queue_job
 from enterspeed_sync.delivery import gate
 from enterspeed_sync.models import EnterspeedJob
-from enterspeed_sync.processing.schedules import SCHEDULES, ensure_schedules
-from enterspeed_sync.status import (
-    PROCESS_SCHEDULE,
-    STALLED_AFTER,
-    get_heartbeat,
-    get_notices,
-    get_sync_status,
-)
+from enterspeed_sync.status import STALLED_AFTER, get_notices, get_sync_status
+from enterspeed_sync.status.clusters import get_clusters
+from tests.clusters import cluster_beats, cluster_stops
 from tests.qcluster import running_qcluster, wait_until
 
+LOCMEM = "django.core.cache.backends.locmem.LocMemCache"
 KEYS = {
     "API_KEY": "source-publish-0123456789",
     "PREVIEW_API_KEY": "source-preview-0123456789",
@@ -123,45 +116,87 @@ def test_the_homepage_panel_says_why_nothing_is_sent(admin_client):
 
 
 @override_settings(ENTERSPEED_SYNC=KEYS)
-def test_the_heartbeat_is_django_q2s_scheduler_running_our_schedule(db, monkeypatch):
-    assert PROCESS_SCHEDULE in SCHEDULES
-    ensure_schedules()
-    Schedule.objects.filter(name=PROCESS_SCHEDULE).update(next_run=timezone.now())
-    # The schedule exists, but no cluster's scheduler has run it yet.
-    assert not get_heartbeat().alive
+def test_clusters_are_django_q2s_own_statistics(db, monkeypatch):
+    monkeypatch.setattr(Conf, "SYNC", False)
+    assert not get_clusters().alive
+    status = get_sync_status()
+    assert (status.state, status.http_status) == ("no_cluster", 503)
+    assert "No django-q2 cluster is running" in status.message
+
+    cluster_beats(workers=3)
+    clusters = get_clusters()
+    assert clusters.visible and clusters.needed and clusters.workers == 3
+    assert get_sync_status().state == "ok"
     due_job(STALLED_AFTER.total_seconds() / 60 + 1)
-    assert "None has been seen" in get_sync_status().message
-
-    # django-q2's own scheduler, as a cluster's sentinel runs it (tasks run inline here).
-    monkeypatch.setattr(Conf, "SYNC", True)
-    Schedule.objects.exclude(name=PROCESS_SCHEDULE).update(next_run=timezone.now() + STALLED_AFTER)
-    EnterspeedJob.objects.update(next_attempt_at=timezone.now() + timedelta(hours=1))
-    scheduler(broker=get_broker())
-    heartbeat = get_heartbeat()
-    assert heartbeat.alive and heartbeat.next_run > timezone.now()
-
-    EnterspeedJob.objects.update(next_attempt_at=timezone.now() - STALLED_AFTER * 2)
     message = get_sync_status().message
-    assert "cluster is running, but the queue is behind" in message
+    assert "1 django-q2 cluster(s) are running, but the queue is behind" in message
 
-    # The cluster stopped: its scheduler no longer moves next_run on.
-    Schedule.objects.filter(name=PROCESS_SCHEDULE).update(
-        next_run=timezone.now() - timedelta(minutes=3)
+    # A statistic not saved for a few seconds, or a cluster stopping, is no live cluster.
+    cluster_beats(when=timezone.now() - timedelta(seconds=10))
+    assert get_sync_status().state == "no_cluster"
+    cluster_beats(status=Conf.STOPPING)
+    assert get_sync_status().state == "no_cluster"
+    cluster_beats()
+    assert get_sync_status().state == "stalled"
+    cluster_stops()
+    assert get_sync_status().state == "no_cluster"
+
+
+@override_settings(ENTERSPEED_SYNC=KEYS)
+def test_claims_past_their_lease_with_no_cluster_are_stuck(db, monkeypatch):
+    monkeypatch.setattr(Conf, "SYNC", False)
+    job = due_job(0)
+    EnterspeedJob.objects.filter(pk=job.pk).update(
+        state="processing", leased_until=timezone.now() - timedelta(seconds=40)
     )
-    assert not get_heartbeat().alive
-    assert "None has been seen" in get_sync_status().message
+    status = get_sync_status()
+    assert (status.state, status.http_status, status.expired) == ("stuck", 503, 1)
+    # A live cluster takes them back on its next run; past the stall threshold it is late.
+    cluster_beats()
+    assert get_sync_status().state == "ok"
+    EnterspeedJob.objects.filter(pk=job.pk).update(
+        leased_until=timezone.now() - STALLED_AFTER - timedelta(seconds=1)
+    )
+    assert get_sync_status().state == "stalled"
+
+
+@override_settings(ENTERSPEED_SYNC=KEYS, CACHES={"default": {"BACKEND": LOCMEM}})
+def test_a_per_process_cache_hides_the_clusters_and_the_check_says_so(db, monkeypatch):
+    monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(Conf, "CACHE", "default")
+    clusters = get_clusters()
+    assert not clusters.visible and not clusters.missing
+    assert get_sync_status().state == "ok"  # not known, so not said
+    ids = {message.id for message in run_checks()}
+    assert "enterspeed_sync.W030" in ids
+
+
+def test_the_test_settings_share_the_cluster_statistics(db):
+    assert "enterspeed_sync.W030" not in {message.id for message in run_checks()}
 
 
 @pytest.mark.cluster
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_running_qcluster_is_seen_and_a_stopped_one_is_not(standin, monkeypatch, tmp_path):
+def test_a_running_qcluster_is_seen_within_seconds_and_a_stopped_one_is_not(
+    standin, monkeypatch, tmp_path
+):
     monkeypatch.setattr(Conf, "SYNC", False)
-    ensure_schedules()
-    Schedule.objects.update(next_run=timezone.now() - timedelta(seconds=1), task=None)
-    assert not get_heartbeat().alive
-    with running_qcluster(standin.url, tmp_path / "qcluster.log"):
-        assert wait_until(lambda: get_heartbeat().alive, timeout=90)
-    Schedule.objects.filter(name=PROCESS_SCHEDULE).update(
-        next_run=timezone.now() - timedelta(minutes=3)
-    )
-    assert not get_heartbeat().alive
+    assert not get_clusters().alive
+    with running_qcluster(standin.url, tmp_path / "qcluster.log", workers=2) as process:
+        started = time.monotonic()
+        assert wait_until(lambda: get_clusters().alive, timeout=30)
+        seen_after = time.monotonic() - started
+        (cluster,) = get_clusters().live
+        assert cluster.pid == process.pid
+        # Its first statistic may be from before its workers started ("Starting", 0 workers).
+        assert wait_until(lambda: get_clusters().workers == 2, timeout=10)
+        out = StringIO()
+        call_command("enterspeed_process", "--status", stdout=out)
+        assert f"pid {process.pid}: " in out.getvalue() and "2 workers" in out.getvalue()
+    stopped = time.monotonic()
+    assert wait_until(lambda: not get_clusters().alive, timeout=10)
+    gone_after = time.monotonic() - stopped
+    # Seen once Django has started in the cluster (its first statistic); gone within the
+    # statistic's 3-second expiry plus the freshness margin.
+    print(f"cluster seen {seen_after:.1f} s after start, gone {gone_after:.1f} s after stop")
+    assert seen_after < 15 and gone_after < 6, (seen_after, gone_after)

@@ -169,14 +169,16 @@ def get_openapi_document() -> dict:
     url_name="health",
     operation_id="getHealth",
     summary="Health of the sync, for monitoring",
-    response=responses(_200=schemas.Health),
+    response=responses(_200=schemas.Health, _503=schemas.Health),
 )
 def health(request):
     """
-    Queue depth and age, failed and processing jobs, whether sending is paused and when
-    Enterspeed last accepted something. Always 200; read ``status``.
+    The sync's state, queue depth and age, failed and processing jobs, whether sending is
+    paused, the clusters running and when Enterspeed last accepted something. 200 while
+    the sync works; 503 when nothing reaches Enterspeed (``state`` says why).
     """
-    return get_health_report()
+    report = get_health_report()
+    return Status(report["http_status"], report)
 
 
 # Jobs -----------------------------------------------------------------------------------
@@ -281,6 +283,45 @@ def retry_job(request, id: schemas.JobId):
     jobs = EnterspeedJob.objects.for_entity(*job.entity_key)
     newer = jobs.exclude(state=JobState.FAILED).first()
     return {"retried": retried, "job": schemas.serialize_job(newer) if newer else None}
+
+
+@api.post(
+    "jobs/{int:id}/send-now/",
+    auth=MANAGE,
+    url_name="job_send_now",
+    operation_id="sendJobNow",
+    summary="Send a waiting job now",
+    response=responses(_200=schemas.SentNow, _404=schemas.Error, _409=schemas.Error),
+)
+def send_job_now(request, id: schemas.JobId):
+    """
+    A pending job waiting for its next attempt (a retry's backoff) is moved to now and
+    processing is requested. 409 when the job is not waiting.
+    """
+    job = get_job(id)
+    if not operations.is_waiting(job):
+        raise APIError(
+            409,
+            "not_waiting",
+            f"Job {id} is {job.state} and not waiting for a later attempt: nothing to move.",
+        )
+    operations.send_jobs_now([job], user=request.auth.user, audit=audit(request))
+    return {"moved": 1, "job": schemas.serialize_job(get_job(id))}
+
+
+@api.post(
+    "jobs/waiting/send-now/",
+    auth=MANAGE,
+    url_name="waiting_jobs_send_now",
+    operation_id="sendWaitingJobsNow",
+    summary="Send every waiting job now",
+    response=responses(_200=schemas.BulkSentNow, _413=schemas.Error, _415=schemas.Error),
+)
+def send_waiting_jobs_now(request):
+    """Every pending job waiting for its next attempt, moved to now in one statement."""
+    read_json_body(request)  # no body fields; but refuse a malformed one
+    moved = operations.send_all_waiting_now(user=request.auth.user, audit=audit(request))
+    return {"moved": moved}
 
 
 @api.delete(

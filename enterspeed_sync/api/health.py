@@ -1,8 +1,9 @@
 """
-The health endpoint's report: queue depth and age, failures, whether sending is paused and
-when Enterspeed last accepted something. Three queries (job counts, the sending state, the
-ledger's newest entry; a fourth, the cluster heartbeat, only while a queue is stalled), so a
-monitor may ask every few seconds.
+The health endpoint's report: the status model's verdict (``state``, and the HTTP status
+it maps to), queue depth and age, failures, whether sending is paused, the django-q2
+clusters running and when Enterspeed last accepted something. Three queries (job counts,
+the sending state, the ledger's newest entry) and a read of django-q2's cluster statistics,
+so a monitor may ask every few seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from enterspeed_sync.api.schemas import isoformat
 from enterspeed_sync.conf import conf
 from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.models import LedgerEntry
+from enterspeed_sync.status.clusters import Clusters
 
 
 def last_successful_ingest(source=None) -> datetime | None:
@@ -29,16 +31,20 @@ def last_successful_ingest(source=None) -> datetime | None:
 def get_health_report(now: datetime | None = None) -> dict:
     now = now or timezone.now()
     status = sync_status.get_sync_status(now)
-    reasons = []
-    if not conf.API_KEY:
-        reasons.append("no_api_key")
-    if status.state != sync_status.OK:
-        reasons.append(status.state)
+    # Every destination's state that is not ok, most serious first, then failed jobs.
+    reasons = sorted(
+        {row.state for row in status.destinations if not row.ok}, key=sync_status.SEVERITY.index
+    )
     if status.failed:
         reasons.append("failed_jobs")
+    if status.http_status != 200:
+        verdict = "failing"
+    else:
+        verdict = "degraded" if reasons else "ok"
     oldest = status.oldest_pending_at
     return {
-        "status": "degraded" if reasons else "ok",
+        "status": verdict,
+        "http_status": status.http_status,
         "reasons": reasons,
         "state": status.state,
         "message": status.message,
@@ -54,5 +60,25 @@ def get_health_report(now: datetime | None = None) -> dict:
         "paused_until": isoformat(status.until) if status.worst.paused else None,
         "last_error": status.last_error,
         "enabled": conf.ENABLED,
+        "clusters": clusters_report(status.clusters),
         "checked_at": isoformat(now),
+    }
+
+
+def clusters_report(clusters: Clusters) -> dict:
+    return {
+        "needed": clusters.needed,
+        "visible": clusters.visible,
+        "live": [
+            {
+                "cluster_id": cluster.cluster_id,
+                "host": cluster.host,
+                "pid": cluster.pid,
+                "status": cluster.status,
+                "workers": cluster.workers,
+                "started_at": isoformat(cluster.started_at),
+                "last_beat_at": isoformat(cluster.last_beat),
+            }
+            for cluster in clusters.live
+        ],
     }

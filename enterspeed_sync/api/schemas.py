@@ -388,6 +388,15 @@ class Retried(Schema):
     job: Job | None = Field(description="The pending job that will be sent.")
 
 
+class SentNow(Schema):
+    moved: int = Field(ge=0, le=1)
+    job: Job
+
+
+class BulkSentNow(Schema):
+    moved: int = Field(ge=0, description="Waiting jobs moved to now.")
+
+
 class BulkRetried(Schema):
     matched: int = Field(ge=0)
     queued: int | None = Field(ge=0, description="None when background tasks retry them.")
@@ -396,22 +405,46 @@ class BulkRetried(Schema):
 
 # Health and errors ----------------------------------------------------------------------
 
-HealthState = Literal["ok", "auth_failed", "breaker_open", "rate_limited", "disabled", "stalled"]
+HealthState = Literal[
+    "ok",
+    "auth_failed",
+    "breaker_open",
+    "unreachable",
+    "no_api_key",
+    "disabled",
+    "stuck",
+    "no_cluster",
+    "stalled",
+    "rate_limited",
+]
+
+
+class HealthCluster(Schema):
+    cluster_id: str
+    host: str
+    pid: int
+    status: str = Field(description="django-q2's word: Starting, Working, Idle.")
+    workers: int = Field(ge=0)
+    started_at: Instant | None
+    last_beat_at: Instant = Field(description="When its sentinel last saved its statistic.")
+
+
+class HealthClusters(Schema):
+    needed: bool = Field(description="False when tasks run inline (Q_CLUSTER['sync']).")
+    visible: bool = Field(
+        description="False when django-q2 keeps its statistics in a per-process cache "
+        "(check enterspeed_sync.W030): then no cluster can be seen."
+    )
+    live: list[HealthCluster]
 
 
 class Health(Schema):
-    status: Literal["ok", "degraded"] = Field(description="degraded when any reason applies.")
-    reasons: list[
-        Literal[
-            "no_api_key",
-            "auth_failed",
-            "breaker_open",
-            "rate_limited",
-            "disabled",
-            "stalled",
-            "failed_jobs",
-        ]
-    ]
+    status: Literal["ok", "degraded", "failing"] = Field(
+        description="failing (HTTP 503) when nothing reaches Enterspeed; degraded when "
+        "any other reason applies."
+    )
+    http_status: Literal[200, 503]
+    reasons: list[Literal[HealthState, "failed_jobs"]]
     state: HealthState
     message: str
     pending: int = Field(ge=0, description="Queue depth.")
@@ -424,6 +457,7 @@ class Health(Schema):
     paused_until: Instant | None
     last_error: str
     enabled: bool
+    clusters: HealthClusters
     checked_at: Instant
 
 

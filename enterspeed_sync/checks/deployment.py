@@ -17,6 +17,7 @@ from enterspeed_sync.conf import SETTING_NAME, conf
 from enterspeed_sync.conf.rules import is_number
 from enterspeed_sync.models import EnterspeedJob
 from enterspeed_sync.status import get_sync_status
+from enterspeed_sync.status.clusters import cluster_statistics_cache, statistics_are_shared
 
 
 @register(Tags.urls)
@@ -158,7 +159,38 @@ def check_q_cluster(app_configs=None, **kwargs):
                 id="enterspeed_sync.W014",
             )
         )
+    # django-q2 picks its broker in a fixed order (django_q/brokers/__init__.py:get_broker):
+    # an "orm" key wins over "redis", however the settings were meant.
+    if orm and q_cluster.get("redis"):
+        warnings.append(
+            Warning(
+                "Q_CLUSTER has both 'orm' and 'redis': django-q2 uses the ORM broker and "
+                "ignores 'redis'.",
+                hint="Remove the key of the broker you do not mean: 'orm' to use Redis.",
+                id="enterspeed_sync.W031",
+            )
+        )
     return warnings
+
+
+@register(Tags.compatibility)
+def check_cluster_statistics_shared(app_configs=None, **kwargs):
+    """The admin, the health endpoint and `--status` see clusters through django-q2's cache."""
+    if not apps.is_installed("django_q") or statistics_are_shared():
+        return []
+    alias, backend = cluster_statistics_cache()
+    backend = backend or "not configured"
+    return [
+        Warning(
+            f"django-q2 keeps its cluster statistics in the cache {alias!r} ({backend}), "
+            "which each process has to itself: the admin, the health endpoint "
+            "and `enterspeed_process --status` cannot see the clusters, so they cannot say "
+            "when none is running.",
+            hint="Give django-q2 a database or Redis cache: add one to CACHES and set "
+            "Q_CLUSTER['cache'] to its alias (see docs/installation.md).",
+            id="enterspeed_sync.W030",
+        )
+    ]
 
 
 @register(Tags.compatibility)

@@ -1,25 +1,21 @@
 """
-How the sync is doing, one model for every reader: the admin dashboard's notices, the
-homepage panel, the health endpoint, the system check ``enterspeed_sync.W016`` and
-``manage.py enterspeed_process --status``.
+How the sync is doing, one verdict for every reader: the admin dashboard's status line and
+notices, the homepage panel, the health endpoint (and its HTTP status), the metrics
+endpoint, the system check ``enterspeed_sync.W016`` and ``manage.py enterspeed_process
+--status``. Each reader words or formats ``DestinationStatus.state``; none decides a state
+of its own.
 
 Per destination (published content, preview): the queue (counts, and since when its oldest
-due job has waited), whether sending is stopped (a refused key, an open circuit breaker, a
-429 pause, each with when it ends) and the last error. For the whole sync: whether it is
-switched off, the post-sync hooks that are failing, and the cluster heartbeat.
+due job has waited), whether sending is stopped (no key, a refused key, Enterspeed
+unreachable or an open circuit breaker, a 429 pause, each with when it ends) and the last
+error. For the whole sync: whether it is switched off, the post-sync hooks that are
+failing, and the django-q2 clusters that are running (``clusters``: django-q2's own
+``Stat``, seen within seconds).
 
-*Stalled* has one meaning everywhere: a pending job that has been due (``next_attempt_at``)
-for longer than ``STALLED_AFTER``. A job waiting for its retry or for a pause to end is not
-due, so it never makes the queue stalled.
-
-The cluster heartbeat is django-q2's own: its scheduler, which runs inside every cluster's
-sentinel about every 30 seconds, moves our minute schedule's ``next_run`` on each time it
-queues the processing task (and records that task's id). A ``next_run`` more than
-``HEARTBEAT_GRACE`` in the past, or no task recorded yet, means no cluster's scheduler has
-run since. It is in the database, so every process sees it
-(django-q2's ``Stat`` lives in the cache, which by default is per process), it costs no
-write of ours, and it is read only when a queue is stalled: then it tells "no cluster is
-running" from "a cluster is running but the queue is behind".
+*Stalled* has one meaning everywhere: a job that could have been sent (a pending job past
+its ``next_attempt_at``, or a claimed job whose lease ran out) has waited longer than
+``STALLED_AFTER``. A job waiting for its retry or for a pause to end is not due, so it
+never makes the queue stalled.
 """
 
 from __future__ import annotations
@@ -28,12 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from django.apps import apps
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from enterspeed_sync.conf import conf, get_destinations
+from enterspeed_sync.conf import conf, get_api_key, get_destinations
 from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.models import (
     Destination,
@@ -42,48 +37,47 @@ from enterspeed_sync.models import (
     PostSyncHookStatus,
     SourceState,
 )
+from enterspeed_sync.status.clusters import Clusters, get_clusters
 
 #: ``DestinationStatus.state`` values, most serious first.
 AUTH_FAILED = "auth_failed"
 BREAKER_OPEN = "breaker_open"
-RATE_LIMITED = "rate_limited"
+UNREACHABLE = "unreachable"
+NO_API_KEY = "no_api_key"
 DISABLED = "disabled"
+STUCK = "stuck"
+NO_CLUSTER = "no_cluster"
 STALLED = "stalled"
+RATE_LIMITED = "rate_limited"
 OK = "ok"
-SEVERITY = (AUTH_FAILED, BREAKER_OPEN, RATE_LIMITED, DISABLED, STALLED, OK)
+SEVERITY = (
+    AUTH_FAILED,
+    BREAKER_OPEN,
+    UNREACHABLE,
+    NO_API_KEY,
+    DISABLED,
+    STUCK,
+    NO_CLUSTER,
+    STALLED,
+    RATE_LIMITED,
+    OK,
+)
 #: States in which no worker sends anything to that destination.
 PAUSED_STATES = frozenset({AUTH_FAILED, BREAKER_OPEN, RATE_LIMITED})
+#: States in which nothing reaches Enterspeed until someone or something acts: the health
+#: endpoint answers 503 ("Service Unavailable") in these, 200 in the others.
+FAILING_STATES = frozenset(
+    {AUTH_FAILED, BREAKER_OPEN, UNREACHABLE, NO_API_KEY, STUCK, NO_CLUSTER, STALLED}
+)
+
+
+def http_status(state: str) -> int:
+    """The HTTP status a monitor reads for ``state``: 503 when nothing gets through."""
+    return 503 if state in FAILING_STATES else 200
+
 
 #: A job due for longer than this means the queue is stalled (the one threshold).
 STALLED_AFTER = timedelta(minutes=5)
-#: Our minute schedule's ``next_run`` this far in the past: no cluster's scheduler runs.
-HEARTBEAT_GRACE = timedelta(minutes=2)
-#: The minute schedule (``processing.schedules.SCHEDULES``) whose ``next_run`` is watched.
-PROCESS_SCHEDULE = "enterspeed_sync.process_pending_jobs"
-
-
-@dataclass(frozen=True)
-class Heartbeat:
-    """Whether a django-q2 cluster is running (its scheduler moved our schedule on)."""
-
-    #: When the processing schedule is next due; None: no cluster ever ran it (or there is
-    #: no schedule: django_q is not installed, or migrate has not run).
-    next_run: datetime | None
-    alive: bool
-
-
-def get_heartbeat(now: datetime | None = None) -> Heartbeat:
-    if not apps.is_installed("django_q"):
-        return Heartbeat(None, False)
-    # Function-level import: django_q is an optional app here (check E005 says when it is
-    # missing), and its models cannot be imported then.
-    from django_q.models import Schedule
-
-    now = now or timezone.now()
-    # ``task`` is set by the scheduler only: a schedule no cluster has run yet has none.
-    rows = Schedule.objects.filter(name=PROCESS_SCHEDULE, task__isnull=False).exclude(repeats=0)
-    next_run = rows.values_list("next_run", flat=True).first()
-    return Heartbeat(next_run, next_run is not None and next_run > now - HEARTBEAT_GRACE)
 
 
 @dataclass(frozen=True)
@@ -99,7 +93,10 @@ class DestinationStatus:
     due: int = 0
     processing: int = 0
     failed: int = 0
-    #: Since when the longest-waiting due job could have been sent (the stall measure).
+    #: Processing jobs whose lease ran out: their worker stopped (killed, or its machine).
+    expired: int = 0
+    #: Since when the longest-waiting due job could have been sent (the stall measure): a
+    #: pending job's ``next_attempt_at``, or an expired lease's end.
     oldest_due_at: datetime | None = None
     #: When the longest-waiting pending job was created (the queue's age).
     oldest_pending_at: datetime | None = None
@@ -118,6 +115,14 @@ class DestinationStatus:
     @property
     def paused(self) -> bool:
         return self.state in PAUSED_STATES
+
+    @property
+    def failing(self) -> bool:
+        return self.state in FAILING_STATES
+
+    @property
+    def http_status(self) -> int:
+        return http_status(self.state)
 
     @property
     def active(self) -> int:
@@ -160,6 +165,10 @@ class SyncStatus:
         return self.state == OK
 
     @property
+    def http_status(self) -> int:
+        return http_status(self.state)
+
+    @property
     def pending(self) -> int:
         return sum(row.pending for row in self.destinations)
 
@@ -174,6 +183,10 @@ class SyncStatus:
     @property
     def failed(self) -> int:
         return sum(row.failed for row in self.destinations)
+
+    @property
+    def expired(self) -> int:
+        return sum(row.expired for row in self.destinations)
 
     @property
     def active(self) -> int:
@@ -196,18 +209,17 @@ class SyncStatus:
         """Post-sync hooks whose last call failed (read on first use: one query)."""
         return list(PostSyncHookStatus.objects.filter(consecutive_failures__gt=0))
 
-    @cached_property
-    def heartbeat(self) -> Heartbeat:
-        """The cluster heartbeat (read on first use: one query)."""
-        return get_heartbeat(self.now)
+    #: The django-q2 clusters running now (``status.clusters``).
+    clusters: Clusters = field(default_factory=lambda: Clusters(visible=False, needed=False))
 
 
 def get_sync_status(now: datetime | None = None) -> SyncStatus:
-    """The sync's status: two queries (jobs per destination, sending state), plus one for
-    the heartbeat when a queue is stalled."""
+    """The sync's status: two queries (jobs per destination, sending state) and a read of
+    django-q2's cluster statistics from its cache."""
     now = now or timezone.now()
     pending = Q(state=JobState.PENDING)
     due = pending & Q(next_attempt_at__lte=now)
+    expired = Q(state=JobState.PROCESSING, leased_until__lt=now)
     rows = (
         EnterspeedJob.objects.order_by()
         .values("destination")
@@ -216,7 +228,9 @@ def get_sync_status(now: datetime | None = None) -> SyncStatus:
             due=Count("pk", filter=due),
             processing=Count("pk", filter=Q(state=JobState.PROCESSING)),
             failed=Count("pk", filter=Q(state=JobState.FAILED)),
+            expired=Count("pk", filter=expired),
             oldest_due_at=Min("next_attempt_at", filter=due),
+            oldest_expired_at=Min("leased_until", filter=expired),
             oldest_pending_at=Min("created_at", filter=pending),
             next_retry_at=Min(
                 "next_attempt_at", filter=pending & Q(attempts__gt=0, next_attempt_at__gt=now)
@@ -235,7 +249,7 @@ def get_sync_status(now: datetime | None = None) -> SyncStatus:
         state.key_hash: state
         for state in SourceState.objects.filter(key_hash__in=set(sources.values()))
     }
-    status = SyncStatus([], enabled=conf.ENABLED, now=now)
+    status = SyncStatus([], enabled=conf.ENABLED, now=now, clusters=get_clusters(now))
     for value in shown:
         status.destinations.append(
             _destination_status(
@@ -256,9 +270,15 @@ def _destination_status(
     state: SourceState | None,
     status: SyncStatus,
 ) -> DestinationStatus:
-    counts = {key: counts.get(key) or 0 for key in ("pending", "due", "processing", "failed")} | {
-        key: counts.get(key) for key in ("oldest_due_at", "oldest_pending_at", "next_retry_at")
-    }
+    counts = dict(counts)
+    oldest_expired_at = counts.pop("oldest_expired_at", None)
+    counts = {
+        key: counts.get(key) or 0 for key in ("pending", "due", "processing", "failed", "expired")
+    } | {key: counts.get(key) for key in ("oldest_due_at", "oldest_pending_at", "next_retry_at")}
+    # A job whose lease ran out could have been sent again since then: it counts as due.
+    if oldest_expired_at is not None:
+        found = [t for t in (counts["oldest_due_at"], oldest_expired_at) if t is not None]
+        counts["oldest_due_at"] = min(found)
     if state is not None:
         counts |= {
             "consecutive_failures": state.consecutive_failures,
@@ -302,29 +322,63 @@ def _destination_status(
             f"probe the API again at {_time(until)}; the jobs wait and lose no attempts.",
             until=until,
         )
+    if state is not None and state.consecutive_failures and state.failing_since:
+        retry = counts["next_retry_at"]
+        return make(
+            UNREACHABLE,
+            f"Enterspeed cannot be reached: {state.consecutive_failures} attempts in a row "
+            f"failed since {_time(state.failing_since)} (last: "
+            f"{state.last_error or 'unknown'}). The jobs are retried"
+            + (f", next at {_time(retry)}" if retry else "")
+            + "; if the cause is fixed, `manage.py enterspeed_retry --pending` sends them now.",
+        )
+    if not get_api_key(destination):
+        key = "PREVIEW_API_KEY" if destination == Destination.PREVIEW else "API_KEY"
+        return make(
+            NO_API_KEY,
+            f"No API key is configured (ENTERSPEED_SYNC['{key}']): jobs are queued, but "
+            "the cluster sends nothing until it is set.",
+        )
+    if not status.enabled:
+        return make(DISABLED, "ENTERSPEED_SYNC['ENABLED'] is False: no new jobs are created.")
+    clusters = status.clusters
+    if clusters.missing and counts["expired"]:
+        return make(
+            STUCK,
+            f"{counts['expired']} jobs are held by a worker that stopped (their lease ran "
+            "out), and no django-q2 cluster is running to take them back: start "
+            "`manage.py qcluster`.",
+        )
+    if clusters.missing:
+        return make(
+            NO_CLUSTER,
+            "No django-q2 cluster is running: jobs are queued but nothing sends them. "
+            "Start `manage.py qcluster`.",
+        )
+    oldest = counts["oldest_due_at"]
+    if oldest is not None and status.now - oldest > STALLED_AFTER:
+        waited = int((status.now - oldest).total_seconds() // 60)
+        if clusters.alive:
+            cause = (
+                f"{len(clusters.live)} django-q2 cluster(s) are running, but the queue is "
+                "behind: a big seed, too few workers, or workers stuck on something else?"
+            )
+        else:
+            cause = (
+                "is a django-q2 cluster (`manage.py qcluster`) running? This process cannot "
+                "see django-q2's cluster statistics (check enterspeed_sync.W030)."
+            )
+        return make(
+            STALLED,
+            f"{counts['due'] + counts['expired']} jobs are due, one of them for {waited} "
+            f"minutes (since {_time(oldest)}): {cause}",
+        )
     if state is not None and state.paused_until and state.paused_until > status.now:
         return make(
             RATE_LIMITED,
             f"Enterspeed asked us to slow down (HTTP 429); sending resumes at "
             f"{_time(state.paused_until)}.",
             until=state.paused_until,
-        )
-    if not status.enabled:
-        return make(DISABLED, "ENTERSPEED_SYNC['ENABLED'] is False: no new jobs are created.")
-    oldest = counts["oldest_due_at"]
-    if oldest is not None and status.now - oldest > STALLED_AFTER:
-        waited = int((status.now - oldest).total_seconds() // 60)
-        if status.heartbeat.alive:
-            cause = (
-                "a django-q2 cluster is running, but the queue is behind: a big seed, too "
-                "few workers, or workers stuck on something else?"
-            )
-        else:
-            cause = "is a django-q2 cluster (`manage.py qcluster`) running? None has been seen."
-        return make(
-            STALLED,
-            f"{counts['due']} jobs are due, one of them for {waited} minutes (since "
-            f"{_time(oldest)}): {cause}",
         )
     return make(OK, "The sync is running.")
 
@@ -345,20 +399,10 @@ class Notice:
 
 
 def get_notices(status: SyncStatus | None = None) -> list[Notice]:
-    """What an admin should act on: no API key, sync switched off, a failing post-sync
-    hook, and every destination that sends nothing or is stalled (``get_sync_status``)."""
+    """What an admin should act on: sync switched off, a failing post-sync hook, and every
+    destination that sends nothing, is paused or is stalled (``get_sync_status``)."""
     status = status or get_sync_status()
     notices = []
-    if not conf.API_KEY:
-        notices.append(
-            Notice(
-                "error",
-                _(
-                    "No API key is configured: set ENTERSPEED_SYNC['API_KEY'] in the "
-                    "project's settings. Jobs are queued but cannot be sent."
-                ),
-            )
-        )
     if not status.enabled:
         notices.append(
             Notice(
@@ -385,8 +429,6 @@ def get_notices(status: SyncStatus | None = None) -> list[Notice]:
             )
         )
     for row in status.destinations:
-        if row.state in PAUSED_STATES:
-            notices.append(Notice("error", row.message))
-        elif row.state == STALLED:
-            notices.append(Notice("warning", row.message))
+        if row.failing or row.paused:
+            notices.append(Notice("error" if row.failing else "warning", row.message))
     return notices

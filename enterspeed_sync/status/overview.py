@@ -18,28 +18,17 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from enterspeed_sync import status as sync_status
 from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.models import EnterspeedJob, JobState, LedgerEntry, SyncCounter
-from enterspeed_sync.status import (
-    AUTH_FAILED,
-    BREAKER_OPEN,
-    RATE_LIMITED,
-    DestinationStatus,
-    SyncStatus,
-)
-
-#: ``StatusLine.kind`` values.
-SYNCING = "syncing"
-IDLE = "idle"
-UNREACHABLE = "unreachable"
-NO_CLUSTER = "no_cluster"
-OFF = "off"
+from enterspeed_sync.status import DestinationStatus, SyncStatus
 
 
 @dataclass(frozen=True)
 class StatusLine:
     destination: str
     label: str
+    #: The destination's state (``status.DestinationStatus.state``): the one verdict.
     kind: str
     #: The status in words, e.g. "Enterspeed unreachable since 14:02:11".
     words: str
@@ -48,15 +37,20 @@ class StatusLine:
     oldest_pending_at: datetime | None
     next_retry_at: datetime | None
 
+    @property
+    def http_status(self) -> int:
+        """What the health endpoint answers in this state (200, or 503)."""
+        return sync_status.http_status(self.kind)
+
 
 def get_status_lines(status: SyncStatus) -> list[StatusLine]:
-    """One line per destination: one query each for the ledger, one for the heartbeat
-    when some destination has work and nothing else explains it."""
+    """One line per destination (one ledger query each): the state in a few words."""
     return [
         StatusLine(
             row.destination,
             row.label,
-            *_words(row, status),
+            row.state,
+            _words(row, status),
             last_accepted_at=_last_accepted(row.destination),
             oldest_pending_at=row.oldest_pending_at,
             next_retry_at=row.next_retry_at,
@@ -65,46 +59,45 @@ def get_status_lines(status: SyncStatus) -> list[StatusLine]:
     ]
 
 
-def _words(row: DestinationStatus, status: SyncStatus) -> tuple[str, str]:
-    """(kind, words), the most serious first. "No cluster" only from the heartbeat."""
-    if row.state == AUTH_FAILED:
-        return AUTH_FAILED, _("Key refused: nothing is sent until the API key works")
-    if row.state == BREAKER_OPEN:
-        since = row.failing_since
+def _words(row: DestinationStatus, status: SyncStatus) -> str:
+    """A few words for ``row.state``; the state itself is decided in ``status``."""
+    state = row.state
+    if state == sync_status.AUTH_FAILED:
+        return _("Key refused: nothing is sent until the API key works")
+    if state == sync_status.BREAKER_OPEN:
         words = _("Breaker open, next probe at %(probe)s") % {"probe": clock(row.until)}
-        if since:
+        if row.failing_since:
             words = _("Enterspeed unreachable since %(since)s; %(rest)s") % {
-                "since": clock(since),
+                "since": clock(row.failing_since),
                 "rest": words[0].lower() + words[1:],
             }
-        return BREAKER_OPEN, words
-    if row.state == RATE_LIMITED:
-        return RATE_LIMITED, _("Paused by rate limit until %(until)s") % {"until": clock(row.until)}
-    if row.consecutive_failures and row.failing_since:
+        return words
+    if state == sync_status.UNREACHABLE:
         words = ngettext(
             "Enterspeed unreachable since %(since)s (%(n)d failure)",
             "Enterspeed unreachable since %(since)s (%(n)d failures in a row)",
             row.consecutive_failures,
         )
-        return UNREACHABLE, words % {
-            "since": clock(row.failing_since),
-            "n": row.consecutive_failures,
-        }
-    if not status.enabled:
-        return OFF, _("Sync switched off")
-    if row.active and cluster_expected() and not status.heartbeat.alive:
-        return NO_CLUSTER, _("No cluster heartbeat: is `manage.py qcluster` running?")
+        return words % {"since": clock(row.failing_since), "n": row.consecutive_failures}
+    if state == sync_status.NO_API_KEY:
+        return _("No API key: jobs wait until one is configured")
+    if state == sync_status.DISABLED:
+        return _("Sync switched off")
+    if state == sync_status.STUCK:
+        return ngettext(
+            "%(n)d job held by a stopped worker, and no cluster to take it back",
+            "%(n)d jobs held by a stopped worker, and no cluster to take them back",
+            row.expired,
+        ) % {"n": row.expired}
+    if state == sync_status.NO_CLUSTER:
+        return _("No cluster running: start `manage.py qcluster`")
+    if state == sync_status.STALLED:
+        return _("Stalled: jobs due since %(since)s") % {"since": clock(row.oldest_due_at)}
+    if state == sync_status.RATE_LIMITED:
+        return _("Paused by rate limit until %(until)s") % {"until": clock(row.until)}
     if row.active:
-        return SYNCING, _("Syncing")
-    return IDLE, _("Idle and in sync")
-
-
-def cluster_expected() -> bool:
-    """False when django-q2 runs tasks inline (``Q_CLUSTER['sync']``): no cluster needed."""
-    # Function-level import: django_q is an optional app here (check E005 says so).
-    from django_q.conf import Conf
-
-    return not Conf.SYNC
+        return _("Syncing")
+    return _("Idle and in sync")
 
 
 def _last_accepted(destination: str) -> datetime | None:

@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
 from enterspeed_sync.delivery.gate import resume_sending
 from enterspeed_sync.management.output import plural
@@ -40,17 +41,13 @@ class Command(BaseCommand):
             style = self.style.SUCCESS if row.ok else self.style.WARNING
             label = "Status" if len(sync.destinations) == 1 else f"Status ({row.label})"
             self.stdout.write(style(f"{label}: {row.message}"))
+            label = "State" if len(sync.destinations) == 1 else f"State ({row.label})"
+            self.stdout.write(f"{label}: {row.state} (health endpoint: HTTP {row.http_status})")
         self.stdout.write(
             f"Jobs: {sync.pending} pending ({sync.due} due now), {sync.processing} processing, "
             f"{sync.failed} failed."
         )
-        if sync.heartbeat.alive:
-            self.stdout.write("Cluster: a django-q2 cluster is running (its scheduler is live).")
-        else:
-            self.stdout.write(
-                "Cluster: none seen (no django-q2 scheduler has run the minute schedule lately"
-                "); start `manage.py qcluster`, unless this command runs from cron instead."
-            )
+        self.write_clusters(sync.clusters)
         for hook in sync.failing_hooks:
             self.stdout.write(
                 self.style.WARNING(
@@ -66,3 +63,27 @@ class Command(BaseCommand):
                     "the admin's job list and retry with `manage.py enterspeed_retry`."
                 )
             )
+
+    def write_clusters(self, clusters):
+        if not clusters.needed:
+            self.stdout.write("Clusters: none needed (Q_CLUSTER['sync'] runs tasks inline).")
+        elif not clusters.visible:
+            self.stdout.write(
+                "Clusters: cannot be seen from here (django-q2 keeps its statistics in a "
+                "per-process cache; see check enterspeed_sync.W030)."
+            )
+        elif not clusters.live:
+            self.stdout.write(
+                self.style.WARNING("Clusters: none running; start `manage.py qcluster`.")
+            )
+        else:
+            self.stdout.write(
+                f"Clusters: {len(clusters.live)} running, "
+                f"{plural(clusters.workers, 'worker')} in all."
+            )
+            for cluster in clusters.live:
+                beat = (timezone.now() - cluster.last_beat).total_seconds()
+                self.stdout.write(
+                    f"  {cluster.host} pid {cluster.pid}: {cluster.status}, "
+                    f"{plural(cluster.workers, 'worker')}, last beat {beat:.1f} s ago"
+                )
