@@ -1,9 +1,9 @@
 """
 What an operator can do to the queue: seed, retry (chosen jobs or every failed one),
-delete, clear the pending queue. The admin views, the operations API, the management
-commands and the django-q2 tasks all call these functions, so each operation is decided
-in one place: which jobs it touches, what goes to Wagtail's audit log, and whether it runs
-in the request or as a background task.
+send waiting jobs now (chosen ones or all), delete, clear the pending queue. The admin
+views, the operations API, the management commands and the django-q2 tasks all call these
+functions, so each operation is decided in one place: which jobs it touches, what goes to
+Wagtail's audit log, and whether it runs in the request or as a background task.
 
 ``audit`` is extra data for the audit-log entry (the API adds ``via`` and its token's
 prefix); ``user`` is whoever acted, or None for a command.
@@ -23,7 +23,11 @@ from wagtail.log_actions import log
 from enterspeed_sync.capture.seeding import SEED_KINDS, SeedResult, seed
 from enterspeed_sync.mapping import get_base_page_model
 from enterspeed_sync.models import Destination, EnterspeedJob, JobState
-from enterspeed_sync.processing.transitions import retry_failed_jobs
+from enterspeed_sync.processing.transitions import (
+    retry_failed_jobs,
+    send_waiting_jobs_now,
+    waiting_jobs,
+)
 
 #: Retrying more failed jobs than this runs as background tasks, not in the request.
 INLINE_RETRY_LIMIT = 200
@@ -190,6 +194,37 @@ def retry_all_failed(
     return BulkRetry(
         matched=len(ids), queued=retry_failed_jobs(ids) if ids else 0, background=False
     )
+
+
+# Send now -------------------------------------------------------------------------------
+
+
+def is_waiting(job: EnterspeedJob) -> bool:
+    """A pending job whose next attempt is later than now (``send_jobs_now`` moves it)."""
+    return waiting_jobs().filter(pk=job.pk).exists()
+
+
+def send_jobs_now(jobs: list[EnterspeedJob], *, user=None, audit: dict | None = None) -> int:
+    """
+    Move the pending ones of ``jobs`` that wait for their next attempt to now, each
+    logged; returns how many were moved.
+    """
+    waiting = [job for job in jobs if is_waiting(job)]
+    if not waiting:
+        return 0
+    with transaction.atomic():
+        moved = send_waiting_jobs_now([job.pk for job in waiting])
+        for job in waiting:
+            log_job_action(job, "enterspeed_sync.send_now", user, audit)
+    return moved
+
+
+def send_all_waiting_now(*, user=None, audit: dict | None = None) -> int:
+    """Move every pending job waiting for its next attempt to now; returns how many."""
+    with transaction.atomic():
+        moved = send_waiting_jobs_now()
+        log_queue_action("enterspeed_sync.send_now", user, count=moved, **(audit or {}))
+    return moved
 
 
 # Delete ---------------------------------------------------------------------------------

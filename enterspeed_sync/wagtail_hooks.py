@@ -75,6 +75,11 @@ def register_log_actions(actions):
         "enterspeed_sync.retry", _("Enterspeed: retry job"), _("Retried an Enterspeed job")
     )
     actions.register_action(
+        "enterspeed_sync.send_now",
+        _("Enterspeed: send now"),
+        _("Moved a waiting Enterspeed job's next attempt to now"),
+    )
+    actions.register_action(
         "enterspeed_sync.retry_failed",
         _("Enterspeed: retry all failed"),
         _("Retried all failed Enterspeed jobs"),

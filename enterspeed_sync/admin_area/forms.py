@@ -44,7 +44,9 @@ MAX_BULK_JOBS = 100
 class BulkJobsForm(forms.Form):
     """``id`` (repeated), ``action`` and, for a delete, ``confirmed``: the jobs list's bulk form."""
 
-    action = forms.ChoiceField(choices=[("retry", _("Retry")), ("delete", _("Delete"))])
+    action = forms.ChoiceField(
+        choices=[("retry", _("Retry")), ("send_now", _("Send now")), ("delete", _("Delete"))]
+    )
     id = forms.TypedMultipleChoiceField(coerce=int, required=False)
     confirmed = forms.BooleanField(required=False)
 

@@ -25,9 +25,14 @@ urlpatterns = [
         job_actions.AllFailedJobsView.as_view(),
         name="jobs_all",
     ),
+    path(
+        "jobs/waiting/send-now/",
+        job_actions.SendAllWaitingNowView.as_view(),
+        name="jobs_send_now",
+    ),
     path("jobs/<int:pk>/", jobs.JobInspectView.as_view(), name="job"),
     re_path(
-        r"^jobs/(?P<pk>[0-9]+)/(?P<action>retry|delete)/$",
+        r"^jobs/(?P<pk>[0-9]+)/(?P<action>retry|send_now|delete)/$",
         job_actions.JobActionView.as_view(),
         name="job_action",
     ),

@@ -8,8 +8,8 @@ token (``claimed``), so a worker that lost its lease cannot overwrite a newer ou
   fault stopped the attempt (``put_back_after_database_fault``);
 - failed: one failed row per entity, locale and destination (``mark_failed``).
 
-Plus the two sweeps that change jobs nobody holds: ``fail_stale_jobs`` and the manual
-``retry_failed_jobs``.
+Plus the changes to jobs nobody holds: the sweep ``fail_stale_jobs``, the manual
+``retry_failed_jobs`` and ``send_waiting_jobs_now``.
 """
 
 from __future__ import annotations
@@ -333,3 +333,29 @@ def retry_failed_jobs(ids: list[int] | None = None) -> int:
     if queued:
         request_processing()
     return queued
+
+
+def waiting_jobs(now: datetime | None = None) -> QuerySet[EnterspeedJob]:
+    """Pending jobs whose next attempt is later than now (plus ``TIMEOUT_TOTAL``)."""
+    settle = (now or timezone.now()) + timedelta(seconds=conf.TIMEOUT_TOTAL)
+    return EnterspeedJob.objects.pending().filter(next_attempt_at__gt=settle)
+
+
+def send_waiting_jobs_now(ids: list[int] | None = None) -> int:
+    """
+    Move pending jobs waiting for their next attempt (a retry's backoff, a pause that put
+    them back) to now, and ask for processing: all of them, or those with the given ids.
+    Attempts already spent stay spent. Returns how many were moved.
+
+    A job due within ``TIMEOUT_TOTAL`` is left alone: it may be waiting for an earlier
+    request of its entity that timed out to settle (``_return_to_queue``), so that an
+    older instruction can never land after it; it goes within seconds anyway.
+    """
+    now = timezone.now()
+    waiting = waiting_jobs(now)
+    if ids is not None:
+        waiting = waiting.filter(pk__in=ids)
+    moved = waiting.update(next_attempt_at=now, updated_at=now)
+    if moved:
+        request_processing()
+    return moved

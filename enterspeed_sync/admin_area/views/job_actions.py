@@ -1,5 +1,5 @@
-"""Retry and delete: one job (the inspect view's buttons), the selected jobs of a page of
-the list (a delete confirmed first), and every failed job."""
+"""Retry, send now and delete: one job (the inspect view's buttons), the selected jobs of a
+page of the list (a delete confirmed first), every failed job and every waiting job."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from enterspeed_sync.models import EnterspeedJob, JobState
 
 
 class JobActionView(EnterspeedPermissionMixin, View):
-    """POST: retry or delete one job (the inspect view's buttons)."""
+    """POST: retry, send now or delete one job (the inspect view's buttons)."""
 
     permission_test = staticmethod(permissions.can_manage)
 
@@ -40,6 +40,16 @@ class JobActionView(EnterspeedPermissionMixin, View):
                     % {"job": job.origin_id},
                 )
             return redirect(next_url(request, reverse("enterspeed_sync:jobs")))
+        if action == "send_now":
+            if operations.send_jobs_now([job], user=request.user):
+                messages.success(request, _t("%(job)s will be sent now.") % {"job": job.origin_id})
+            else:
+                messages.warning(
+                    request,
+                    _t("%(job)s was not moved: it is not waiting for a later attempt.")
+                    % {"job": job.origin_id},
+                )
+            return redirect(next_url(request, reverse("enterspeed_sync:job", args=[job.pk])))
         if operations.delete_jobs([job], user=request.user):
             messages.success(request, _t("%(job)s deleted.") % {"job": job.origin_id})
         else:
@@ -68,6 +78,14 @@ class BulkJobActionView(EnterspeedPermissionMixin, View):
         if action == "retry":
             count = operations.retry_jobs(jobs, user=request.user)
             messages.success(request, _t("%(count)d jobs queued again.") % {"count": count})
+            return redirect(back)
+        if action == "send_now":
+            count = operations.send_jobs_now(jobs, user=request.user)
+            messages.success(
+                request,
+                _t("%(count)d waiting jobs will be sent now (of %(selected)d selected).")
+                % {"count": count, "selected": len(jobs)},
+            )
             return redirect(back)
         if not form.cleaned_data["confirmed"]:
             return self.confirm_delete(request, jobs, back)
@@ -198,3 +216,42 @@ class AllFailedJobsView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Te
                 request, _t("%(count)d jobs queued again.") % {"count": retried.queued}
             )
         return redirect("enterspeed_sync:dashboard")
+
+
+class SendAllWaitingNowView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, TemplateView):
+    """
+    Every pending job waiting for its next attempt (a retry's backoff) moved to now. GET
+    asks for confirmation; POST moves them in one statement and asks for processing.
+    """
+
+    permission_test = staticmethod(permissions.can_manage)
+    template_name = "enterspeed_sync/confirm.html"
+    header_icon = "resubmit"
+    page_title = _("Send all waiting jobs now")
+
+    def get_breadcrumbs_items(self):
+        return [
+            *BREADCRUMBS,
+            {"url": reverse("enterspeed_sync:jobs"), "label": _("Jobs")},
+            {"url": "", "label": self.page_title},
+        ]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        count = operations.waiting_jobs().count()
+        context.update(
+            message=_t(
+                "Send all %(count)s waiting jobs now? Jobs waiting for a retry after a "
+                "failure are tried at once instead of at their next attempt; attempts already "
+                "spent stay spent."
+            )
+            % {"count": count},
+            confirm_label=_t("Yes, send them now"),
+            cancel_url=reverse("enterspeed_sync:jobs"),
+        )
+        return context
+
+    def post(self, request):
+        moved = operations.send_all_waiting_now(user=request.user)
+        messages.success(request, _t("%(count)d waiting jobs will be sent now.") % {"count": moved})
+        return redirect("enterspeed_sync:jobs")

@@ -20,7 +20,7 @@ from wagtail.admin.views.generic import IndexView
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.widgets import HeaderButton
 
-from enterspeed_sync import permissions
+from enterspeed_sync import operations, permissions
 from enterspeed_sync.admin_area.display import object_title, parse_error
 from enterspeed_sync.admin_area.views.base import (
     BREADCRUMBS,
@@ -268,6 +268,13 @@ class JobIndexView(EnterspeedPermissionMixin, IndexView):
             )
             buttons.append(
                 HeaderButton(
+                    _("Send all waiting now"),
+                    url=reverse("enterspeed_sync:jobs_send_now"),
+                    icon_name="resubmit",
+                )
+            )
+            buttons.append(
+                HeaderButton(
                     _("Delete all failed"),
                     url=reverse("enterspeed_sync:jobs_all", args=["delete"]),
                     icon_name="bin",
@@ -335,5 +342,7 @@ class JobInspectView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Templ
                 else ""
             ),
             can_manage=permissions.can_manage(self.request.user),
+            # A pending job waiting for its next attempt: "Send now" moves it to now.
+            waiting=operations.is_waiting(self.job),
         )
         return context
