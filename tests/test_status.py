@@ -198,5 +198,5 @@ def test_a_running_qcluster_is_seen_within_seconds_and_a_stopped_one_is_not(
     gone_after = time.monotonic() - stopped
     # Seen once Django has started in the cluster (its first statistic); gone within the
     # statistic's 3-second expiry plus the freshness margin.
-    print(f"cluster seen {seen_after:.1f} s after start, gone {gone_after:.1f} s after stop")
+    print(f"\ncluster seen {seen_after:.1f} s after start, gone {gone_after:.1f} s after stop")  # noqa: T201
     assert seen_after < 15 and gone_after < 6, (seen_after, gone_after)

@@ -1,0 +1,128 @@
+"""
+With a real cluster, every reader of the status model says the same thing within 10 s of a
+fault, and again within 10 s of its end: the health endpoint (state and HTTP status), the
+dashboard's status line and `enterspeed_process --status`. Faults: an outage, a refused
+key, a killed cluster.
+"""
+
+import os
+import re
+import signal
+import time
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.test import Client, override_settings
+from django.urls import reverse
+from django_q.conf import Conf
+
+from enterspeed_sync.capture.outbox import JobSpec, queue_job
+from enterspeed_sync.models import EnterspeedJob
+from tests.qcluster import log_tail, running_qcluster, wait_until
+
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+#: The longest readers may take to agree on a fault, or on its end (the issue's bound).
+AGREE_WITHIN = 10.0
+
+
+@pytest.fixture
+def admin(django_user_model, monkeypatch):
+    # In this process async_task must enqueue for the cluster instead of running inline.
+    monkeypatch.setattr(Conf, "SYNC", False)
+    user = django_user_model.objects.create_superuser("admin", "a@example.com", "pw")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def readers(client) -> dict[str, tuple[str, int] | str]:
+    """What each reader says now: the health endpoint's (state, HTTP status), the
+    dashboard line's state and HTTP status, `--status`'s state line."""
+    health = client.get(reverse("enterspeed_sync_api:health"))
+    fragment = client.get(reverse("enterspeed_sync:status")).content.decode()
+    line = re.search(
+        r'data-kind="([a-z_]+)" data-http-status="(\d+)" data-enterspeed-line', fragment
+    )
+    out = StringIO()
+    call_command("enterspeed_process", "--status", stdout=out)
+    command = re.search(r"^State: ([a-z_]+) \(health endpoint: HTTP (\d+)\)$", out.getvalue(), re.M)
+    return {
+        "health": (health.json()["state"], health.status_code),
+        "dashboard": (line[1], int(line[2])),
+        "command": (command[1], int(command[2])),
+    }
+
+
+def agree_on(client, states: set[str], status: int) -> float:
+    """Seconds until every reader says one of ``states`` with HTTP ``status``."""
+    started = time.monotonic()
+    seen = {}
+
+    def agreed():
+        seen.update(readers(client))
+        return all(state in states and code == status for state, code in seen.values())
+
+    assert wait_until(agreed, timeout=AGREE_WITHIN, interval=0.3), seen
+    return time.monotonic() - started
+
+
+def queue_a_change(entity_id="1"):
+    queue_job(
+        JobSpec(
+            entity_type="page",
+            entity_id=entity_id,
+            job_type="delete",
+            origin_id=f"page-{entity_id}",
+        )
+    )
+
+
+def test_an_outage_and_a_killed_cluster_are_said_alike_and_so_is_their_end(
+    standin, admin, tmp_path
+):
+    timings = {}
+    with running_qcluster(standin.url, tmp_path / "qcluster.log") as process:
+        assert wait_until(lambda: readers(admin)["health"] == ("ok", 200), timeout=30), log_tail(
+            process
+        )
+        standin.outage(True)
+        queue_a_change()
+        timings["outage"] = agree_on(admin, {"unreachable", "breaker_open"}, 503)
+        standin.outage(False)
+        timings["outage over"] = agree_on(admin, {"ok"}, 200)
+
+        # The cluster is killed (every process of it, at once): no cluster.
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        timings["killed"] = agree_on(admin, {"no_cluster", "stuck"}, 503)
+
+    with running_qcluster(standin.url, tmp_path / "qcluster2.log"):
+        timings["restarted"] = agree_on(admin, {"ok"}, 200)
+    print("\nseconds until every reader agreed:", {k: round(v, 1) for k, v in timings.items()})  # noqa: T201
+
+
+def test_a_refused_key_is_said_alike_and_so_is_its_fix(standin, admin, tmp_path):
+    wrong = {"API_KEY": "source-refused"}
+    with override_settings(ENTERSPEED_SYNC={**standin_settings(standin), **wrong}):
+        with running_qcluster(standin.url, tmp_path / "qcluster.log", sync_overrides=wrong):
+            queue_a_change()
+            refused = agree_on(admin, {"auth_failed"}, 503)
+    # The key is fixed in the settings of both the site and the cluster.
+    with running_qcluster(standin.url, tmp_path / "qcluster2.log"):
+        queue_a_change("2")
+        fixed = agree_on(admin, {"ok"}, 200)
+        assert wait_until(lambda: not pending_jobs(), timeout=10)
+    print(f"\nrefused key agreed after {refused:.1f} s, fixed after {fixed:.1f} s")  # noqa: T201
+
+
+def standin_settings(standin) -> dict:
+    return {"API_KEY": "source-tests", "BASE_URL": standin.url, "TIMEOUT": 5}
+
+
+def pending_jobs() -> bool:
+    return EnterspeedJob.objects.exists()
