@@ -240,11 +240,12 @@ def test_bulk_save_where_every_entity_is_invalid_is_a_result_not_an_exception(cl
     assert result.errors == {"page-1": "Invalid request", "page-2": "Invalid request"}
 
 
-def test_an_answer_without_result_lists_accepts_what_has_no_error(client, api):
+def test_an_answer_without_result_lists_accepts_nothing(client, api):
     api.delete(BULK, json={"status": 200, "errors": {"page-2": "Locked"}})
     result = client.delete_bulk(["page-1", "page-2"])
     assert json.loads(api.calls[0].request.body) == {"originIds": ["page-1", "page-2"]}
-    assert result.accepted == ("page-1",) and result.errors == {"page-2": "Locked"}
+    assert result.accepted == () and result.errors == {"page-2": "Locked"}
+    assert result.unreported == ("page-1",)  # sent again
 
 
 @pytest.mark.parametrize("status", [400, 404])

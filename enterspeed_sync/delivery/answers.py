@@ -44,6 +44,50 @@ class ConnectionTestResult:
     message: str
 
 
+#: The result lists of a bulk save's and a bulk delete's answer.
+SAVE_RESULT_LISTS = ("changedSourceEntities", "unchangedSourceEntities")
+DELETE_RESULT_LISTS = ("deletedSourceEntities", "notFoundSourceEntities")
+
+
+def answer_problem(
+    status: int,
+    content_type: str,
+    text: str,
+    *,
+    result_lists: tuple[str, ...] = (),
+    expected: int = 200,
+) -> str | None:
+    """
+    Why an answer is not Enterspeed's (None: it is), completing "BASE_URL answered
+    <status> with …". Enterspeed answers a request it took with 200 and a JSON object:
+    ``{"status", "message"}`` for one entity, and for a bulk request (``result_lists``)
+    the lists of what it saved or deleted, or the errors per entity. Anything else (an
+    HTML page, an empty body, a 204, JSON cut short, JSON that says nothing about the
+    entities) comes from something else at BASE_URL, which may well have dropped the
+    request: nothing in it counts as accepted. ``expected`` is the status that means
+    success here (404 for a delete of an entity already gone, 422 for the connection test).
+    """
+    media_type = content_type.partition(";")[0].strip().lower()
+    if not text.strip():
+        return "no body" if status == 204 else "an empty body"
+    if not media_type.endswith("json"):
+        return media_type or "a body without Content-Type"
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return "a truncated or malformed JSON body"
+    if not isinstance(data, dict):
+        return f"JSON that is not an object ({type(data).__name__})"
+    if status != expected:
+        return f"a status Enterspeed does not answer with (it answers {expected})"
+    if result_lists:
+        if id_list(data, *result_lists) is None and not isinstance(data.get("errors"), dict):
+            return f"JSON without result lists ({', '.join(result_lists)})"
+    elif "status" not in data and "message" not in data:
+        return "JSON without Enterspeed's status and message"
+    return None
+
+
 def json_text(text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
@@ -71,7 +115,7 @@ def bulk_result(
     every entity was invalid). An error keyed by anything else (a field path) cannot be
     attributed: with one entity it is that entity's, with several every entity the answer
     does not list as accepted is ``unresolved``. An answer without result lists accepts
-    what it reports no error for, unless one of its errors could not be attributed.
+    nothing: what it names no error for is ``unreported`` (sent again).
     """
     status = int(data.get("status") or 200)
     message = str(data.get("message") or "Enterspeed refused the entity")
@@ -99,7 +143,7 @@ def bulk_result(
         if not errors and not unattributed:
             errors = dict.fromkeys(origin_ids, message)
     elif accepted is None:
-        accepted = [] if unattributed else [i for i in origin_ids if i not in errors]
+        accepted = []
     accepted_set = set(accepted) - set(errors)
     rest = tuple(i for i in origin_ids if i not in accepted_set and i not in errors)
     uncertain = bool(unattributed) or status == 422

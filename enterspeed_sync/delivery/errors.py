@@ -108,6 +108,38 @@ class EnterspeedRedirectError(EnterspeedHTTPError):
         return f"Enterspeed answered {self.status} {self.message}"
 
 
+class EnterspeedUnexpectedAnswer(EnterspeedHTTPError):
+    """
+    An answer Enterspeed never gives (an HTML page, an empty 200, a 204, JSON cut short or
+    without a bulk request's result lists): something else answers at ``base_url`` (a
+    proxy, a load balancer's default page, a typo'd host), and the request may never have
+    reached Enterspeed. Nothing in it counts as accepted. Retried: a wrong upstream may be
+    fixed, and then the jobs go through.
+    """
+
+    def __init__(self, *, status: int, what: str, base_url: str, body: str = "") -> None:
+        self.what = what
+        self.base_url = base_url
+        super().__init__(status=status, message=f"answered {status} with {what}", body=body)
+        self.retryable = True
+
+    def __str__(self) -> str:
+        return (
+            f"BASE_URL answered {self.status} with {self.what}: is it Enterspeed? "
+            f"({self.base_url}; nothing in it counts as accepted, so it is sent again)"
+        )
+
+
+class InvalidAPIKey(EnterspeedError):
+    """
+    The API key cannot go into the ``X-Api-Key`` header (a line break, a control character,
+    a space, a character outside ASCII): a configuration error, raised before any request.
+    The message says what is wrong with the key, never the key.
+    """
+
+    retryable = False
+
+
 class BulkNotAvailable(EnterspeedHTTPError):
     """
     Enterspeed refused a bulk request as such (a 400 or 404 on ``/ingest/v2``, e.g. "Bulk

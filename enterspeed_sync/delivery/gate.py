@@ -162,13 +162,14 @@ def record_auth_failure(source: Source, message: str) -> None:
     """
     Stop sending until the key works again: the configuration changes (a new key or URL
     is a new source), a probe finds it accepted again, or ``resume_sending()``. Logged
-    once per stop, however many workers saw the refusal.
+    once per stop, however many workers saw the refusal. Also for a key that cannot be
+    sent at all (``InvalidAPIKey``): a configuration error, not a job's.
     """
     get_state(source)
     rows = SourceState.objects.filter(key_hash=source.key_hash)
     changes = {"auth_error": clip_error(message, MAX_STATUS_ERROR_LENGTH), "auth_failed_at": now()}
     if rows.filter(auth_error="").update(**changes, updated_at=now()):
-        logger.error("Enterspeed refused the API key; sending is stopped: %s", message)
+        logger.error("Enterspeed sending is stopped: %s", message)
     else:
         rows.update(**changes, updated_at=now())
 

@@ -20,6 +20,7 @@ from enterspeed_sync.delivery.client import (
     EnterspeedConnectionError,
     EnterspeedError,
     EnterspeedHTTPError,
+    InvalidAPIKey,
 )
 
 #: Errors of the database, not of the job: a lock another connection held too long
@@ -47,7 +48,8 @@ class Verdict(enum.Enum):
     TRANSIENT = "transient"
     #: 429: pause every worker until Retry-After; the job's attempts are not spent.
     THROTTLED = "throttled"
-    #: 401/403: the key is wrong; stop sending until the configuration changes.
+    #: 401/403, or a key that cannot go into a header: the key is wrong; stop sending
+    #: until the configuration changes.
     AUTH = "auth"
     #: 400/404/413/422, a handler bug, an unmappable page: fail at once with the reason.
     PERMANENT = "permanent"
@@ -77,6 +79,8 @@ def classify(exc: BaseException) -> Classification:
     """What ``exc``, raised by a handler, means for its job."""
     if isinstance(exc, SendingPaused):
         return Classification(Verdict.THROTTLED)
+    if isinstance(exc, InvalidAPIKey):
+        return Classification(Verdict.AUTH)
     if isinstance(exc, EnterspeedHTTPError):
         if exc.status == 429:
             return Classification(Verdict.THROTTLED, exc.status, exc.retry_after)

@@ -21,7 +21,9 @@ contract, and a product that drifts from the contract fails against it. The modu
 
 - ``standin``: ``IngestStandIn``, its sources (one per API key), life cycle and recording;
 - ``contract``: limits, entity validation and the error bodies Enterspeed answers with;
-- ``faults``: scripted and random failures, outages, redirects, throttling, rate limit;
+- ``faults``: scripted and random failures, outages, redirects, a wrong upstream's answers
+  (an HTML 200, an empty 200, JSON without results, a 204, JSON cut short), throttling and
+  the rate limit;
 - ``server``: the HTTP request handler; ``overview``: the page at ``/``; ``controls``: its
   fault switches (forms posting to ``/_standin/faults/<switch>``, loopback only);
 - ``recording``: ``RecordedRequest``; ``cli``: ``python -m enterspeed_sync.testing``.
@@ -36,7 +38,7 @@ from enterspeed_sync.testing.contract import (
     invalid,
     validate_entity,
 )
-from enterspeed_sync.testing.faults import DROP, SLOW, FaultPlan
+from enterspeed_sync.testing.faults import DROP, SLOW, WRONG_UPSTREAM_ANSWERS, FaultPlan
 from enterspeed_sync.testing.overview import mask_key
 from enterspeed_sync.testing.recording import RecordedRequest
 from enterspeed_sync.testing.standin import IngestStandIn
@@ -48,6 +50,7 @@ __all__ = [
     "INGEST_PREFIX",
     "PROPERTY_NAME_RE",
     "SLOW",
+    "WRONG_UPSTREAM_ANSWERS",
     "FaultPlan",
     "IngestStandIn",
     "RecordedRequest",

@@ -29,6 +29,14 @@ FAIL_STATUSES = {
     403: "403 Forbidden (no ingest access: sending stops)",
     422: "422 Invalid request (the job fails at once)",
 }
+#: The wrong upstream's answers (``FaultInjection.wrong_upstream``), and what each shows an app.
+WRONG_UPSTREAM_LABELS = {
+    "html": "200 with an HTML page (a proxy's, a load balancer's)",
+    "empty": "200 with an empty body",
+    "no_results": "200 with JSON that lists no results",
+    "no_content": "204 No Content",
+    "truncated": "200 with JSON cut short",
+}
 #: Statuses whose answer may carry ``Retry-After``.
 RETRY_AFTER_STATUSES = (429, 503)
 MAX_COUNT = 1000
@@ -72,6 +80,10 @@ def apply_switch(standin: IngestStandIn, switch: str, form: dict[str, str]) -> N
         if form.get("on") not in ("0", "1"):
             raise SwitchRefused(400, "on must be 1 (start the outage) or 0 (end it).")
         standin.outage(form["on"] == "1")
+    elif switch == "wrong-upstream":
+        if form.get("kind") not in WRONG_UPSTREAM_LABELS:
+            raise SwitchRefused(400, f"kind must be one of {', '.join(WRONG_UPSTREAM_LABELS)}.")
+        standin.wrong_upstream(form["kind"])
     elif switch == "latency":
         standin.latency = whole(form, "ms", 0, MAX_LATENCY_MS) / 1000
     elif switch == "off":
@@ -114,6 +126,10 @@ def describe(switches: dict) -> list[str]:
         lines.append(f"Tenant limit: {switches['rate_limit']:g} requests per second.")
     if redirect := switches["redirect"]:
         lines.append(f"Redirecting every request ({redirect['status']}) to {redirect['target']}.")
+    if kind := switches["wrong_upstream"]:
+        lines.append(
+            f"Answering like a wrong upstream: {WRONG_UPSTREAM_LABELS[kind]}; nothing is stored."
+        )
     if switches["rejected"]:
         lines.append(f"Refusing every save of {', '.join(switches['rejected'])}.")
     return lines

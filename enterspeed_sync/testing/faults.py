@@ -1,7 +1,8 @@
 """
-Fault injection: scripted failures, random fault plans, outages, redirects, throttling and
-the tenant rate limit. ``FaultInjection`` is the part of ``IngestStandIn`` that decides
-whether a request fails, and how; the server (``server``) carries the decision out.
+Fault injection: scripted failures, random fault plans, outages, redirects, a wrong
+upstream's answers, throttling and the tenant rate limit. ``FaultInjection`` is the part of
+``IngestStandIn`` that decides whether a request fails, and how; the server (``server``)
+carries the decision out.
 """
 
 from __future__ import annotations
@@ -16,6 +17,26 @@ from typing import Any
 DROP = 0
 #: ``Failure.status`` of a slow answer: applied and answered after ``seconds``.
 SLOW = -1
+
+#: How something that is not Enterspeed answers at the base URL (``wrong_upstream``):
+#: ``(status, Content-Type, body)``. Nothing such an answer is about is stored.
+WRONG_UPSTREAM_ANSWERS: dict[str, tuple[int, str, bytes]] = {
+    # A proxy's, a load balancer's or a parked domain's page.
+    "html": (
+        200,
+        "text/html; charset=utf-8",
+        b"<!doctype html><html><head><title>Welcome</title></head>"
+        b"<body><h1>It works!</h1></body></html>",
+    ),
+    # A 200 with nothing in it.
+    "empty": (200, "application/json", b""),
+    # JSON that lists nothing: no per-entity results, no status, no message.
+    "no_results": (200, "application/json", b'{"ok": true}'),
+    # 204 No Content.
+    "no_content": (204, "application/json", b""),
+    # A bulk answer cut short (a proxy's buffer, a dropped tail).
+    "truncated": (200, "application/json", b'{"status":200,"changedSourceEntities":["pa'),
+}
 
 
 @dataclass
@@ -60,6 +81,8 @@ class FaultInjection:
         self._outage = False
         #: (status, target base URL) while every ingest request is redirected.
         self._redirect: tuple[int, str] | None = None
+        #: The ``WRONG_UPSTREAM_ANSWERS`` kind every ingest request gets, while set.
+        self._wrong_upstream: str | None = None
         #: Faults injected so far, by kind ("429", "500", "drop", "slow", "outage", …).
         self.faults: Counter[str] = Counter()
 
@@ -115,6 +138,20 @@ class FaultInjection:
         with self._lock:
             self._redirect = None if target is None else (status, target.rstrip("/"))
 
+    def wrong_upstream(self, kind: str | None) -> None:
+        """
+        While set, answer every ingest request the way something that is not Enterspeed
+        would, and store nothing: ``"html"`` (a 200 with a web page), ``"empty"`` (a 200
+        without a body), ``"no_results"`` (a 200 with JSON that lists no results),
+        ``"no_content"`` (a 204) or ``"truncated"`` (a 200 whose JSON is cut short). That is
+        what a BASE_URL pointing at a proxy, a load balancer's default page or a typo'd
+        host gives; an app must count none of it as accepted. None turns it off.
+        """
+        if kind is not None and kind not in WRONG_UPSTREAM_ANSWERS:
+            raise ValueError(f"wrong_upstream is one of {', '.join(WRONG_UPSTREAM_ANSWERS)}")
+        with self._lock:
+            self._wrong_upstream = kind
+
     def random_faults(
         self,
         rate: float,
@@ -159,6 +196,7 @@ class FaultInjection:
             self._plan = None
             self._outage = False
             self._redirect = None
+            self._wrong_upstream = None
             self.latency = 0.0
 
     # State --------------------------------------------------------------------------
@@ -187,6 +225,7 @@ class FaultInjection:
                 "rate_limit": self.rate_limit,
                 "redirect": self._redirect
                 and {"status": self._redirect[0], "target": self._redirect[1]},
+                "wrong_upstream": self._wrong_upstream,
                 "rejected": sorted(self._rejections),
                 "injected": dict(self.faults),
             }
@@ -244,6 +283,15 @@ class FaultInjection:
                 return None
             self.faults["throttled"] += 1
             return self._throttle_retry_after
+
+    def _wrong_answer(self) -> tuple[str, tuple[int, str, bytes]] | None:
+        """The wrong upstream's answer for this request, counted, if one is set."""
+        with self._lock:
+            kind = self._wrong_upstream
+            if kind is None:
+                return None
+            self.faults[f"wrong upstream ({kind})"] += 1
+        return kind, WRONG_UPSTREAM_ANSWERS[kind]
 
     def _in_outage(self) -> bool:
         with self._lock:

@@ -16,6 +16,7 @@ from enterspeed_sync.testing.controls import (
     MAX_LATENCY_MS,
     MAX_RETRY_AFTER,
     SWITCHES_PREFIX,
+    WRONG_UPSTREAM_LABELS,
     describe,
 )
 from enterspeed_sync.testing.faults import DROP
@@ -83,6 +84,10 @@ def switches_html(standin: IngestStandIn) -> str:
         f"<option value='{status}'>{html.escape(label)}</option>"
         for status, label in FAIL_STATUSES.items()
     )
+    wrong_options = "".join(
+        f"<option value='{kind}'>{html.escape(label)}</option>"
+        for kind, label in WRONG_UPSTREAM_LABELS.items()
+    )
     action = SWITCHES_PREFIX
     return (
         f"<section id='faults'><h2>Fault switches</h2>{state}<div>"
@@ -96,6 +101,9 @@ def switches_html(standin: IngestStandIn) -> str:
         f"</form><form method='post' action='{action}/latency'><label>Latency "
         f"<input type='number' name='ms' value='{round(standin.latency * 1000)}' min='0' "
         f"max='{MAX_LATENCY_MS}'> ms</label> <button>Set</button></form>"
+        f"<form method='post' action='{action}/wrong-upstream'><label>Answer like a wrong "
+        f"upstream (store nothing) <select name='kind'>{wrong_options}</select></label> "
+        "<button>Switch on</button></form>"
         f"<form method='post' action='{action}/off'><button>All faults off</button></form></div>"
         f"{SWITCHES_NOTE}</section>"
     )
@@ -107,7 +115,7 @@ def recent_html(requests: list[RecordedRequest]) -> str:
     rows = "".join(
         "<tr class='{}' data-status='{}'><td>{}</td><td>{}</td><td>{} <code>{}</code>{}</td>"
         "<td class='answer'>{}</td></tr>".format(
-            "failed" if r.status == DROP or r.status >= 300 else "ok",
+            "failed" if r.status == DROP or r.status >= 300 or r.fault else "ok",
             r.status,
             time.strftime("%H:%M:%S", time.localtime(r.timestamp)),
             html.escape(mask_key(r.api_key)),

@@ -108,6 +108,26 @@ class IngestRequestHandler(BaseHTTPRequestHandler):
                 status, message(status, "Moved"), {"Location": target + self.path}
             )
         headers = {k: ("…" if k.lower() == "x-api-key" else v) for k, v in self.headers.items()}
+        if (wrong := standin._wrong_answer()) is not None:
+            kind, (status, content_type, page) = wrong
+            body = json_text(self._drain_body())
+            # Not Enterspeed's answer: shown on the page, never among ``requests`` (whose
+            # 200s count as accepted), and nothing is stored.
+            standin._record_unanswered(
+                RecordedRequest(
+                    method,
+                    path,
+                    origin_id,
+                    api_key,
+                    headers,
+                    body,
+                    status,
+                    {},
+                    arrived,
+                    fault=f"wrong upstream ({kind})",
+                )
+            )
+            return self._send(status, page, content_type)
         retry_after = standin._throttled(arrived)
         if retry_after is not None:
             raw = self._drain_body()

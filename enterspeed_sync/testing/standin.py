@@ -185,7 +185,8 @@ class IngestStandIn(FaultInjection):
             self._recent.append(request)
 
     def _record_unanswered(self, request: RecordedRequest) -> None:
-        """A connection closed without an answer: listed on the page, not in ``requests``."""
+        """A connection closed without an answer, or answered as a wrong upstream would:
+        listed on the page, not in ``requests`` (nothing of it was accepted)."""
         with self._lock:
             self._recent.append(request)
 
