@@ -332,3 +332,24 @@ def test_a_new_locale_synced_from_another_lists_its_pages_in_every_translation(
         "https://www.example.com/pt-br/news/first/"
     )
     assert_enterspeed_holds_the_site(standin)
+
+
+def test_verify_calls_a_link_across_locales_catch_up_without_the_fan_out(
+    site, languages, standin, settings, django_capture_on_commit_callbacks
+):
+    # Without REINGEST_REFERRERS the Danish home keeps the Danish index's old URL: it
+    # links to the English index's id, and the Danish variant was sent after it.
+    settings.ENTERSPEED_SYNC = {**settings.ENTERSPEED_SYNC, "REINGEST_REFERRERS": False}
+    da = languages["da"]
+    news_da = site["news"].get_translation(da).specific
+    home_da = site["home"].get_translation(da)
+    with django_capture_on_commit_callbacks(execute=True):
+        news_da.slug = "nyheder"
+        news_da.save_revision().publish()
+    sync()
+    report = verify()
+    assert report.drift == []
+    assert [(item.origin_id, item.because_of) for item in report.catch_up] == [
+        (f"page-{home_da.pk}", f"page-{news_da.pk}")
+    ]
+    assert call_command("enterspeed_verify", "--fail-on-drift") is None

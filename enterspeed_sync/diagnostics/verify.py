@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from wagtail.models import ReferenceIndex
@@ -29,9 +30,11 @@ from enterspeed_sync.delivery.bulk import Operation
 from enterspeed_sync.delivery.ledger import payload_hash
 from enterspeed_sync.handlers import find_handler, get_handlers, sendable_operations
 from enterspeed_sync.mapping.identity import (
+    get_base_page_model,
     get_entity_type,
     get_object_for_origin_id,
     origin_id_for,
+    page_origin_id,
 )
 from enterspeed_sync.models import (
     Destination,
@@ -224,6 +227,8 @@ def _references_of(origin_ids: list[str]) -> dict[str, set[str]]:
             continue
         by_model.setdefault(model, {})[str(pk)] = origin_id
     found: dict[str, set[str]] = {}
+    page_model = get_base_page_model()
+    linked_pages: dict[str, set[str]] = {}  # referrer's origin id -> page pks it links to
     for model, ids in by_model.items():
         for pk, obj in model._default_manager.in_bulk(list(ids)).items():
             targets = found.setdefault(ids[str(pk)], set())
@@ -232,7 +237,28 @@ def _references_of(origin_ids: list[str]) -> dict[str, set[str]]:
                 target = ContentType.objects.get_for_id(to_type).model_class()
                 if target is not None and get_entity_type(target) is not None:
                     targets.add(origin_id_for(target, to_id))
+                    if issubclass(target, page_model):
+                        linked_pages.setdefault(ids[str(pk)], set()).add(to_id)
+    # A link to a page shows its variant in the linking object's locale (a translation,
+    # a synced alias): any variant sent since explains a stale link.
+    variants = _page_variants({pk for pks in linked_pages.values() for pk in pks})
+    for origin_id, pks in linked_pages.items():
+        found[origin_id].update(
+            page_origin_id(pk) for to_id in pks for pk in variants.get(to_id, ())
+        )
     return found
+
+
+def _page_variants(page_ids: set[str]) -> dict[str, list[int]]:
+    """``{page id: pks of every page with its translation key}`` (itself included)."""
+    page_ids = {page_id for page_id in page_ids if page_id.isdigit()}
+    page_model = get_base_page_model()
+    key_of = dict(page_model.objects.filter(pk__in=page_ids).values_list("pk", "translation_key"))
+    by_key: dict[Any, list[int]] = {}
+    rows = page_model.objects.filter(translation_key__in=set(key_of.values()))
+    for pk, translation_key in rows.values_list("pk", "translation_key"):
+        by_key.setdefault(translation_key, []).append(pk)
+    return {page_id: by_key.get(key_of.get(int(page_id)), []) for page_id in page_ids}
 
 
 def _published_since(origin_id: str, sent_at) -> bool:
