@@ -2,9 +2,11 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import OperationalError
 from django.test import override_settings
 from wagtail.models import ModelLogEntry
 
+from enterspeed_sync.management.commands import enterspeed_process
 from enterspeed_sync.models import EnterspeedJob, JobState
 from enterspeed_sync.processing.schedules import SCHEDULES, ensure_schedules
 
@@ -159,3 +161,13 @@ def test_retry_command_writes_the_audit_log(db):
         call_command("enterspeed_retry", str(job.pk), stdout=StringIO())
     entry = ModelLogEntry.objects.get(action="enterspeed_sync.retry")
     assert entry.object_id == str(job.pk) and entry.data["via"] == "command"
+
+
+def test_process_says_what_is_wrong_when_the_job_table_is_missing(monkeypatch):
+    # What `--skip-checks` on an unmigrated database meets: a message, not a traceback.
+    def missing_table(*args, **kwargs):
+        raise OperationalError("no such table: enterspeed_sync_enterspeedjob")
+
+    monkeypatch.setattr(enterspeed_process, "get_sync_status", missing_table)
+    with pytest.raises(CommandError, match="Has `manage.py migrate` run on this database"):
+        call_command("enterspeed_process", "--status", "--skip-checks", stdout=StringIO())

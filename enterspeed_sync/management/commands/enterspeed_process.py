@@ -1,4 +1,5 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 from django.utils import timezone
 
 from enterspeed_sync.delivery.gate import resume_sending
@@ -25,7 +26,18 @@ class Command(BaseCommand):
             "--status", action="store_true", help="Only show the sync status; send nothing."
         )
 
-    def handle(self, *args, batch_size=None, resume=False, status=False, **options):
+    def handle(self, *args, **options):
+        try:
+            self.run(**options)
+        except DatabaseError as exc:
+            # Not migrated, or the database is down: say so instead of a traceback (the
+            # system checks, which would have said it first, can be skipped).
+            raise CommandError(
+                f"The job queue cannot be read: {exc}. Has `manage.py migrate` run on this "
+                "database?"
+            ) from exc
+
+    def run(self, *, batch_size=None, resume=False, status=False, **options):
         if resume:
             resume_sending()
             self.stdout.write("Cleared every pause; sending resumes.")
