@@ -17,6 +17,7 @@ from enterspeed_sync.conf.rules import (
     E007,
     E010,
     Rule,
+    api_key,
     boolean,
     choice,
     class_dict,
@@ -64,12 +65,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "API_KEY",
         "",
-        text(optional=True),
+        api_key(),
         type="`str`",
         default_doc='`""` (required)',
         help=(
             "Key of the Enterspeed source that receives published content (`source-<guid>`). "
-            "Sent as `X-Api-Key`; never logged or shown."
+            "Sent as `X-Api-Key`; never logged or shown. Whitespace around it is dropped "
+            "(check `W024`)."
         ),
     ),
     Setting(
@@ -278,7 +280,9 @@ SETTINGS: tuple[Setting, ...] = (
         type="`bool`",
         help=(
             "Re-send the pages and snippets that reference an image, document or snippet when"
-            " it changes or is deleted."
+            " it changes or is deleted, and those that link to a page (or to any of its"
+            " translations) when its title or URL changes or it is published for the first"
+            " time, unpublished or deleted."
         ),
     ),
     Setting(
@@ -288,7 +292,8 @@ SETTINGS: tuple[Setting, ...] = (
         type="`int`",
         help=(
             "Pre-flight limit on an entity's JSON size (the contract's 1 MB); a bigger entity"
-            " fails its job without a request."
+            " fails its job without a request. Above Enterspeed's 5 MB per entity: check "
+            "`W025`."
         ),
     ),
     Setting(
@@ -435,7 +440,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "PREVIEW_API_KEY",
         "",
-        text(optional=True),
+        api_key(),
         type="`str`",
         help=(
             "Key of the Enterspeed source that receives drafts. Empty: no preview source. See"
