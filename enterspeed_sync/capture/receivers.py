@@ -93,20 +93,24 @@ def _non_page_entity_type(model: type) -> str | None:
 # Pages -----------------------------------------------------------------------------------
 
 
-def for_pages(receiver):
+def for_pages(when):
     """
     Like ``never_raise``, for receivers of model signals that every model sends
-    (``pre_save``, ``post_save``): senders that are not page models return at once,
-    before any savepoint.
+    (``pre_save``, ``post_save``): unless the sender is a page model and ``when(**kwargs)``
+    holds, they return at once, before any savepoint (most page saves need nothing).
     """
-    guarded = never_raise(receiver)
 
-    @functools.wraps(receiver)
-    def wrapper(sender, **kwargs):
-        if issubclass(sender, get_base_page_model()):
-            guarded(sender, **kwargs)
+    def decorate(receiver):
+        guarded = never_raise(receiver)
 
-    return wrapper
+        @functools.wraps(receiver)
+        def wrapper(sender, **kwargs):
+            if issubclass(sender, get_base_page_model()) and when(**kwargs):
+                guarded(sender, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def _queue_page_publish(page) -> None:
@@ -129,13 +133,15 @@ def queue_publish_on_page_published(sender, instance, **kwargs):
             fanout.queue_page_referrer_publishes(_only(instance))
 
 
-@for_pages
-def remember_how_page_was_shown(sender, instance, update_fields=None, **kwargs):
+def _is_whole_save_of_existing_page(instance, update_fields=None, **kwargs) -> bool:
+    return update_fields is None and instance.pk is not None
+
+
+@for_pages(when=_is_whole_save_of_existing_page)
+def remember_how_page_was_shown(sender, instance, **kwargs):
     # A publish saves the whole page (no update_fields): note its liveness and title as
     # they were, for queue_publish_on_page_published. One read by primary key.
-    if update_fields is None and instance.pk is not None:
-        before = _only(instance).values_list("live", "title").first()
-        instance._enterspeed_shown_before = before
+    instance._enterspeed_shown_before = _only(instance).values_list("live", "title").first()
 
 
 def _shown_differently(page) -> bool:
@@ -144,18 +150,20 @@ def _shown_differently(page) -> bool:
     return before is None or before != (True, page.title)
 
 
-@for_pages
-def queue_publish_on_live_page_saved(sender, instance, created, update_fields=None, **kwargs):
+def _is_live_page_new_or_converted(instance, created, update_fields=None, **kwargs) -> bool:
+    converted = bool(update_fields) and bool({"alias_of", "alias_of_id"} & set(update_fields))
+    return instance.live and (created or converted)
+
+
+@for_pages(when=_is_live_page_new_or_converted)
+def queue_publish_on_live_page_saved(sender, instance, created, **kwargs):
     # Live pages that come to exist without page_published: an alias (create_alias, "copy
     # as alias", copy_for_translation(alias=True), a synced locale tree), a page created
     # live by code; and an alias converted to an ordinary page (its alias_of changes).
-    if not instance.live:
-        return
+    _queue_page_publish(instance)
     if created:
-        _queue_page_publish(instance)
+        # Links in its locale to its variants now show it.
         fanout.queue_page_referrer_publishes(_only(instance))
-    elif update_fields and {"alias_of", "alias_of_id"} & set(update_fields):
-        _queue_page_publish(instance)
 
 
 @never_raise
