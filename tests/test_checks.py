@@ -4,6 +4,8 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
+from enterspeed_sync.conf import SETTING_RULES
+
 VALID = {"API_KEY": "source-tests", "BASE_URL": "https://api.enterspeed.com"}
 
 
@@ -46,6 +48,11 @@ def test_valid_settings_pass():
         ),
         ({"POST_SYNC_HOOKS": [{"url": "https://x.test", "header": {}}]}, "enterspeed_sync.E012"),
         ({"API_KEY": "management-123"}, "enterspeed_sync.W002"),
+        ({"API_KEY": "source-tests\n"}, "enterspeed_sync.W024"),
+        ({"API_KEY": "source-te\nsts"}, "enterspeed_sync.E015"),
+        ({"PREVIEW_API_KEY": " source-preview"}, "enterspeed_sync.W024"),
+        ({"PREVIEW_API_KEY": "source-prévieẃ"}, "enterspeed_sync.E015"),
+        ({"MAX_PAYLOAD_BYTES": 5_242_881}, "enterspeed_sync.W025"),
         (
             {"JOB_HANDLERS": ["tests.fakes.NeverHandler", "tests.fakes.NeverHandler"]},
             "enterspeed_sync.W003",
@@ -214,7 +221,9 @@ def test_every_setting_has_a_bad_value_tested():
 def test_a_bad_value_is_reported_with_its_key(key, value, expected):
     with override_settings(ENTERSPEED_SYNC={**VALID, key: value}):
         messages = [m for m in run_checks() if m.id and m.id.startswith("enterspeed_sync.")]
-    named = [m for m in messages if f"['{key}']" in m.msg and repr(value) in m.msg]
+    # A secret (an API key) is named by its type, never shown.
+    shown = f"a {type(value).__name__}" if SETTING_RULES[key].secret else repr(value)
+    named = [m for m in messages if f"['{key}']" in m.msg and shown in m.msg]
     assert [m.id for m in named] == [expected], [(m.id, m.msg) for m in messages]
 
 

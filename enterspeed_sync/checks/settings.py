@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
 from enterspeed_sync.conf import DEFAULTS, SETTING_NAME, conf
+from enterspeed_sync.delivery.client import key_problem
 from enterspeed_sync.processing.post_sync import hook_problems
 
 
@@ -64,6 +65,8 @@ def check_api_key(app_configs=None, **kwargs):
                 id="enterspeed_sync.E001",
             )
         ]
+    if problems := key_messages("API_KEY", conf.API_KEY):
+        return problems
     if not conf.API_KEY.startswith("source-"):
         return [
             Warning(
@@ -73,6 +76,36 @@ def check_api_key(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+def key_messages(name: str, key: str) -> list:
+    """
+    What reading the key ``name`` did or cannot do: whitespace around it is dropped (a
+    warning: it was read from a file or a secret store as it is), and a key that cannot
+    go into the X-Api-Key header is an error. Neither message shows the key.
+    """
+    messages = []
+    configured = (getattr(settings, SETTING_NAME, None) or {}).get(name)
+    if isinstance(configured, str) and configured != configured.strip():
+        messages.append(
+            Warning(
+                f"{SETTING_NAME}[{name!r}] has whitespace around it (a space or a line "
+                "break); it is used without it.",
+                hint="Strip the key where it is read (a file or a secret store keeps the "
+                "newline at its end), so the setting holds the key alone.",
+                id="enterspeed_sync.W024",
+            )
+        )
+    if problem := key_problem(key):
+        messages.append(
+            Error(
+                f"{SETTING_NAME}[{name!r}] cannot be sent as the X-Api-Key header: {problem}.",
+                hint="Copy the key again from Enterspeed (it looks like 'source-<guid>'). "
+                "Until it is fixed nothing is sent to that source, and its jobs wait.",
+                id="enterspeed_sync.E015",
+            )
+        )
+    return messages
 
 
 @register(Tags.compatibility)
@@ -89,6 +122,8 @@ def check_preview_api_key(app_configs=None, **kwargs):
                 id="enterspeed_sync.E011",
             )
         ]
+    if problems := key_messages("PREVIEW_API_KEY", conf.PREVIEW_API_KEY):
+        return problems
     if not conf.PREVIEW_API_KEY.startswith("source-"):
         return [
             Warning(
@@ -153,6 +188,8 @@ LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 #: Enterspeed's documented ingest limit per tenant.
 ENTERSPEED_RATE_LIMIT = 25
+#: Enterspeed's size limit per source entity (its 413 says "exceeds 5,242,880B").
+ENTERSPEED_ENTITY_LIMIT = 5_242_880
 #: The shortest lease that a few seconds of database slowness cannot take from a live worker.
 MIN_LEASE_SECONDS = 10.0
 
@@ -177,6 +214,18 @@ def check_reliability_numbers(app_configs=None, **kwargs):
                     id="enterspeed_sync.W017",
                 )
             )
+    if "MAX_PAYLOAD_BYTES" not in invalid and conf.MAX_PAYLOAD_BYTES > ENTERSPEED_ENTITY_LIMIT:
+        errors.append(
+            Warning(
+                f"{SETTING_NAME}['MAX_PAYLOAD_BYTES'] ({conf.MAX_PAYLOAD_BYTES:,} bytes) is "
+                f"above Enterspeed's limit of {ENTERSPEED_ENTITY_LIMIT:,} bytes per entity: a "
+                "bigger entity passes the pre-flight check and is refused by Enterspeed "
+                "(413), a request later.",
+                hint="Keep MAX_PAYLOAD_BYTES at 1048576 (the documented 1 MB per request, "
+                "the default) or at most 5242880.",
+                id="enterspeed_sync.W025",
+            )
+        )
     if "LEASE_SECONDS" not in invalid and conf.LEASE_SECONDS < MIN_LEASE_SECONDS:
         errors.append(
             Warning(

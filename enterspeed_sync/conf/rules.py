@@ -31,6 +31,8 @@ class Rule:
     check_id: str = WRONG_VALUE
     #: How a value that passed ``accepts`` is read (``conf.<KEY>``).
     read: Callable[[Any], Any] = _same
+    #: A secret (an API key): a bad value is described by its type, never shown.
+    secret: bool = False
 
     @property
     def is_error(self) -> bool:
@@ -40,7 +42,8 @@ class Rule:
         """What is wrong with ``value`` for ``key``, or None."""
         if self.accepts(value):
             return None
-        return f"{SETTING_NAME}[{key!r}] should be {self.expects}, not {value!r}."
+        shown = f"a {type(value).__name__}" if self.secret else repr(value)
+        return f"{SETTING_NAME}[{key!r}] should be {self.expects}, not {shown}."
 
 
 def is_number(value: Any) -> bool:
@@ -87,6 +90,17 @@ def text(*, optional: bool = False) -> Rule:
         "a string" + (" (or None)" if optional else ""),
         lambda value: isinstance(value, str) or (optional and value is None),
         read=lambda value: value or "",
+    )
+
+
+def api_key() -> Rule:
+    """An API key: a string (or None), read without the whitespace around it (a key read
+    from a file or a secret store often ends with a newline), and never shown."""
+    return Rule(
+        "a string (or None)",
+        lambda value: isinstance(value, str) or value is None,
+        read=lambda value: (value or "").strip(),
+        secret=True,
     )
 
 
