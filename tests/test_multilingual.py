@@ -21,10 +21,10 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 from wagtail import hooks
-from wagtail.actions.convert_alias import ConvertAliasPageAction
 from wagtail.actions.copy_for_translation import CopyPageForTranslationAction
 from wagtail.models import Locale, Page, Site, Workflow
-from wagtail_localize.models import LocaleSynchronization, TranslationSource
+from wagtail.test.utils.form_data import inline_formset, nested_form_data
+from wagtail_localize.models import LocaleSynchronization, Translation, TranslationSource
 
 from enterspeed_sync.capture.outbox import pause_sync
 from enterspeed_sync.capture.receivers import queue_subtree_on_slug_changed
@@ -85,8 +85,7 @@ def site(languages, standin, editor, django_capture_on_commit_callbacks):
         for page in (home, news, first, second):
             # One request each: wagtail-localize publishes the translation after commit.
             with django_capture_on_commit_callbacks(execute=True):
-                source, _ = TranslationSource.get_or_create_from_instance(page)
-                source.create_or_update_translation(da, user=editor, publish=True, fallback=True)
+                translate(page, da, editor)
         CopyPageForTranslationAction(home, ar, include_subtree=True, user=editor).execute()
         for page in Page.objects.filter(locale=ar):
             page.specific.save_revision().publish()
@@ -99,6 +98,13 @@ def site(languages, standin, editor, django_capture_on_commit_callbacks):
     sync()
     standin.clear_requests()
     return {"home": home, "news": news, "first": first, "second": second}
+
+
+def translate(page, locale, user) -> None:
+    """wagtail-localize's "Translate this page", then publishing the translation."""
+    source, _ = TranslationSource.get_or_create_from_instance(page)
+    translation, _ = Translation.objects.get_or_create(source=source, target_locale=locale)
+    translation.save_target(user=user, publish=True)
 
 
 def sync():
@@ -149,11 +155,17 @@ def run_create_page_hooks(page, user):
         hook(request, page)
 
 
+def admin_post(client, url: str, data: dict, **extra) -> None:
+    """An editor's form post in the admin; it must succeed (a redirect)."""
+    response = client.post(url, {**data, **extra})
+    assert response.status_code == 302, response.content[:2000]
+
+
 def bulk(client, action: str, pages, **data):
+    """A bulk action on ``pages`` from the page listing."""
     query = urlencode([("id", page.pk) for page in pages])
-    url = reverse("wagtail_bulk_action", args=("wagtailcore", "page", action)) + "?" + query
-    response = client.post(url, data)
-    assert response.status_code == 302, response.content[:500]
+    url = reverse("wagtail_bulk_action", args=("wagtailcore", "page", action))
+    admin_post(client, f"{url}?{query}", data)
 
 
 def test_the_seed_sends_every_locale_with_its_own_urls(site, standin):
@@ -181,31 +193,57 @@ def test_every_change_of_the_table_reaches_enterspeed(
     sync()
     assert_enterspeed_holds_the_site(standin)
 
-    # A page published through the create view: wagtail-localize's hook aliases it into
-    # Portuguese right after the publish.
+    # A page published with the admin's create view: wagtail-localize's hook aliases it
+    # into Portuguese right after the publish. A page added live by code, with the hooks
+    # the create view runs.
+    with step():
+        admin_post(
+            client,
+            reverse("wagtailadmin_pages:add", args=("testapp", "blogindexpage", home.pk)),
+            nested_form_data({"title": "Events", "slug": "events", "comments": inline_formset([])}),
+            **{"action-publish": "action-publish"},
+        )
+    events = Page.objects.get(locale=en, slug="events")
+    assert events.live and events.aliases.filter(locale=pt).live().exists()
     with step():
         third = news.add_child(instance=BlogPage(title="Third", slug="third", locale=en))
-        third.save_revision(user=editor).publish(user=editor)
         run_create_page_hooks(third, editor)
     assert third.aliases.filter(locale=pt).live().exists()
 
-    # Wagtail's "Copy → create alias", and the original published: its aliases follow.
+    # The admin's "Copy → create alias", and the original published: its aliases follow.
     with step():
-        copy = first.create_alias(parent=home, update_slug="first-again", user=editor)
+        admin_post(
+            client,
+            reverse("wagtailadmin_pages:copy", args=[first.pk]),
+            {
+                "new_title": "First",
+                "new_slug": "first-again",
+                "new_parent_page": home.pk,
+                "alias": "on",
+            },
+        )
         first.refresh_from_db()
         first.title = "First, edited"
         first.save_revision(user=editor).publish(user=editor)
-    assert copy.live and not EnterspeedJob.objects.failed().exists()
+    copy = Page.objects.get(slug="first-again")
+    assert copy.live and copy.alias_of_id == first.pk
     sync()
     assert_enterspeed_holds_the_site(standin)
 
-    # Convert the copy-alias into an ordinary page; translate a synced alias with
-    # wagtail-localize (which converts it); copy a page with "keep live".
+    # wagtail-localize's "Convert to alias" turns a Danish translation back into an alias.
+    second_da = second.get_translation(da)
+    with step():
+        admin_post(client, reverse("wagtail_localize:convert_to_alias", args=[second_da.pk]), {})
+    assert Page.objects.get(pk=second_da.pk).alias_of_id == second.pk
+    sync()
+    assert_enterspeed_holds_the_site(standin)
+
+    # The admin converts the copy-alias into an ordinary page; wagtail-localize translates a
+    # synced alias (which converts it); a page is copied with "keep live".
     second_pt = second.get_translation(pt)
     with step():
-        ConvertAliasPageAction(Page.objects.get(pk=copy.pk).specific, user=editor).execute()
-        source, _ = TranslationSource.get_or_create_from_instance(second)
-        source.create_or_update_translation(pt, user=editor, publish=True, fallback=True)
+        admin_post(client, reverse("wagtailadmin_pages:convert_alias", args=[copy.pk]), {})
+        translate(second, pt, editor)
         second.copy(to=home, update_attrs={"slug": "second-copy"}, keep_live=True, user=editor)
     assert Page.objects.get(pk=second_pt.pk).alias_of_id is None
     sync()
