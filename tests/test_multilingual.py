@@ -277,15 +277,16 @@ def test_every_change_of_the_table_reaches_enterspeed(
     sync()
     assert_enterspeed_holds_the_site(standin)
 
-    # A revision published by the scheduler, and one approved through a workflow.
+    # The scheduler publishes a revision and expires a page (and so its synced alias); a
+    # revision is approved through a workflow.
     second = Page.objects.get(pk=second.pk).specific
     second.title = "Second, scheduled"
-    revision = second.save_revision(
-        user=editor, approved_go_live_at=timezone.now() - datetime.timedelta(minutes=1)
-    )
+    a_minute_ago = timezone.now() - datetime.timedelta(minutes=1)
+    second.save_revision(user=editor, approved_go_live_at=a_minute_ago)
+    Page.objects.filter(pk=third.pk).update(expire_at=a_minute_ago)
     with step():
         call_command("publish_scheduled")
-    revision.refresh_from_db()
+    assert not Page.objects.filter(alias_of=third.pk, live=True).exists()
     news = Page.objects.get(pk=news.pk).specific
     news.title = "News, approved"
     news.save_revision(user=editor)
