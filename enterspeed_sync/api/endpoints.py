@@ -24,6 +24,7 @@ from enterspeed_sync.api.errors import (
     APIError,
     NotFound,
     read_json_body,
+    refuse_malformed_json,
     register_exception_handlers,
     validate,
 )
@@ -252,9 +253,16 @@ def get_one_job(request, id: schemas.JobId):
     url_name="job",
     operation_id="deleteJob",
     summary="Delete a job",
-    response=responses(_200=schemas.Deleted, _404=schemas.Error),
+    response=responses(
+        _200=schemas.Deleted,
+        _400=schemas.Error,
+        _404=schemas.Error,
+        _413=schemas.Error,
+        _415=schemas.Error,
+    ),
 )
 def delete_job(request, id: schemas.JobId):
+    refuse_malformed_json(request)  # no body fields; but refuse malformed JSON
     deleted = operations.delete_jobs([get_job(id)], user=request.auth.user, audit=audit(request))
     return {"deleted": deleted}
 
@@ -265,13 +273,21 @@ def delete_job(request, id: schemas.JobId):
     url_name="job_retry",
     operation_id="retryJob",
     summary="Retry a failed job",
-    response=responses(_200=schemas.Retried, _404=schemas.Error, _409=schemas.Error),
+    response=responses(
+        _200=schemas.Retried,
+        _400=schemas.Error,
+        _404=schemas.Error,
+        _409=schemas.Error,
+        _413=schemas.Error,
+        _415=schemas.Error,
+    ),
 )
 def retry_job(request, id: schemas.JobId):
     """
     Queued again (``retried``), or a newer job of the same entity (pending or being sent)
     supersedes it; ``job`` is the job that will be sent. 409 when the job is not failed.
     """
+    refuse_malformed_json(request)  # no body fields; but refuse malformed JSON
     job = get_job(id)
     if job.state != JobState.FAILED:
         raise APIError(
@@ -291,13 +307,21 @@ def retry_job(request, id: schemas.JobId):
     url_name="job_send_now",
     operation_id="sendJobNow",
     summary="Send a waiting job now",
-    response=responses(_200=schemas.SentNow, _404=schemas.Error, _409=schemas.Error),
+    response=responses(
+        _200=schemas.SentNow,
+        _400=schemas.Error,
+        _404=schemas.Error,
+        _409=schemas.Error,
+        _413=schemas.Error,
+        _415=schemas.Error,
+    ),
 )
 def send_job_now(request, id: schemas.JobId):
     """
     A pending job waiting for its next attempt (a retry's backoff) is moved to now and
     processing is requested. 409 when the job is not waiting.
     """
+    refuse_malformed_json(request)  # no body fields; but refuse malformed JSON
     job = get_job(id)
     if not operations.is_waiting(job):
         raise APIError(
@@ -315,7 +339,9 @@ def send_job_now(request, id: schemas.JobId):
     url_name="waiting_jobs_send_now",
     operation_id="sendWaitingJobsNow",
     summary="Send every waiting job now",
-    response=responses(_200=schemas.BulkSentNow, _413=schemas.Error, _415=schemas.Error),
+    response=responses(
+        _200=schemas.BulkSentNow, _400=schemas.Error, _413=schemas.Error, _415=schemas.Error
+    ),
 )
 def send_waiting_jobs_now(request):
     """Every pending job waiting for its next attempt, moved to now in one statement."""
@@ -330,11 +356,14 @@ def send_waiting_jobs_now(request):
     url_name="failed_jobs",
     operation_id="deleteFailedJobs",
     summary="Delete all failed jobs (matching the filters)",
-    response=responses(_200=schemas.Deleted, _400=schemas.Error),
+    response=responses(
+        _200=schemas.Deleted, _400=schemas.Error, _413=schemas.Error, _415=schemas.Error
+    ),
     openapi_extra=query_parameters(schemas.JobFilters),
 )
 def delete_failed_jobs(request):
     """Every failed job the filters match (all without filters), in one statement."""
+    refuse_malformed_json(request)  # no body fields; but refuse malformed JSON
     failed, filters = failed_jobs(request)
     deleted = operations.delete_all_failed(
         failed, user=request.auth.user, audit=audit(request), filters=filters

@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 #: Request bodies larger than this are refused (413): no endpoint needs more.
 MAX_BODY_BYTES = 64 * 1024
+#: JSON nested deeper than this is refused (400) before it is parsed: no endpoint's body
+#: nests more than a few levels, and Python's parser recurses once per level.
+MAX_JSON_DEPTH = 32
 #: The order methods are listed in an ``Allow`` header.
 METHOD_ORDER = ("GET", "HEAD", "POST", "DELETE", "OPTIONS")
 
@@ -94,13 +97,48 @@ def read_json_body(request) -> dict:
         return {}
     if (request.content_type or "") != "application/json":
         raise APIError(415, "unsupported_media_type", "Send the body as application/json.")
+    if json_depth(body) > MAX_JSON_DEPTH:
+        raise ValidationFailed({}, f"The body nests deeper than {MAX_JSON_DEPTH} levels.")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed({}, f"The body is not valid JSON: {exc}") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValidationFailed({}, f"The body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ValidationFailed({}, "The body must be a JSON object.")
     return data
+
+
+def refuse_malformed_json(request) -> None:
+    """
+    For an endpoint without body fields: a body sent as JSON must still be valid JSON
+    within the limits (``read_json_body`` says what is wrong, 4xx); any other body (a
+    browser's or a test client's empty form) is ignored, as before.
+    """
+    if (request.content_type or "") == "application/json":
+        read_json_body(request)
+
+
+def json_depth(body: bytes) -> int:
+    """How deep the arrays and objects of a JSON text nest, without parsing it (brackets
+    inside strings do not count). Malformed JSON gets an answer, and the parser says why."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # closing quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
 
 
 def register_exception_handlers(api) -> None:
