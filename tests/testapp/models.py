@@ -340,3 +340,75 @@ class Promo(models.Model):
 
     def __str__(self):
         return self.text
+
+
+# A page model like a real site's (bench/realistic.py builds thousands of them). ----------
+
+
+class NewsPage(Page):
+    """
+    An ordinary page of a real site: a hero image, a StreamField body with chooser blocks, two
+    snippets, topics (``ParentalManyToManyField``), related links (an inline panel), reviews
+    (another model's foreign key, named in ``api_fields``) and two image renditions.
+    """
+
+    intro = models.TextField(blank=True)
+    hero_image = models.ForeignKey(
+        "wagtailimages.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author = models.ForeignKey(
+        Author, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    topics = ParentalManyToManyField(Category, blank=True, related_name="+")
+    body = StreamField(
+        [
+            ("heading", blocks.CharBlock()),
+            ("paragraph", blocks.RichTextBlock()),
+            ("image", ImageChooserBlock()),
+            ("page", blocks.PageChooserBlock()),
+            ("snippet", SnippetChooserBlock("testapp.Category")),
+            (
+                "quote",
+                blocks.StructBlock([("text", blocks.TextBlock()), ("author", blocks.CharBlock())]),
+            ),
+        ],
+        blank=True,
+    )
+
+    api_fields = [
+        "intro",
+        "body",
+        "hero_image",
+        APIField(
+            "hero_thumbnail", serializer=ImageRenditionField("fill-300x200", source="hero_image")
+        ),
+        APIField("hero_wide", serializer=ImageRenditionField("width-1200", source="hero_image")),
+        "author",
+        "category",
+        "topics",
+        "related_links",
+        "reviews",
+    ]
+
+
+class NewsPageRelatedLink(Orderable):
+    page = ParentalKey(NewsPage, related_name="related_links")
+    title = models.CharField(max_length=100)
+    link_page = models.ForeignKey(
+        "wagtailcore.Page", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    link_url = models.URLField(blank=True)
+
+
+class NewsReview(models.Model):
+    """Not part of the page's cluster: a plain foreign key, shown through ``api_fields``."""
+
+    page = models.ForeignKey(NewsPage, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.CharField(max_length=100)
+    stars = models.IntegerField(default=3)
+
+    def __str__(self):
+        return f"{self.reviewer}: {self.stars}"
