@@ -208,7 +208,8 @@ def test_a_database_locked_for_longer_stops_processing_and_leaves_the_rows(
         with WriteLockHolder(connection.settings_dict["NAME"], hold=15, gap=0):
             time.sleep(0.1)
             started = time.monotonic()
-            result = process_pending_jobs()  # no exception: it stops
+            # No exception: it stops, as the database is not back within the time budget.
+            result = process_pending_jobs(max_seconds=10)
             took = time.monotonic() - started
         assert result.stopped == "database"
         assert result.processed == 0
@@ -219,6 +220,32 @@ def test_a_database_locked_for_longer_stops_processing_and_leaves_the_rows(
     assert (result.failed, result.stopped) == (0, "")
     assert not EnterspeedJob.objects.exists()
     assert set(standin.entities) == expected
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_processing_goes_on_by_itself_within_a_second_of_the_database_coming_back(
+    standin, sync, short_busy_timeout
+):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only: another connection holds SQLite's write lock")
+    build_pages(5)
+    with sync(LEASE_SECONDS=30):
+        expected = expected_ids()
+        seed()
+        count = EnterspeedJob.objects.count()
+        holder = WriteLockHolder(connection.settings_dict["NAME"], hold=10, gap=60)
+        with holder:
+            time.sleep(0.1)
+            started = time.monotonic()
+            result = process_pending_jobs(max_seconds=40)  # one run, no schedule, no task
+            took = time.monotonic() - started
+    assert holder.times_held == 1  # locked once, for 10 s: longer than the write retries
+    assert (result.succeeded, result.failed, result.stopped) == (count, 0, "")
+    assert 10 <= took < 12, took  # resumed within a second or two of the lock's end
+    assert not EnterspeedJob.objects.exists()
+    assert set(standin.entities) == expected
+    sends = standin.sends()
+    assert set(sends) >= expected and set(sends.values()) == {1}  # each once
 
 
 @pytest.mark.django_db

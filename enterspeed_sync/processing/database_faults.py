@@ -5,8 +5,9 @@ Riding out database faults: a write lock another connection holds too long (SQLi
 Such an error says nothing about the job, so it never fails one. A write of the job runner
 (claiming, recording an outcome, renewing a lease) is tried again a few times, each time on
 a fresh connection, with a growing pause; when the database stays away, the error reaches
-``processing.runner.process_pending_jobs``, which stops the run and leaves every row as it is: a
-claimed job comes back when its lease runs out.
+``processing.runner.process_pending_jobs``, which stops the run, waits for the database to
+answer again (``wait_for_database``) and then goes on; a claimed job it could not put back
+comes back when its lease runs out.
 
 Inside a transaction nothing is retried or closed: the error belongs to whoever opened the
 transaction, and swallowing it there would commit half of their work.
@@ -36,7 +37,10 @@ _local = threading.local()
 Func = TypeVar("Func", bound=Callable)
 Result = TypeVar("Result")
 
-__all__ = ["atomic_retrying_conflicts", "reconnect", "retry_database_faults"]
+#: How often a run stopped by a database fault looks whether the database answers again.
+DATABASE_POLL_SECONDS = 0.5
+
+__all__ = ["atomic_retrying_conflicts", "reconnect", "retry_database_faults", "wait_for_database"]
 
 
 def _jobs_connection():
@@ -87,6 +91,26 @@ def retry_database_faults(func: Func) -> Func:
             _local.retrying = False
 
     return wrapper  # type: ignore[return-value]
+
+
+def wait_for_database(seconds: float) -> bool:
+    """
+    Wait up to ``seconds`` for the job table's database to take a write again (a restart
+    over, a lock released), looking every ``DATABASE_POLL_SECONDS`` on a new connection.
+    True as soon as it does. The look is a write that changes nothing: under SQLite's
+    write lock a read still succeeds.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with transaction.atomic(using=router.db_for_write(EnterspeedJob)):
+                EnterspeedJob.objects.filter(pk=-1).update(attempts=0)
+            return True
+        except DATABASE_FAULTS:
+            reconnect()
+        if time.monotonic() + DATABASE_POLL_SECONDS > deadline:
+            return False
+        time.sleep(DATABASE_POLL_SECONDS)
 
 
 def atomic_retrying_conflicts(write: Callable[[], Result], *, rounds: int = 3) -> Result | None:

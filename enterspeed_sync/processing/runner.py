@@ -35,7 +35,11 @@ from enterspeed_sync.models import Destination, EnterspeedJob
 from enterspeed_sync.processing import counters, post_sync
 from enterspeed_sync.processing.batch import STOPPING, process_batch
 from enterspeed_sync.processing.claims import claim_jobs, recover_expired_leases, tracking_claims
-from enterspeed_sync.processing.database_faults import reconnect, retry_database_faults
+from enterspeed_sync.processing.database_faults import (
+    reconnect,
+    retry_database_faults,
+    wait_for_database,
+)
 from enterspeed_sync.processing.seed_tally import count_outcomes
 from enterspeed_sync.processing.transitions import Outcome, held, mark_failed, release_job
 
@@ -43,6 +47,10 @@ logger = logging.getLogger(__name__)
 
 #: The shortest wait for a job that becomes due, so a waiting task does not spin.
 MIN_WAIT_SECONDS = 0.05
+#: How long a run without a time budget waits for the database after a fault (and how
+#: often it does), before it stops and leaves the rest to the next task.
+DATABASE_WAIT_SECONDS = 30.0
+DATABASE_WAIT_ROUNDS = 3
 
 
 @dataclass
@@ -102,22 +110,40 @@ def process_pending_jobs(
     destination with more than a batch due is drained by ``WORKER_THREADS`` threads at once
     (``HelperThreads``), except with a ``client`` or inside a transaction.
 
-    A database fault that outlasts the retries of one write stops the run (``stopped``
-    is "database"; outside a transaction it never raises). The jobs it had claimed and not
-    finished go back to the queue without spending an attempt once the database answers
-    again; while it does not, they stay as they are until their lease runs out.
+    A database fault that outlasts the retries of one write stops sending (outside a
+    transaction it never raises). The run then waits for the database to answer again
+    (within ``max_seconds``, else ``DATABASE_WAIT_SECONDS``), puts back the jobs it had
+    claimed and not finished, without spending an attempt, and goes on: processing resumes
+    within a second of the database coming back. When it does not come back in time the
+    run stops (``stopped`` is "database") and those jobs stay as they are until their
+    lease runs out.
     """
     check_settings()
     result = ProcessResult()
+    started = time.monotonic()
     with tracking_claims() as tokens:
-        try:
-            return _process_pending_jobs(result, batch_size, max_seconds, client, wait_seconds)
-        except DATABASE_FAULTS as exc:
-            if not reconnect():  # inside the caller's transaction: the error is theirs
-                raise
-            _stopped_by_database(exc, result, tokens)
-            post_sync.after_processing(result.changed_destinations)
-            return result
+        for _round in range(DATABASE_WAIT_ROUNDS):
+            left = None if max_seconds is None else max_seconds - (time.monotonic() - started)
+            try:
+                return _process_pending_jobs(result, batch_size, left, client, wait_seconds)
+            except DATABASE_FAULTS as exc:
+                if not reconnect():  # inside the caller's transaction: the error is theirs
+                    raise
+                _stopped_by_database(exc, result, tokens)
+            waited = time.monotonic()
+            budget = DATABASE_WAIT_SECONDS
+            if max_seconds is not None:
+                budget = max_seconds - (waited - started)
+            if not wait_for_database(budget):
+                break
+            result.released += _release_unfinished(tokens)
+            result.stopped = ""
+            logger.warning(
+                "The database answers again after %.1f s; Enterspeed processing goes on",
+                time.monotonic() - waited,
+            )
+        post_sync.after_processing(result.changed_destinations)
+        return result
 
 
 def _stopped_by_database(exc: Exception, result: ProcessResult, tokens: list[uuid.UUID]) -> None:
