@@ -244,6 +244,37 @@ class SyncCounter(models.Model):
         return f"{self.destination} {self.minute:%Y-%m-%d %H:%M}"
 
 
+class DeliveryTotal(models.Model):
+    """
+    A running total since the install, for the metrics endpoint: jobs sent, unchanged,
+    retried and failed (by reason), requests answered 429, and the request latency
+    histogram's buckets, sum and count. Unlike ``SyncCounter`` it only grows, as
+    Prometheus counters must. Each batch adds to its rows in one statement
+    (``processing.totals``).
+    """
+
+    destination = models.CharField(
+        _("destination"), max_length=20, choices=Destination.choices, default=Destination.PUBLISH
+    )
+    #: The metric's name without the ``enterspeed_sync_`` prefix.
+    name = models.CharField(_("name"), max_length=60)
+    #: The metric's labels besides the destination, in exposition form (``reason="http_422"``).
+    labels = models.CharField(_("labels"), max_length=200, blank=True, default="")
+    value = models.FloatField(_("value"), default=0.0)
+
+    class Meta:
+        verbose_name = _("Enterspeed delivery total")
+        verbose_name_plural = _("Enterspeed delivery totals")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["destination", "name", "labels"], name="enterspeed_one_delivery_total"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.destination} {self.name}{{{self.labels}}} {self.value:g}"
+
+
 class LedgerEntry(models.Model):
     """
     What Enterspeed last accepted for one entity of one source: the hash of the payload

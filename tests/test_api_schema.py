@@ -24,6 +24,7 @@ from enterspeed_sync.api.endpoints import api, get_openapi_document
 from enterspeed_sync.api.tokens import create_token
 from enterspeed_sync.delivery.gate import current_source
 from enterspeed_sync.models import EnterspeedJob, JobState, LedgerEntry
+from enterspeed_sync.status.metrics import CONTENT_TYPE as METRICS_TYPE
 from tests.test_views import make_user
 
 pytestmark = pytest.mark.django_db
@@ -175,7 +176,11 @@ def test_every_operation_conforms_to_the_schema(path, method, wsgi_app, api_data
         savepoint = transaction.savepoint()
         try:
             response = case.call_and_validate(headers=api_data["headers"], excluded_checks=excluded)
-            assert response.headers["content-type"] == ["application/json"]  # never HTML
+            # JSON, never HTML; the metrics are Prometheus text, as their document says.
+            expected = "application/json"
+            if path == "/metrics/" and response.status_code == 200:
+                expected = METRICS_TYPE
+            assert response.headers["content-type"] == [expected]
             if excluded and response.status_code == 400 and case.meta.generation.mode.is_positive:
                 refused = set(response.json()["fields"])
                 assert refused and refused <= EXISTENCE_FIELDS, response.json()

@@ -1,5 +1,5 @@
 """
-The operations API on django-ninja: jobs, seeds and health. The OpenAPI document
+The operations API on django-ninja: jobs, seeds, health and metrics. The OpenAPI document
 (``v1/openapi.json``) is generated from these functions and ``api/schemas.py``; the write
 operations call ``enterspeed_sync.operations``, as the admin views do.
 """
@@ -12,6 +12,7 @@ from functools import cache
 
 from django.core.paginator import EmptyPage, Paginator
 from django.db.models import Count
+from django.http import HttpResponse
 from django.urls import reverse
 from ninja import NinjaAPI, Status
 from ninja.responses import NinjaJSONEncoder
@@ -31,6 +32,8 @@ from enterspeed_sync.api.errors import (
 from enterspeed_sync.api.health import get_health_report
 from enterspeed_sync.conf import get_destinations
 from enterspeed_sync.models import EnterspeedJob, JobState
+from enterspeed_sync.status.metrics import CONTENT_TYPE as METRICS_TYPE
+from enterspeed_sync.status.metrics import render_metrics
 
 JSON = "application/json"
 VIEW = requires(permissions.can_view)
@@ -180,6 +183,31 @@ def health(request):
     """
     report = get_health_report()
     return Status(report["http_status"], report)
+
+
+@api.get(
+    "metrics/",
+    auth=VIEW,
+    url_name="metrics",
+    operation_id="getMetrics",
+    summary="Metrics for Prometheus",
+    response=COMMON_ERRORS,
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "Prometheus text exposition format 0.0.4",
+                "content": {METRICS_TYPE: {"schema": {"type": "string"}}},
+            }
+        }
+    },
+)
+def metrics(request):
+    """
+    The health endpoint's verdict and queue per destination, the totals sent and failed
+    by reason, request latency and 429s, as Prometheus text (docs/production.md has a
+    scrape configuration and alert rules). Always 200: alert on the values.
+    """
+    return HttpResponse(render_metrics(), content_type=METRICS_TYPE)
 
 
 # Jobs -----------------------------------------------------------------------------------

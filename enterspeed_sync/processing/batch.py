@@ -7,6 +7,7 @@ One claimed batch: ask each job's handler for its operations (sharing lookups, s
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 
 from enterspeed_sync.conf import conf
@@ -21,6 +22,7 @@ from enterspeed_sync.models import EnterspeedJob
 from enterspeed_sync.processing import post_sync
 from enterspeed_sync.processing.claims import Lease
 from enterspeed_sync.processing.failures import fail_jobs
+from enterspeed_sync.processing.totals import BatchTally, failure_reason
 from enterspeed_sync.processing.transitions import (
     Outcome,
     mark_failed,
@@ -40,20 +42,23 @@ def process_batch(
     client,
     handlers: tuple[BaseJobHandler, ...],
     source: sending.Source,
+    tally: BatchTally | None = None,
 ) -> dict[int, str]:
     """
     Map every job of a claimed batch, then send what their handlers asked for, in bulk
-    requests, and record each job's outcome. Returns ``{job pk: Outcome}``.
+    requests, and record each job's outcome. Returns ``{job pk: Outcome}``; ``tally``
+    collects the failures' reasons and the requests' latency for the metrics.
     """
+    tally = tally if tally is not None else BatchTally()
     lease = Lease(jobs)
     with lease.heartbeat():
-        outcomes, mapped = _map(jobs, handlers, source, lease)
+        outcomes, mapped = _map(jobs, handlers, source, lease, tally)
         if mapped:
-            outcomes.update(_send(mapped, client, source, lease))
+            outcomes.update(_send(mapped, client, source, lease, tally))
     return outcomes
 
 
-def _map(jobs, handlers, source, lease: Lease) -> tuple[dict[int, str], list]:
+def _map(jobs, handlers, source, lease: Lease, tally: BatchTally) -> tuple[dict[int, str], list]:
     """``(outcomes of the jobs that failed already, [(job, its operations)] to send)``."""
     outcomes: dict[int, str] = {}
     mapped: list[tuple[EnterspeedJob, list[Operation]]] = []
@@ -72,10 +77,12 @@ def _map(jobs, handlers, source, lease: Lease) -> tuple[dict[int, str], list]:
                     f"{job.job_type!r} job for a {job.entity_type!r} entity ({job.origin_id}).",
                 )
                 outcomes[job.pk] = Outcome.FAILED
+                tally.failed([job.pk], "no_handler")
                 continue
             try:
                 operations = sendable_operations(handler, job)
             except Exception as exc:  # noqa: BLE001  (a handler error fails its job only)
+                tally.failed([job.pk], failure_reason(exc))
                 (outcomes[job.pk],) = fail_jobs([job], exc, source).values()
                 if outcomes[job.pk] in STOPPING:
                     for rest in [job for job, _ in mapped] + jobs[index + 1 :]:
@@ -99,7 +106,7 @@ def _prepare_failed(handler: BaseJobHandler, jobs: list[EnterspeedJob], exc: Exc
     )
 
 
-def _send(mapped, client, source, lease: Lease) -> dict[int, str]:
+def _send(mapped, client, source, lease: Lease, tally: BatchTally) -> dict[int, str]:
     """
     Send the operations the handlers asked for, in bulk where the account allows it, and
     resolve each job the moment the answer to its last operation arrives: succeeded when
@@ -120,7 +127,7 @@ def _send(mapped, client, source, lease: Lease) -> dict[int, str]:
         unchanged = {op.job.pk for op in saves if id(op) in skipped} - {
             op.job.pk for op in operations
         }
-    progress = BatchProgress([job for job, _ in mapped], operations, unchanged)
+    progress = BatchProgress([job for job, _ in mapped], operations, unchanged, tally)
     outcomes = progress.outcomes
     progress.resolve_answered()  # jobs with nothing to send
     # A client without bulk calls (a project's own, a test double) sends one at a time.
@@ -142,7 +149,7 @@ def _send(mapped, client, source, lease: Lease) -> dict[int, str]:
         # of the payload the ledger had is sent, not skipped as unchanged.
         forget(source, request.origin_ids)
         try:
-            accepted, errors, unresolved = _send_request(client, request)
+            accepted, errors, unresolved = _timed_request(client, request, tally)
         except BulkNotAvailable as exc:
             logger.warning(
                 "Enterspeed refused a bulk request (%s); sending one entity per request", exc
@@ -154,11 +161,11 @@ def _send(mapped, client, source, lease: Lease) -> dict[int, str]:
             if exc.status == 413 and len(request.operations) > 1:
                 pending.extendleft(reversed(request.singles()))  # find the oversized one
                 continue
-            if _fail_request(request, exc, source, outcomes):
+            if _fail_request(request, exc, source, outcomes, tally):
                 break
             continue
         except Exception as exc:  # noqa: BLE001  (network errors, SendingPaused, bugs)
-            if _fail_request(request, exc, source, outcomes):
+            if _fail_request(request, exc, source, outcomes, tally):
                 break
             continue
         sending.record_success(source)
@@ -195,8 +202,11 @@ class BatchProgress:
     said, so each job is resolved (and recorded) as soon as its last answer arrives.
     """
 
-    def __init__(self, jobs: list[EnterspeedJob], operations, unchanged: set[int]) -> None:
+    def __init__(
+        self, jobs: list[EnterspeedJob], operations, unchanged: set[int], tally: BatchTally
+    ) -> None:
         self.jobs = {job.pk: job for job in jobs}
+        self.tally = tally
         self.unanswered = dict.fromkeys(self.jobs, 0)
         for op in operations:
             self.unanswered[op.job.pk] += 1
@@ -213,6 +223,10 @@ class BatchProgress:
 
     def refused(self, op: Operation, refusal: tuple[str, str, int | None]) -> None:
         self.refusals.setdefault(op.job.pk, refusal)
+        status = refusal[2]
+        # A bulk answer with no result for the entity has a success status.
+        reason = f"http_{status}" if status and status >= 400 else "no_result"
+        self.tally.failed([op.job.pk], reason)
         self.unanswered[op.job.pk] -= 1
 
     def resolve_answered(self) -> None:
@@ -243,6 +257,18 @@ class BatchProgress:
                 Outcome.UNCHANGED if job.pk in self.unchanged else Outcome.SUCCEEDED
             )
             post_sync.announce_synced(job, self.sent.get(job.pk, ()))
+
+
+def _timed_request(client, request: Request, tally: BatchTally):
+    """``_send_request``, its latency (answered or not) added to ``tally``."""
+    started = time.monotonic()
+    try:
+        answer = _send_request(client, request)
+    except Exception as exc:
+        tally.request(time.monotonic() - started, exc)
+        raise
+    tally.request(time.monotonic() - started)
+    return answer
 
 
 def _send_request(client, request: Request) -> tuple[set[str], dict[str, tuple], set[str]]:
@@ -283,9 +309,12 @@ def _send_request(client, request: Request) -> tuple[set[str], dict[str, tuple],
     return set(result.accepted), errors, set(result.unresolved)
 
 
-def _fail_request(request: Request, exc: BaseException, source, outcomes) -> bool:
+def _fail_request(
+    request: Request, exc: BaseException, source, outcomes, tally: BatchTally
+) -> bool:
     """Apply a failed request to its jobs; True when sending must stop for this batch."""
     jobs = list({op.job.pk: op.job for op in request.operations}.values())
+    tally.failed([job.pk for job in jobs], failure_reason(exc))
     outcomes.update(fail_jobs(jobs, exc, source))
     return any(outcomes[job.pk] in STOPPING for job in jobs)
 

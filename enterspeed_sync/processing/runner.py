@@ -32,7 +32,7 @@ from enterspeed_sync.delivery.client import EnterspeedClient
 from enterspeed_sync.delivery.retries import DATABASE_FAULTS
 from enterspeed_sync.handlers import get_handlers
 from enterspeed_sync.models import Destination, EnterspeedJob
-from enterspeed_sync.processing import counters, post_sync
+from enterspeed_sync.processing import counters, post_sync, totals
 from enterspeed_sync.processing.batch import STOPPING, process_batch
 from enterspeed_sync.processing.claims import claim_jobs, recover_expired_leases, tracking_claims
 from enterspeed_sync.processing.database_faults import (
@@ -288,9 +288,11 @@ def _process_destination(
                 if _wait_for_due(None, deadline, wait_seconds, destination, looked_at):
                     continue
                 break
-            outcomes = process_batch(jobs, client, handlers, source)
+            tally = totals.BatchTally()
+            outcomes = process_batch(jobs, client, handlers, source, tally)
             _count(outcomes, result)
             counters.record_outcomes(destination, outcomes)
+            totals.record_totals(destination, outcomes, tally)
             count_outcomes(jobs, outcomes)
             tripped = not set(STOPPING).isdisjoint(outcomes.values())
             if deadline is not None and time.monotonic() >= deadline:

@@ -107,6 +107,8 @@ class DestinationStatus:
     #: Transient failures in a row, and since when (``SourceState``).
     consecutive_failures: int = 0
     failing_since: datetime | None = None
+    #: How often in a row the circuit breaker opened; 0 while it is closed.
+    breaker_trips: int = 0
 
     @property
     def ok(self) -> bool:
@@ -283,6 +285,7 @@ def _destination_status(
         counts |= {
             "consecutive_failures": state.consecutive_failures,
             "failing_since": state.failing_since,
+            "breaker_trips": state.breaker_trips,
         }
     label = str(Destination(destination).label)
     # The published source's sentences are as they always were; others name the source.
