@@ -10,14 +10,25 @@ from django.forms.utils import flatatt
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils.html import conditional_escape
+from wagtail.api import APIField
+from wagtail.images.api.fields import ImageRenditionField
 from wagtail.images.models import Image
 from wagtail.models import AbstractPage, Page, Site
 
 from enterspeed_sync.capture.seeding import published_specs
 from enterspeed_sync.handlers import prepare_batch
+from enterspeed_sync.mapping import prefetch
 from enterspeed_sync.mapping.batch import _flat_attributes, mapping_batch
 from tests.content import block_id, build_content_site
-from tests.testapp.models import FieldsPage, StreamPage
+from tests.testapp.models import (
+    Author,
+    Category,
+    FieldsPage,
+    NewsPage,
+    NewsPageRelatedLink,
+    NewsReview,
+    StreamPage,
+)
 
 SETTINGS = {"API_KEY": "source-tests", "BASE_URL": "http://127.0.0.1:9"}
 
@@ -248,3 +259,122 @@ def test_every_reference_to_a_page_has_the_url_of_its_own_entity(content_site, m
         assert relations["links"][0]["link_page"]["url"] == url
         chooser = next(e for e in entities.values() if e["url"].endswith("/chooser-1/"))
         assert chooser["properties"]["body"][0]["value"]["url"] == url
+
+
+# Relations a real page model reads: many-to-many, inline children, reverse relations and
+# Wagtail's ImageRenditionField, looked up for the whole batch -----------------------------
+
+
+def add_news_pages(count: int, start: int) -> None:
+    """News pages (tests.testapp.models.NewsPage) under the English and the Danish home."""
+    english = Page.objects.get(pk=8001)
+    danish = Page.objects.get(pk=8101)
+    author = Author.objects.get(locale__language_code="en")
+    image = Image.objects.get(pk=7001)
+    categories = [Category.objects.get(pk=7201)] + [
+        Category.objects.get_or_create(name=f"Topic {n}", slug=f"topic-{n}")[0] for n in range(3)
+    ]
+    for n in range(start, start + count):
+        parent = danish if n % 3 == 0 else english
+        page = parent.add_child(
+            instance=NewsPage(
+                title=f"News {n}",
+                slug=f"news-{n}",
+                intro=f"Intro {n}",
+                hero_image=image,
+                author=author,
+                category=categories[n % 2],
+                body=[
+                    {"type": "paragraph", "value": '<p><a linktype="page" id="8002">x</a></p>'},
+                    {"type": "image", "value": 7001},
+                    {"type": "snippet", "value": 7201},
+                ],
+            )
+        )
+        page.topics.set(categories[n % 3 : n % 3 + 2])
+        page.related_links = [
+            NewsPageRelatedLink(title=f"Link {n}", link_page_id=8003 if n % 2 else 8102),
+            NewsPageRelatedLink(title="Out", link_url=f"https://example.com/{n}"),
+        ]
+        page.save_revision().publish()
+        for reviewer in range(n % 3):
+            NewsReview.objects.create(page=page, reviewer=f"Reader {reviewer}", stars=reviewer)
+
+
+def relation_queries(sql: list[str]) -> dict[str, int]:
+    tables = [
+        "testapp_category",
+        "testapp_newspagerelatedlink",
+        "testapp_newsreview",
+        "wagtailimages_rendition",
+        "wagtailcore_locale",
+    ]
+    return {table: sum(f'FROM "{table}"' in q for q in sql) for table in tables}
+
+
+def test_a_batch_reads_relations_and_renditions_in_the_same_queries_for_3_or_12_pages(
+    content_site,
+):
+    add_news_pages(3, start=1)
+    map_every_page()  # once first: renditions created, site root paths cached
+    small, _ = map_every_page()
+    add_news_pages(9, start=4)
+    map_every_page()
+    large, entities = map_every_page()
+
+    assert relation_queries(large) == relation_queries(small)
+    assert len(large) == len(small), "queries grew with the number of pages"
+
+    news = [e for e in entities.values() if e["type"] == "newsPage"]
+    assert len(news) == 12
+    properties = news[0]["properties"]
+    assert properties["hero_thumbnail"]["width"] == 300
+    assert properties["hero_thumbnail"]["url"].endswith(".fill-300x200.png")
+    assert properties["hero_wide"]["url"] != properties["hero_thumbnail"]["url"]
+    number = properties["intro"].removeprefix("Intro ")
+    assert [link["title"] for link in properties["related_links"]] == [f"Link {number}", "Out"]
+    assert properties["related_links"][0]["link_page"]["id"] in ("page-8003", "page-8102")
+    assert len(properties["topics"]) == 2
+    assert {len(e["properties"]["reviews"]) for e in news} == {0, 1, 2}
+
+
+def test_a_batch_maps_relations_and_renditions_as_each_page_alone(content_site):
+    add_news_pages(6, start=1)
+    _, in_batch = map_every_page()
+    alone = map_each_page_alone()
+    news = [origin_id for origin_id, e in alone.items() if e["type"] == "newsPage"]
+    assert len(news) == 6
+    assert in_batch.keys() == alone.keys()
+    for origin_id, entity in alone.items():
+        assert in_batch[origin_id] == entity, origin_id
+    # The Danish pages' links to English pages are localized, as Wagtail's .localized does.
+    danish = [alone[o] for o in news if alone[o]["properties"]["meta"]["locale"] == "da"]
+    assert danish
+    links = {d["properties"]["related_links"][0]["link_page"]["id"] for d in danish}
+    assert links <= {"page-8003", "page-8102"}
+
+
+def test_a_custom_image_rendition_field_renders_every_page_its_own_way(content_site, monkeypatch):
+    # Only Wagtail's own ImageRenditionField is rendered once per image in a batch.
+    class CountingField(ImageRenditionField):
+        def to_representation(self, image):
+            rendered.append(image.pk)
+            return super().to_representation(image)
+
+    rendered = []
+    entries = [
+        APIField("hero_thumbnail", serializer=CountingField("fill-300x200", source="hero_image"))
+    ]
+    monkeypatch.setattr(NewsPage, "api_fields", entries)
+    prefetch.rendition_specs.cache_clear()
+    prefetch.mapped_relations.cache_clear()
+    try:
+        add_news_pages(4, start=1)
+        _, entities = map_every_page()
+    finally:
+        prefetch.rendition_specs.cache_clear()
+        prefetch.mapped_relations.cache_clear()
+    news = [e for e in entities.values() if e["type"] == "newsPage"]
+    assert len(news) == 4
+    assert rendered == [7001] * 4
+    assert {e["properties"]["hero_thumbnail"]["width"] for e in news} == {300}

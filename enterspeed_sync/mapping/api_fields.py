@@ -27,6 +27,10 @@ from modelcluster.models import get_all_child_relations
 from rest_framework import serializers
 from rest_framework.fields import Field, get_attribute
 from wagtail.api import APIField
+from wagtail.images.api.fields import ImageRenditionField
+from wagtail.images.models import AbstractImage
+
+from enterspeed_sync.mapping import batch
 
 __all__ = [
     "SKIP",
@@ -35,6 +39,7 @@ __all__ = [
     "find_model_field",
     "get_property_entries",
     "read_attribute",
+    "represent",
     "serializer_of",
 ]
 
@@ -75,10 +80,52 @@ class _HostSerializer(serializers.Serializer):
 
 
 def bind_serializer_field(entry: APIField, context: dict[str, Any]) -> Field:
-    """A fresh copy of the entry's serializer field, bound to its name, as DRF binds fields."""
-    field = copy.deepcopy(serializer_of(entry))
+    """
+    A copy of the entry's serializer field, bound to its name, as DRF binds fields. Inside a
+    batch one copy per context serves every object, as one serializer's fields serve every
+    object of a list in DRF (``many=True``).
+    """
+    serializer = serializer_of(entry)
+    current = batch.current_batch()
+    key = (id(serializer), id(context))
+    if current is not None and key in current.bound_fields:
+        kept, kept_context, field = current.bound_fields[key]
+        if kept is serializer and kept_context is context:
+            return field
+    field = copy.deepcopy(serializer)
     field.bind(entry.name, _HostSerializer(context=context))
+    if current is not None:
+        current.bound_fields[key] = (serializer, context, field)
     return field
+
+
+def represent(field: Field, value: Any) -> Any:
+    """
+    ``field.to_representation(value)``. Inside a batch, Wagtail's own ``ImageRenditionField``
+    renders each image once per filter spec (and alt text) for the whole batch: its output
+    depends on nothing else, and the rendition it reads was prefetched for the batch
+    (``prefetch.prefetch_renditions``). A subclass that renders its own way is called as it is.
+    """
+    current = batch.current_batch()
+    if (
+        current is None
+        or not isinstance(value, AbstractImage)
+        or type(field).to_representation is not ImageRenditionField.to_representation
+    ):
+        return field.to_representation(value)
+    key = (
+        type(field),
+        field.filter_spec,
+        field.preserve_svg,
+        type(value),
+        value.pk,
+        # Set on an image by an ImageBlock; the rendition's alt text follows them.
+        getattr(value, "decorative", None),
+        getattr(value, "contextual_alt_text", None),
+    )
+    if key not in current.representations:
+        current.representations[key] = field.to_representation(value)
+    return copy.copy(current.representations[key])
 
 
 def read_attribute(obj: models.Model, name: str) -> Any:

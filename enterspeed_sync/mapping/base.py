@@ -45,6 +45,7 @@ from enterspeed_sync.mapping.api_fields import (
     find_model_field,
     get_property_entries,
     read_attribute,
+    represent,
     serializer_of,
 )
 from enterspeed_sync.mapping.blocks import DEFAULT_BLOCK_CONVERTERS, BaseBlockConverter
@@ -231,7 +232,7 @@ class BaseMapper:
             # Wagtail's BaseSerializer: None is None, without to_representation.
             if value is None:
                 return None
-            return self.convert_value(serializer_field.to_representation(value))
+            return self.convert_value(represent(serializer_field, value))
         except Exception as e:
             if not _is_content_error(e):
                 raise

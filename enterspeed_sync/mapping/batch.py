@@ -82,6 +82,8 @@ class MappingBatch:
         #: (model, pk) → the object a StreamField chooser block chose (``mapping.streams``).
         self.chosen: dict[tuple[type[models.Model], Any], models.Model | None] = {}
         self.active_locale_ids: dict[str, int | None] = {}
+        #: (class, pk, language) → the object's ``localized`` translation, or None for itself.
+        self.localized: dict[tuple[type, Any, str | None], Any] = {}
         #: (image pk, filter spec) → its rendition and the attributes of its <img> tag, for
         #: rich text image embeds.
         self.renditions: dict[tuple[Any, str], tuple[Any, dict | None]] = {}
@@ -92,6 +94,12 @@ class MappingBatch:
         self._replacements: dict[tuple, str] = {}
         self._expanded: dict[tuple[str, str | None], str] = {}
         self.request_contexts: dict[str, dict[str, Any]] = {}
+        #: (id of an APIField's serializer field, id of the context) → the field, the
+        #: context and the bound copy of the field (``api_fields.bind_serializer_field``).
+        self.bound_fields: dict[tuple[int, int], tuple[Any, Any, Any]] = {}
+        #: What a serializer field made of a value it renders the same for every page
+        #: (``api_fields.represent``), by field and value.
+        self.representations: dict[tuple, Any] = {}
 
     # Rich text -------------------------------------------------------------------------
 
@@ -205,7 +213,8 @@ def translation_pks(obj: models.Model, base_model: type[models.Model]) -> list |
 def localized(obj: Any) -> Any:
     """
     ``obj.localized`` (its live translation in the active language), without Wagtail's
-    locale query per call when the object already is in that language.
+    locale query per call when the object already is in that language, and looked up once
+    per batch when it is not.
     """
     batch = current_batch()
     if batch is None or not getattr(settings, "WAGTAIL_I18N_ENABLED", False):
@@ -220,7 +229,13 @@ def localized(obj: Any) -> Any:
         batch.active_locale_ids[language] = codes.get(active)
     if batch.active_locale_ids[language] == obj.locale_id:
         return obj
-    return obj.localized
+    # In another language (a link across locales): Wagtail's two queries, once per object
+    # and language in the batch.
+    key = (type(obj), obj.pk, language)
+    if key not in batch.localized:
+        found = obj.localized
+        batch.localized[key] = None if found is obj else found
+    return batch.localized[key] or obj
 
 
 def default_root_url() -> str | None:

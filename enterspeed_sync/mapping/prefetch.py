@@ -7,17 +7,25 @@ in StreamField chooser blocks), looked up in a few queries and kept in the curre
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.apps import apps
 from django.db import models
+from modelcluster.fields import ParentalKey
+from modelcluster.models import get_all_child_relations
+from taggit.models import ItemBase
 from wagtail.blocks import StreamValue
 from wagtail.fields import RichTextField, StreamField
+from wagtail.images.api.fields import ImageRenditionField
+from wagtail.images.models import AbstractImage
+from wagtail.images.utils import to_svg_safe_spec
 from wagtail.models import AbstractPage, DraftStateMixin, TranslatableMixin
 from wagtail.rich_text.rewriters import FIND_A_TAG, FIND_EMBED_TAG, extract_attrs
 
 from enterspeed_sync.mapping import streams
+from enterspeed_sync.mapping.api_fields import find_model_field, get_property_entries, serializer_of
 from enterspeed_sync.mapping.batch import PATH_STEP, current_batch, get_locales
 from enterspeed_sync.mapping.identity import get_base_page_model, get_image_model
 
@@ -101,7 +109,14 @@ def prefetch_relations(objects: Iterable[models.Model]) -> None:
     page_ids: set[int] = set()
     image_ids: set[int] = set()
     page_keys: list[tuple[models.Model, models.ForeignKey]] = []
-    for model, group in by_model.items():
+    # Models still to look at: the objects', then those of their ParentalKey children and
+    # of the rows of reverse relations they send, which are mapped with them.
+    todo = list(by_model.items())
+    while todo:
+        model, group = todo.pop()
+        for related_model, rows in prefetch_many(model, group).items():
+            by_model.setdefault(related_model, []).extend(rows)
+            todo.append((related_model, rows))
         local_fields = model._meta.local_concrete_fields
         # Not the parent link of a multi-table model (a specific page's page_ptr): it is the
         # object's own row, already loaded, and nothing maps it.
@@ -139,8 +154,114 @@ def prefetch_relations(objects: Iterable[models.Model]) -> None:
         found = {image.pk: image for image in images}
         batch.link_targets.update((("image", pk), found.get(pk)) for pk in image_ids)
     objects = [obj for group in by_model.values() for obj in group]
+    prefetch_renditions(objects)
     streams.load_chosen(streams.collect_chosen(objects), batch.chosen)
     streams.resolve_streams(objects, batch.chosen)
+
+
+def prefetch_many(model: type[models.Model], group: list[models.Model]) -> dict[type, list]:
+    """
+    The many-to-many fields (``ParentalManyToManyField`` too), ``ParentalKey`` children and
+    reverse relations that mapping ``group`` reads, one query per relation for the group,
+    where Django's and modelcluster's managers find them (``.all()`` reads no more). Returns
+    the children by model, to be prefetched in their turn.
+    """
+    names = [_accessor(field) for field in mapped_relations(model)]
+    if not names:
+        return {}
+    models.prefetch_related_objects(group, *names)
+    rows: dict[type, list] = {}
+    for field in mapped_relations(model):
+        # Children are mapped field by field (``convert_child``); a reverse relation's rows
+        # only as references.
+        if isinstance(field, models.ManyToOneRel) and isinstance(field.field, ParentalKey):
+            for obj in group:
+                for row in getattr(obj, field.get_accessor_name()).all():
+                    rows.setdefault(type(row), []).append(row)
+    return rows
+
+
+@functools.cache
+def mapped_relations(model: type[models.Model]) -> tuple[Any, ...]:
+    """
+    The relations of ``model`` that hold many rows and that mapping reads: those its
+    ``enterspeed_fields`` or ``api_fields`` name (as entries, or as the first step of a
+    serializer's ``source``), or, without either, every many-to-many field and ``ParentalKey``
+    child relation (as ``BaseMapper.get_default_fields`` sends them; tags are left to their
+    own field). Fixed once the app registry is ready.
+    """
+    entries = get_property_entries(model)
+    if entries is None:
+        found = [
+            *(f for f in model._meta.many_to_many if isinstance(f, models.ManyToManyField)),
+            *(
+                relation
+                for relation in get_all_child_relations(model)
+                if not issubclass(relation.related_model, ItemBase)
+            ),
+        ]
+    else:
+        found = []
+        for entry in entries:
+            serializer = serializer_of(entry)
+            source = entry.name if serializer is None else serializer.source or entry.name
+            if source == "*":
+                continue
+            field = find_model_field(model, source.split(".")[0])
+            if field is not None and field not in found:
+                found.append(field)
+    return tuple(
+        field
+        for field in found
+        if isinstance(field, models.ManyToManyField | models.ForeignObjectRel)
+        # A one-to-one's reverse is one row: Django's own descriptor caches it.
+        and not field.one_to_one
+    )
+
+
+def prefetch_renditions(objects: list[models.Model]) -> None:
+    """
+    The renditions the ``ImageRenditionField`` serializers in ``api_fields`` ask for, of the
+    images ``objects`` hold in the field their ``source`` names: one query for the batch,
+    kept where Wagtail's ``get_rendition`` looks first (``prefetched_renditions``).
+    """
+    specs: dict[type[AbstractImage], set[str]] = {}
+    images = []
+    for obj in objects:
+        for name, filter_specs in rendition_specs(type(obj)):
+            image = getattr(obj, name, None)
+            if isinstance(image, AbstractImage) and not hasattr(image, "prefetched_renditions"):
+                specs.setdefault(type(image), set()).update(filter_specs)
+                images.append(image)
+    for image_model, filter_specs in specs.items():
+        group = [image for image in images if type(image) is image_model]
+        queryset = image_model.get_rendition_model().objects.filter(filter_spec__in=filter_specs)
+        models.prefetch_related_objects(
+            list({id(image): image for image in group}.values()),
+            models.Prefetch("renditions", queryset=queryset, to_attr="prefetched_renditions"),
+        )
+
+
+@functools.cache
+def rendition_specs(model: type[models.Model]) -> tuple[tuple[str, frozenset[str]], ...]:
+    """``(image foreign key name, filter specs)`` of the model's ``ImageRenditionField``s."""
+    by_key: dict[str, set[str]] = {}
+    for entry in get_property_entries(model) or ():
+        serializer = serializer_of(entry)
+        if not isinstance(serializer, ImageRenditionField):
+            continue
+        source = serializer.source or entry.name
+        field = find_model_field(model, source)
+        if isinstance(field, models.ForeignKey):
+            found = by_key.setdefault(field.name, set())
+            found.add(serializer.filter_spec)
+            if serializer.preserve_svg:
+                found.add(to_svg_safe_spec(serializer.filter_spec))
+    return tuple((name, frozenset(found)) for name, found in by_key.items())
+
+
+def _accessor(field: Any) -> str:
+    return field.get_accessor_name() if isinstance(field, models.ForeignObjectRel) else field.name
 
 
 def _strings_in(value: Any) -> Iterator[str]:

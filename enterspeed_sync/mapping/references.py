@@ -54,7 +54,8 @@ def document_reference(document, media_base_url: str) -> dict[str, Any]:
 
 def snippet_reference(obj: models.Model) -> dict[str, Any]:
     if isinstance(obj, TranslatableMixin):
-        obj = obj.localized
+        # Without a query when the snippet is in the language being mapped already.
+        obj = batch.localized(obj)
     return {"id": snippet_origin_id(obj, obj.pk), "title": str(obj)}
 
 
