@@ -11,7 +11,7 @@ import logging
 from django.db import transaction
 from django_q.conf import Conf
 
-from enterspeed_sync.capture.enqueue import enqueue_processing
+from enterspeed_sync.capture.enqueue import enqueue_for_idle_workers, enqueue_processing
 from enterspeed_sync.conf import conf
 from enterspeed_sync.operations import SeedScope, run_seed
 from enterspeed_sync.processing import claims, counters, runner, transitions
@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 def process_pending_jobs() -> dict[str, int | bool | str]:
     """
-    Drain the queue within the time budget; queue a follow-up task if jobs are left, and
+    Drain the queue within the time budget; queue a follow-up task if jobs are left (and
+    one for each live worker without a claim, so a cluster started since joins in), and
     one for the moment a stop this run ran into ends (the cool-down of a circuit breaker it
     opened, a rate-limit pause that put its batch back), not the next minute schedule.
     """
@@ -34,6 +35,7 @@ def process_pending_jobs() -> dict[str, int | bool | str]:
     )
     if not result.drained:
         enqueue_processing()
+        enqueue_for_idle_workers()
     if result.resume_at is not None and not Conf.SYNC:
         process_at(result.resume_at)
     return {

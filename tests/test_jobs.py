@@ -123,6 +123,88 @@ def test_more_than_a_batch_of_jobs_gives_every_worker_a_task(
     assert tasks == ["enterspeed_sync.tasks.process_pending_jobs"] * 3
 
 
+def live_clusters(*workers: int):
+    from django.utils import timezone
+
+    from enterspeed_sync.status.clusters import Cluster, Clusters
+
+    now = timezone.now()
+    return Clusters(
+        visible=True,
+        needed=True,
+        live=[
+            Cluster(f"c{n}", "host", 100 + n, "Idle", count, now, now)
+            for n, count in enumerate(workers)
+        ],
+    )
+
+
+@override_settings(ENTERSPEED_SYNC={"API_KEY": "source-tests", "BATCH_SIZE": 5})
+def test_a_seed_gives_a_task_to_every_worker_of_every_live_cluster(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    # Three clusters of two workers: six tasks, whatever this process's own Q_CLUSTER says.
+    import django_q.tasks
+    from django_q.conf import Conf
+
+    from enterspeed_sync.capture import enqueue
+    from enterspeed_sync.capture.outbox import queue_jobs
+
+    tasks = []
+    monkeypatch.setattr(django_q.tasks, "async_task", lambda *a, **k: tasks.append(a[0]))
+    monkeypatch.setattr(Conf, "WORKERS", 2)
+    monkeypatch.setattr(enqueue, "get_clusters", lambda: live_clusters(2, 2, 2))
+    with django_capture_on_commit_callbacks(execute=True):
+        queue_jobs(spec(str(i)) for i in range(6))
+    assert tasks == ["enterspeed_sync.tasks.process_pending_jobs"] * 6
+
+
+def test_without_a_visible_cluster_a_seed_counts_the_configured_workers(monkeypatch):
+    from django_q.conf import Conf
+
+    from enterspeed_sync.capture import enqueue
+    from enterspeed_sync.status.clusters import Clusters
+
+    monkeypatch.setattr(Conf, "WORKERS", 3)
+    monkeypatch.setattr(enqueue, "get_clusters", lambda: Clusters(visible=False, needed=True))
+    assert enqueue.live_workers() == 3
+
+    def unreadable():
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(enqueue, "get_clusters", unreadable)
+    assert enqueue.live_workers() == 3
+
+
+@override_settings(ENTERSPEED_SYNC={"API_KEY": "source-tests", "PROCESS_ON_COMMIT": False})
+def test_a_run_with_jobs_left_queues_tasks_for_the_live_workers_without_claims(monkeypatch):
+    # Six live workers, two of them hold claims, and this run is about to queue its own
+    # follow-up: three more tasks, one for each other idle worker (a cluster that started
+    # during the seed gets its share).
+    import django_q.tasks
+    from django_q.conf import Conf
+
+    from enterspeed_sync.capture import enqueue
+    from enterspeed_sync.capture.outbox import queue_jobs
+
+    queue_jobs(spec(str(i)) for i in range(4))
+    for n, job in enumerate(EnterspeedJob.objects.all()[:3]):
+        job.state = JobState.PROCESSING
+        job.locked_by = f"host:{n % 2}"
+        job.save()
+    tasks = []
+    monkeypatch.setattr(django_q.tasks, "async_task", lambda *a, **k: tasks.append(a[0]))
+    monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(enqueue, "get_clusters", lambda: live_clusters(2, 2, 2))
+    enqueue.enqueue_for_idle_workers()
+    assert len(tasks) == 3
+    # All busy: none.
+    tasks.clear()
+    monkeypatch.setattr(enqueue, "get_clusters", lambda: live_clusters(2))
+    enqueue.enqueue_for_idle_workers()
+    assert tasks == []
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_queueing_processing_keeps_the_requests_database_connection(monkeypatch):
     # django-q2's ORM broker closes connections it finds outside a transaction; with

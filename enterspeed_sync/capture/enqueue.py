@@ -15,6 +15,8 @@ from django_q.conf import Conf
 from django_q.models import OrmQ
 
 from enterspeed_sync.conf import conf
+from enterspeed_sync.models import EnterspeedJob
+from enterspeed_sync.status.clusters import get_clusters
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +39,46 @@ def request_processing(*, parallel: bool = False) -> None:
 
 
 def enqueue_helper_tasks() -> None:
-    """One more processing task for each other worker of the cluster (claims never clash)."""
-    for _worker in range(max(0, int(Conf.WORKERS or 1) - 1)):
+    """
+    One more processing task for each other worker of every live cluster (claims never
+    clash), not only of the cluster configured in this process: with three clusters each
+    of them gets work.
+    """
+    for _worker in range(max(0, live_workers() - 1)):
         enqueue_processing()
+
+
+def enqueue_for_idle_workers() -> None:
+    """
+    For a run that ends with jobs left, beside its own follow-up: one task for each other
+    live worker that holds no claim (a cluster that started during a seed, or one the
+    seed's tasks missed), so every cluster takes part until the queue is empty. Nothing in
+    django-q2's sync mode, where tasks run inline.
+    """
+    if Conf.SYNC:
+        return
+    for _worker in range(max(0, live_workers() - busy_workers() - 1)):
+        enqueue_processing()
+
+
+def live_workers() -> int:
+    """
+    The workers of every cluster running now (django-q2's ``Stat``, see
+    ``status.clusters``); when none can be seen (statistics in a per-process cache, a
+    cluster still starting, the cache unreachable), this process's ``Q_CLUSTER["workers"]``.
+    """
+    fallback = int(Conf.WORKERS or 1)
+    try:
+        clusters = get_clusters()
+    except Exception:  # noqa: BLE001 (a cache that cannot be read must not stop the queueing)
+        logger.warning("Could not read the django-q2 clusters; counting %d workers", fallback)
+        return fallback
+    return clusters.workers if clusters.live else fallback
+
+
+def busy_workers() -> int:
+    """Worker processes holding claimed jobs now (their ``locked_by``)."""
+    return EnterspeedJob.objects.processing().values("locked_by").distinct().count()
 
 
 def enqueue_processing() -> None:
