@@ -21,6 +21,11 @@ Publish button) with the app's signal receivers connected and without them, alte
 and freshness (bench/freshness.py): editors' publishes during a whole-site seed, from
 commit to accepted, with priority lanes and without. ``--freshness-only`` measures just that.
 
+The realistic site (bench/realistic.py: images with renditions, snippets, many-to-many,
+inline children, reverse relations, chooser blocks, two locales) is measured the same way
+at ``--realistic-pages`` (default N; 0 leaves it out), mapping only and seed to synced, and
+printed beside the synthetic site's figures.
+
 The stand-in answers every request after ``--latency`` seconds and refuses requests over
 ``--rate-limit`` per second with a 429, as Enterspeed's tenant limit does; the app is
 configured with the same ``RATE_LIMIT``. Prints numbers, asserts nothing.
@@ -70,6 +75,12 @@ def main() -> None:
     parser.add_argument(
         "--mapping-only", action="store_true", help="build the N-page site, measure mapping, stop"
     )
+    parser.add_argument(
+        "--realistic-pages",
+        type=int,
+        help="pages of the realistic site (bench/realistic.py), measured beside the synthetic "
+        "one; default N, 0 to leave it out",
+    )
     args = parser.parse_args()
 
     if args.postgres:
@@ -107,15 +118,29 @@ def run(args) -> None:
         run_freshness(args)
         return
     rows = []
-    publish = freshness = None
+    publish = freshness = realistic = None
+    if args.realistic_pages is None:
+        args.realistic_pages = args.pages
     if args.mapping_only:
+        for site, size in sites(args):
+            old_name = connection.creation.create_test_db(verbosity=0)
+            try:
+                measure_mapping_only(args, site, size)
+            finally:
+                connection.close()
+                connection.creation.destroy_test_db(old_name, verbosity=0)
+        return
+    if args.realistic_pages:
         old_name = connection.creation.create_test_db(verbosity=0)
         try:
-            measure_mapping_only(args)
+            with IngestStandIn(api_keys=["source-bench"]) as standin:
+                standin.latency = args.latency
+                standin.rate_limit = args.rate_limit
+                realistic = measure_size(args, args.realistic_pages, standin, site="realistic")
         finally:
             connection.close()
             connection.creation.destroy_test_db(old_name, verbosity=0)
-        return
+        print_row(realistic)
     for size in (args.pages, args.pages * args.memory_factor):
         old_name = connection.creation.create_test_db(verbosity=0)
         try:
@@ -136,8 +161,23 @@ def run(args) -> None:
             connection.close()
             connection.creation.destroy_test_db(old_name, verbosity=0)
         print_row(rows[-1])
-    print_table(args, rows, publish, connection.vendor)
+    print_table(args, rows, publish, connection.vendor, realistic)
     print_freshness(freshness)
+
+
+def sites(args) -> list[tuple[str, int]]:
+    """The sites measured: the synthetic one, and the realistic one unless left out."""
+    found = [("synthetic", args.pages)]
+    if args.realistic_pages:
+        found.append(("realistic", args.realistic_pages))
+    return found
+
+
+def build(site: str, size: int) -> dict[str, int]:
+    from bench.realistic import build_realistic_site
+    from bench.site import build_site
+
+    return (build_realistic_site if site == "realistic" else build_site)(size)
 
 
 def run_freshness(args) -> None:
@@ -185,17 +225,25 @@ def cluster_overrides(args) -> dict:
     }
 
 
-def measure_size(args, size: int, standin, *, mapping: bool = True) -> dict:
-    """Seed to synced and peak memory at ``size`` pages; mapping only too when ``mapping``."""
+def measure_size(
+    args, size: int, standin, *, mapping: bool = True, site: str = "synthetic"
+) -> dict:
+    """
+    Seed to synced and peak memory at ``size`` pages of the ``site`` (synthetic or
+    realistic); mapping only too when ``mapping``.
+    """
     from django.db import connection
 
-    from bench.site import build_site
     from enterspeed_sync.models import EnterspeedJob
 
     started = time.perf_counter()
-    counts = build_site(size)
+    counts = build(site, size)
     entities = counts["pages"] + counts["images"]
-    print(f"built {counts['pages']:,} pages in {time.perf_counter() - started:.1f} s", flush=True)
+    print(
+        f"built {counts['pages']:,} pages of the {site} site in "
+        f"{time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
     connection.close()  # the mapping runs, the cluster and the seed process open their own
     if mapping:
         mapped = measure_mapping(args)
@@ -233,6 +281,7 @@ def measure_size(args, size: int, standin, *, mapping: bool = True) -> dict:
     left = EnterspeedJob.objects.count()
     connection.close()
     return {
+        "site": site,
         "pages": counts["pages"],
         "entities": entities,
         "synced": synced and left == 0,
@@ -302,14 +351,12 @@ for line in open("/proc/self/status"):
 """
 
 
-def measure_mapping_only(args) -> None:
+def measure_mapping_only(args, site: str, size: int) -> None:
     from django.db import connection
 
-    from bench.site import build_site
-
-    counts = build_site(args.pages)
+    counts = build(site, size)
     connection.close()
-    print(f"built {counts['pages']:,} pages ({connection.vendor})", flush=True)
+    print(f"built {counts['pages']:,} pages of the {site} site ({connection.vendor})", flush=True)
     print_mapping(measure_mapping(args))
 
 
@@ -529,7 +576,7 @@ def print_mapping(mapping: dict) -> None:
 
 def print_row(row: dict) -> None:
     print(
-        f"  {row['pages']:,} pages: synced={row['synced']} in {row['wall']:.1f} s "
+        f"  {row['pages']:,} pages ({row['site']}): synced={row['synced']} in {row['wall']:.1f} s "
         f"({row['rate']:,.0f}/s), seed process {row['seed_seconds']:.1f} s, "
         f"{row['requests']} requests, {row['throttled']} refused by the rate limit",
         flush=True,
@@ -558,7 +605,36 @@ def mapping_lines(args, mapping: dict) -> list[tuple[str, str]]:
     return lines
 
 
-def print_table(args, rows: list[dict], publish: dict, vendor: str) -> None:
+def realistic_lines(args, row: dict) -> list[tuple[str, str]]:
+    """The realistic site's lines, beside the synthetic site's."""
+    mapping = row["mapping"]
+    after = mapping["after"]
+    lines = [
+        (
+            "realistic: seed to synced",
+            f"{row['entities']:,} entities in {row['wall']:.1f} s ({row['rate']:,.0f}/s), "
+            f"{row['requests']} requests ({row['throttled']} refused with 429)",
+        ),
+        ("realistic: CPU seconds", cpu_line(row["cpu"], row["wall"])),
+        (
+            "realistic: mapping only",
+            f"{after['cpu_rate']:,.0f} pages per CPU second ({after['rate']:,.0f}/s wall clock), "
+            f"{after['queries_per_page']:.2f} queries per page",
+        ),
+    ]
+    if before := mapping.get("before"):
+        lines.append(
+            (
+                f"realistic: mapping at {args.mapping_baseline}",
+                f"{before['cpu_rate']:,.0f} pages per CPU second, "
+                f"{before['queries_per_page']:.2f} queries per page; "
+                f"now {after['cpu_rate'] / before['cpu_rate']:.2f}x",
+            )
+        )
+    return lines
+
+
+def print_table(args, rows: list[dict], publish: dict, vendor: str, realistic=None) -> None:
     small, large = rows[0], rows[-1]
     anchor_seconds = small["entities"] / ANCHOR_RATE
     overhead = (publish["with"] / publish["without"] - 1) * 100
@@ -603,6 +679,8 @@ def print_table(args, rows: list[dict], publish: dict, vendor: str) -> None:
             f"{large['entities']:,} entities in {large['wall']:.1f} s ({large['rate']:,.0f}/s)",
         ),
     ]
+    if realistic is not None:
+        lines += realistic_lines(args, realistic)
     width = max(len(name) for name, _ in lines)
     print()
     for name, value in lines:
