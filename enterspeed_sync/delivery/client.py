@@ -74,8 +74,16 @@ def mask_api_key(key: str | None) -> str:
         return ""
     prefix, _sep, rest = key.partition("-")
     if not rest:
-        return "…" + key[-4:] if len(key) > 8 else "…"
-    return f"{prefix}-…{rest[-4:]}" if len(rest) > 8 else f"{prefix}-…"
+        return "…" + _visible(key[-4:]) if len(key) > 8 else "…"
+    return (
+        f"{_visible(prefix)}-…{_visible(rest[-4:])}" if len(rest) > 8 else f"{_visible(prefix)}-…"
+    )
+
+
+def _visible(text: str) -> str:
+    """``text`` with every character a header (or a PostgreSQL text column: NUL) cannot
+    hold shown as ``?``: a hint of a key with a stray character stays printable."""
+    return "".join(c if "\x21" <= c <= "\x7e" else "?" for c in text)
 
 
 def key_problem(key: str) -> str | None:
