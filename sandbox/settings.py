@@ -93,7 +93,10 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = os.environ.get("SANDBOX_MEDIA_ROOT", str(SANDBOX_DIR / "media"))
 
 WAGTAIL_SITE_NAME = "enterspeed_sync sandbox"
-WAGTAILADMIN_BASE_URL = "http://127.0.0.1:8000"
+# The demo site's port: `sandbox_demo --port` sets SANDBOX_PORT for its cluster, which maps
+# the pages, so image and document URLs name the port the site is served on.
+SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8000"))
+WAGTAILADMIN_BASE_URL = f"http://127.0.0.1:{SANDBOX_PORT}"
 WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.database"}}
 
 STANDIN_PORT = int(os.environ.get("ENTERSPEED_STANDIN_PORT", "8765"))

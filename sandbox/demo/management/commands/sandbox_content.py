@@ -29,11 +29,25 @@ COLOURS = [("Teal", "#2e7d6b"), ("Amber", "#f2a33a"), ("Indigo", "#3f51b5")]
 class Command(BaseCommand):
     help = "Create the sandbox demo content (idempotent)."
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--port", type=int, default=8000, help="Port the site is served on (its URLs)."
+        )
+
     @transaction.atomic
-    def handle(self, *args, **options):
+    def handle(self, *args, port=8000, **options):
         with pause_sync():  # `sandbox_demo` seeds afterwards, in one go
             created = self.create_content()
+            self.serve_on(port)
         self.stdout.write("Demo content created." if created else "Demo content already exists.")
+
+    def serve_on(self, port: int) -> None:
+        """Page URLs come from the default site: give it the port the demo serves on, also
+        when the content exists already (the seed then sends the new URLs)."""
+        site = Site.objects.get(is_default_site=True)
+        if site.port != port:
+            site.port = port
+            site.save()  # save(), not update(): Wagtail clears its cached site URLs then
 
     def create_content(self) -> bool:
         User = get_user_model()
@@ -55,7 +69,7 @@ class Command(BaseCommand):
         )
         site = Site.objects.filter(is_default_site=True).first() or Site(is_default_site=True)
         old_root_id = site.root_page_id
-        site.hostname, site.port, site.root_page = "127.0.0.1", 8000, home
+        site.hostname, site.root_page = "127.0.0.1", home
         site.site_name = "enterspeed_sync sandbox"
         site.save()
         # Wagtail's "Welcome to your new Wagtail site!" page is not demo content.

@@ -53,7 +53,10 @@ class Command(BaseCommand):
         self.step("Migrating the database")
         call_command("migrate", interactive=False, verbosity=0)
         self.step("Creating demo content")
-        call_command("sandbox_content", stdout=self.stdout)
+        call_command("sandbox_content", port=port, stdout=self.stdout)
+        # The cluster maps the pages: its settings take the port from the environment.
+        os.environ["SANDBOX_PORT"] = str(port)
+        settings.WAGTAILADMIN_BASE_URL = f"http://127.0.0.1:{port}"
 
         standin = None
         if settings.SANDBOX_USES_STANDIN:
