@@ -21,7 +21,7 @@ def test_valid_settings_pass():
 @pytest.mark.parametrize(
     ("setting", "expected"),
     [
-        ({"API_KEY": ""}, "enterspeed_sync.E001"),
+        ({"API_KEY": ""}, "enterspeed_sync.W032"),
         ({"BASE_URL": "api.enterspeed.com"}, "enterspeed_sync.E002"),
         ({"BASE_URL": "ftp://api.enterspeed.com"}, "enterspeed_sync.E002"),
         ({"JOB_HANDLERS": ["nowhere.Handler"]}, "enterspeed_sync.E003"),
@@ -78,9 +78,22 @@ def test_settings_must_be_a_dict():
         assert "enterspeed_sync.E008" in check_ids()
 
 
+def test_a_missing_key_does_not_stop_manage_py_but_a_malformed_one_does():
+    """migrate, runserver and every other command run their checks: a site must migrate
+    and serve without a key (the cluster waits for it), never with a broken one."""
+    with override_settings(ENTERSPEED_SYNC={"API_KEY": ""}):
+        call_command("check")  # warnings only
+        (message,) = [m for m in run_checks() if m.id == "enterspeed_sync.W032"]
+        assert "ENTERSPEED_API_KEY" in message.hint
+        assert "qcluster" in message.hint
+    with override_settings(ENTERSPEED_SYNC={"API_KEY": "source-te\nsts"}):
+        with pytest.raises(SystemCheckError, match="enterspeed_sync.E015"):
+            call_command("check")
+
+
 def test_missing_key_is_fine_when_disabled():
     with override_settings(ENTERSPEED_SYNC={"API_KEY": "", "ENABLED": False}):
-        assert "enterspeed_sync.E001" not in check_ids()
+        assert "enterspeed_sync.W032" not in check_ids()
 
 
 def test_django_q_must_be_installed(monkeypatch):
@@ -116,7 +129,8 @@ def test_sqlite_without_immediate_mode_warns(settings):
 
 
 def test_check_command_fails_when_misconfigured():
-    with override_settings(ENTERSPEED_SYNC={"API_KEY": ""}), pytest.raises(SystemCheckError):
+    misconfigured = {**VALID, "BASE_URL": "api.enterspeed.com"}
+    with override_settings(ENTERSPEED_SYNC=misconfigured), pytest.raises(SystemCheckError):
         call_command("check")
 
 

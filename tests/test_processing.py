@@ -238,3 +238,25 @@ def test_two_concurrent_workers_never_process_the_same_job():
     sent = [call[1] for c in clients for call in c.calls]
     assert len(sent) == 300 and len(set(sent)) == 300
     assert not EnterspeedJob.objects.exists()
+
+
+def test_without_an_api_key_jobs_wait_unspent_and_go_once_it_is_set(standin, caplog):
+    """A site runs without a key (check W032): the cluster refuses to send, with a reason,
+    and fails nothing; once the key is set, the same jobs go."""
+    from enterspeed_sync.status import NO_API_KEY, get_sync_status
+
+    with override_settings(ENTERSPEED_SYNC={"API_KEY": "", "BASE_URL": standin.url}):
+        queue_jobs([spec(1), spec(2)])
+        with caplog.at_level("WARNING", logger="enterspeed_sync"):
+            result = process_pending_jobs()
+        assert result.stopped == "no_api_key"
+        assert result.processed == 0
+        assert "No Enterspeed API key is configured (ENTERSPEED_SYNC['API_KEY'])" in caplog.text
+        assert get_sync_status().state == NO_API_KEY
+    jobs = EnterspeedJob.objects.all()
+    assert [(job.state, job.attempts, job.error) for job in jobs] == [(JobState.PENDING, 0, "")] * 2
+    assert standin.requests == []
+    with override_settings(ENTERSPEED_SYNC={"API_KEY": "source-tests", "BASE_URL": standin.url}):
+        result = process_pending_jobs(client=None)
+    assert result.succeeded == 2
+    assert not EnterspeedJob.objects.exists()

@@ -26,7 +26,7 @@ from django.db import connection, connections
 from django.db.models import Min
 from django.utils import timezone
 
-from enterspeed_sync.conf import conf, get_client, get_destinations
+from enterspeed_sync.conf import conf, get_api_key, get_client, get_destinations
 from enterspeed_sync.delivery import gate as sending
 from enterspeed_sync.delivery.client import EnterspeedClient
 from enterspeed_sync.delivery.retries import DATABASE_FAULTS
@@ -67,8 +67,9 @@ class ProcessResult:
     recovered: int = 0
     #: False when the run stopped at its time budget with jobs possibly left.
     drained: bool = True
-    #: Why the run stopped claiming early: "", "rate_limited", "breaker_open", "auth" or
-    #: "database" (a database fault outlasted the retries; see process_pending_jobs).
+    #: Why the run stopped claiming early: "", "rate_limited", "breaker_open", "auth",
+    #: "no_api_key" (nothing is sent without a key; the jobs wait, unspent) or "database"
+    #: (a database fault outlasted the retries; see process_pending_jobs).
     stopped: str = ""
     #: Destinations in which Enterspeed received a change (not only unchanged skips).
     changed_destinations: set[str] = field(default_factory=set)
@@ -254,6 +255,19 @@ def _process_destination(
     Drain one destination's jobs through its own client and sending state.
     ``on_full_batch`` is called once, when a claim fills a whole batch (more are likely).
     """
+    if not get_api_key(destination) and client is None:
+        # A site may run without a key (check W032): its jobs are kept, with no attempt
+        # spent, and sent once the key is set. The status model says `no_api_key`. (A
+        # given client, a test's, brings its own key.)
+        if _due_jobs().filter(destination=destination).exists():
+            logger.warning(
+                "No Enterspeed API key is configured (ENTERSPEED_SYNC[%r]): %s jobs wait "
+                "in the queue until it is set",
+                "PREVIEW_API_KEY" if destination == Destination.PREVIEW else "API_KEY",
+                destination,
+            )
+        result.stopped = "no_api_key"
+        return
     source = sending.current_source(destination)
     own_client = client is None
     if own_client:
