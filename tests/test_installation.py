@@ -12,10 +12,16 @@ tests/docs_blocks.py). The only changes made to what the page says:
 - commands that run until stopped (the stand-in, ``qcluster``, ``runserver``) are started
   in the background, and the ``admin`` user the page's token command names is created.
 
+Two shells, as the page has two terminals: every block runs in the first one's environment
+(its ``export`` lines last for the rest of the page), except a command the page starts "in
+another terminal" (the stand-in, ``qcluster``): it starts from a new terminal's environment,
+with only the ``export`` lines of its own block. So the cluster sends only if the page tells
+the reader to give it the key. ``runserver``, which no step starts, runs in the first.
+
 Then it checks what the page promises: `check` finds nothing, the package is the wheel's, the
 seed and an editor's publish reach the stand-in through the running cluster, the token
-request got the health document, and without the key in the environment `collectstatic`
-still works and `check` reports E001.
+request got the health document, and without the key in the environment `collectstatic`,
+`check` (warning W032, exit status 0) and `migrate` work and the site serves pages.
 
 The new environment reuses the test environment's installed dependencies (a ``.pth`` file to
 a copy of its site-packages without enterspeed_sync), so nothing is downloaded but
@@ -142,6 +148,8 @@ class Site:
             PIP_DISABLE_PIP_VERSION_CHECK="1",
             PYTHONUNBUFFERED="1",
         )
+        #: What a terminal opened later starts with: none of the first one's exports.
+        self.new_terminal_env = dict(self.env)
         self.background: list[tuple[subprocess.Popen, Path]] = []
         self.has_admin_user = False
         self.web_running = False
@@ -166,13 +174,15 @@ class Site:
         )
         return result.stdout
 
-    def start(self, command: str, port: int | None = None) -> subprocess.Popen:
+    def start(
+        self, command: str, port: int | None = None, env: dict | None = None
+    ) -> subprocess.Popen:
         log = self.folder / f"background-{len(self.background)}.log"
         with log.open("w") as out:
             process = subprocess.Popen(
                 ["bash", "-c", f"exec {command}"],
                 cwd=self.folder,
-                env=self.env,
+                env=self.env if env is None else env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -197,6 +207,11 @@ class Site:
         return "\n".join(
             f"--- {log.name}:\n{log.read_text()[-3000:]}" for _p, log in self.background
         )
+
+
+def exported(line: str) -> dict[str, str]:
+    """The variables an ``export A=1 B=2`` line sets."""
+    return dict(pair.split("=", 1) for pair in shlex.split(line.removeprefix("export ")))
 
 
 def standin_entities(port: int) -> dict[str, dict]:
@@ -244,15 +259,20 @@ def test_installation_page_as_written(tmp_path):
             assert block.lang == "sh", f"{block.name}: a {block.lang!r} block needs a marker"
             script = site.substitute(block.code, repository)
             if any(command in script for command in LONG_RUNNING):
-                assert len(script.strip().splitlines()) == 1, f"{block.name}: one command"
+                # Another terminal: its own exports, then one command.
+                *exports, command = script.strip().splitlines()
+                terminal = dict(site.new_terminal_env)
+                for line in exports:
+                    assert line.startswith("export "), f"{block.name}: exports, then one command"
+                    terminal.update(exported(line))
                 port = next(
-                    (int(p) for p in re.findall(r"(?:--port |127\.0\.0\.1:)(\d+)", script)), None
+                    (int(p) for p in re.findall(r"(?:--port |127\.0\.0\.1:)(\d+)", command)), None
                 )
-                site.start(script.strip(), port)
+                site.start(command, port, terminal)
                 continue
-            # `export` lasts for the rest of the page, as in the reader's terminal.
-            for line in re.findall(r"^export (.+)$", script, re.M):
-                site.env.update(pair.split("=", 1) for pair in shlex.split(line))
+            # `export` lasts for the rest of the page, as in the reader's first terminal.
+            for line in re.findall(r"^export .+$", script, re.M):
+                site.env.update(exported(line))
             # What the page takes for granted: a user to log in with, the site running.
             if "--user admin" in script and not site.has_admin_user:
                 site.run(
@@ -299,8 +319,8 @@ def test_installation_page_as_written(tmp_path):
         curl_block = next(block for block in blocks if "curl" in block.code)
         health = json.loads(outputs[curl_block.name])
         assert health["status"] == "ok", health
-        # On a machine without the key (a Docker build, a colleague's laptop) the settings
-        # still load: collectstatic works and `check` says what is missing.
+        # On a machine without the key (a Docker build, a colleague's laptop) the site
+        # works: collectstatic, check (which says what is missing), migrate, and serving.
         without_key = "env -u ENTERSPEED_API_KEY -u ENTERSPEED_BASE_URL python manage.py"
         site.run(f"{without_key} collectstatic --noinput")
         missing_key = subprocess.run(
@@ -311,8 +331,15 @@ def test_installation_page_as_written(tmp_path):
             text=True,
             timeout=TIMEOUT,
         )
-        assert missing_key.returncode == 1 and "Traceback" not in missing_key.stderr
-        assert "enterspeed_sync.E001" in missing_key.stderr
+        assert missing_key.returncode == 0, missing_key.stderr
+        assert "Traceback" not in missing_key.stderr
+        assert "enterspeed_sync.W032" in missing_key.stderr
+        assert "ENTERSPEED_API_KEY" in missing_key.stderr
+        site.run(f"{without_key} migrate")
+        keyless_port = free_port()
+        site.start(f"{without_key} runserver --noreload 127.0.0.1:{keyless_port}", keyless_port)
+        with urllib.request.urlopen(f"http://127.0.0.1:{keyless_port}/", timeout=30) as page:
+            assert page.status == 200
         status = site.manage("enterspeed_process", "--status")
         assert "0 failed" in status, status
     except BaseException:
