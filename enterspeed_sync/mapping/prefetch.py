@@ -192,6 +192,14 @@ def mapped_relations(model: type[models.Model]) -> tuple[Any, ...]:
     """
     entries = get_property_entries(model)
     if entries is None:
+        # A page's base page fields are not sent (``PageMapper.excluded_fields``): Wagtail's
+        # own comments, for one.
+        page_model = get_base_page_model()
+        inherited = (
+            {f.name for f in page_model._meta.get_fields()}
+            if issubclass(model, page_model)
+            else set()
+        )
         found = [
             *(f for f in model._meta.many_to_many if isinstance(f, models.ManyToManyField)),
             *(
@@ -200,6 +208,7 @@ def mapped_relations(model: type[models.Model]) -> tuple[Any, ...]:
                 if not issubclass(relation.related_model, ItemBase)
             ),
         ]
+        found = [f for f in found if f.name not in inherited]
     else:
         found = []
         for entry in entries:
