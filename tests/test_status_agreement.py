@@ -1,8 +1,8 @@
 """
 With a real cluster, every reader of the status model says the same thing within 10 s of a
 fault, and again within 10 s of its end: the health endpoint (state and HTTP status), the
-dashboard's status line and `enterspeed_process --status`. Faults: an outage, a refused
-key, a killed cluster.
+dashboard's status line, `enterspeed_process --status` and the Prometheus metrics.
+Faults: an outage, a refused key, a killed cluster.
 """
 
 import os
@@ -19,6 +19,8 @@ from django_q.conf import Conf
 
 from enterspeed_sync.capture.outbox import JobSpec, queue_job
 from enterspeed_sync.models import EnterspeedJob
+from enterspeed_sync.status import SEVERITY
+from tests.prometheus import parse
 from tests.qcluster import log_tail, running_qcluster, wait_until
 
 pytestmark = [
@@ -42,7 +44,9 @@ def admin(django_user_model, monkeypatch):
 
 def readers(client) -> dict[str, tuple[str, int] | str]:
     """What each reader says now: the health endpoint's (state, HTTP status), the
-    dashboard line's state and HTTP status, `--status`'s state line."""
+    dashboard line's state and HTTP status, `--status`'s state line, and the metrics'
+    ``enterspeed_sync_state`` and ``enterspeed_sync_failing`` (of the most serious
+    destination, as health reports)."""
     health = client.get(reverse("enterspeed_sync_api:health"))
     fragment = client.get(reverse("enterspeed_sync:status")).content.decode()
     line = re.search(
@@ -51,8 +55,17 @@ def readers(client) -> dict[str, tuple[str, int] | str]:
     out = StringIO()
     call_command("enterspeed_process", "--status", stdout=out)
     command = re.search(r"^State: ([a-z_]+) \(health endpoint: HTTP (\d+)\)$", out.getvalue(), re.M)
+    metrics = parse(client.get(reverse("enterspeed_sync_api:metrics")).content.decode())
+    current = {
+        (dict(labels)["state"], dict(labels)["destination"])
+        for labels, value in metrics.select("enterspeed_sync_state").items()
+        if value == 1
+    }
+    state, destination = min(current, key=lambda pair: SEVERITY.index(pair[0]))
+    failing = metrics.get("enterspeed_sync_failing", destination=destination)
     return {
         "health": (health.json()["state"], health.status_code),
+        "metrics": (state, 503 if failing else 200),
         "dashboard": (line[1], int(line[2])),
         "command": (command[1], int(command[2])),
     }
