@@ -212,7 +212,9 @@ def test_a_link_to_a_moved_page_is_catch_up_not_drift(site_tree, standin, sync):
     from enterspeed_sync.models import LedgerEntry
 
     linking, moved, other = site_tree["posts"]
-    with sync():
+    # Without the fan-out that re-sends what links to a moved page (REINGEST_REFERRERS),
+    # the link lags behind; test_a_link_to_a_moved_page_is_sent_again has it on.
+    with sync(REINGEST_REFERRERS=False):
         linking.body = f'<p>See <a linktype="page" id="{moved.pk}">this</a>.</p>'
         for page in (site_tree["home"], site_tree["blog"], linking, moved, other):
             page.save_revision().publish()
@@ -236,6 +238,25 @@ def test_a_link_to_a_moved_page_is_catch_up_not_drift(site_tree, standin, sync):
         type(linking).objects.filter(pk=linking.pk).update(last_published_at=sent_at)
         # --catch-up re-sends it, with the link's new URL.
         assert verify(catch_up=True).caught_up == 1
+        process_pending_jobs()
+        report = verify()
+    assert report.drift == [] and report.catch_up == []
+    body = standin.entities[f"page-{linking.pk}"]["properties"]["body"]
+    assert f"/blog/{moved.slug}/" not in body and f"/{moved.slug}/" in body
+
+
+@pytest.mark.django_db
+def test_a_link_to_a_moved_page_is_sent_again(site_tree, standin, sync):
+    from enterspeed_sync.diagnostics.verify import verify
+
+    linking, moved, _other = site_tree["posts"]
+    with sync():
+        linking.body = f'<p>See <a linktype="page" id="{moved.pk}">this</a>.</p>'
+        for page in (site_tree["home"], site_tree["blog"], *site_tree["posts"]):
+            page.save_revision().publish()
+        process_pending_jobs()
+        moved.move(site_tree["home"], pos="last-child")
+        assert EnterspeedJob.objects.get(origin_id=f"page-{linking.pk}").priority == 0
         process_pending_jobs()
         report = verify()
     assert report.drift == [] and report.catch_up == []
