@@ -2,19 +2,21 @@
 With a real cluster, every reader of the status model says the same thing within 10 s of a
 fault, and again within 10 s of its end: the health endpoint (state and HTTP status), the
 dashboard's status line, `enterspeed_process --status` and the Prometheus metrics.
-Faults: an outage, a refused key, a killed cluster.
+Faults: an outage, a refused key, a killed cluster, a stalled queue.
 """
 
 import os
 import re
 import signal
 import time
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.test import Client, override_settings
 from django.urls import reverse
+from django.utils import timezone
 from django_q.conf import Conf
 
 from enterspeed_sync.capture.outbox import JobSpec, queue_job
@@ -131,6 +133,25 @@ def test_a_refused_key_is_said_alike_and_so_is_its_fix(standin, admin, tmp_path)
         fixed = agree_on(admin, {"ok"}, 200)
         assert wait_until(lambda: not pending_jobs(), timeout=10)
     print(f"\nrefused key agreed after {refused:.1f} s, fixed after {fixed:.1f} s")  # noqa: T201
+
+
+def test_a_stalled_queue_is_said_alike_and_so_is_its_end(standin, admin, tmp_path):
+    # The cluster was started in a shell without the key (first-install friction): it
+    # runs, claims nothing and sends nothing, so due jobs wait. They are made to have
+    # waited six minutes (past STALLED_AFTER) rather than waiting for real.
+    without_key = {"API_KEY": ""}
+    with running_qcluster(standin.url, tmp_path / "qcluster.log", sync_overrides=without_key):
+        assert wait_until(lambda: readers(admin)["health"] == ("ok", 200), timeout=30)
+        queue_a_change()
+        assert wait_until(lambda: EnterspeedJob.objects.pending().exists(), timeout=5)
+        six_minutes_ago = timezone.now() - timedelta(minutes=6)
+        EnterspeedJob.objects.update(next_attempt_at=six_minutes_ago, created_at=six_minutes_ago)
+        stalled = agree_on(admin, {"stalled"}, 503)
+        assert EnterspeedJob.objects.pending().exists()  # nothing was sent meanwhile
+    with running_qcluster(standin.url, tmp_path / "qcluster2.log"):
+        caught_up = agree_on(admin, {"ok"}, 200)
+        assert wait_until(lambda: not pending_jobs(), timeout=10)
+    print(f"\nstalled queue agreed after {stalled:.1f} s, its end after {caught_up:.1f} s")  # noqa: T201
 
 
 def standin_settings(standin) -> dict:

@@ -364,7 +364,8 @@ def _destination_status(
         if clusters.alive:
             cause = (
                 f"{len(clusters.live)} django-q2 cluster(s) are running, but the queue is "
-                "behind: a big seed, too few workers, or workers stuck on something else?"
+                "behind: a big seed, too few workers, workers stuck on something else, or a "
+                "cluster started without the API key (its log says so)?"
             )
         else:
             cause = (
