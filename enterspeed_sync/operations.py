@@ -12,7 +12,7 @@ prefix); ``user`` is whoever acted, or None for a command.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
@@ -20,9 +20,10 @@ from django_q.models import Task
 from django_q.tasks import async_task
 from wagtail.log_actions import log
 
-from enterspeed_sync.capture.seeding import SEED_KINDS, SeedResult, seed
+from enterspeed_sync.capture.seed_scope import SeedScope, default_kinds
+from enterspeed_sync.capture.seeding import SeedResult, seed
 from enterspeed_sync.mapping import get_base_page_model
-from enterspeed_sync.models import Destination, EnterspeedJob, JobState
+from enterspeed_sync.models import EnterspeedJob, JobState
 from enterspeed_sync.processing.transitions import (
     retry_failed_jobs,
     send_waiting_jobs_now,
@@ -89,24 +90,6 @@ def get_task_result(task_name: str):
 # Seeding --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SeedScope:
-    """What a seed covers; validated by the caller (form, API schema, command options)."""
-
-    kinds: list[str] = field(default_factory=lambda: list(SEED_KINDS))
-    root_page: int | None = None
-    #: Several page subtrees (with ``root_page``, if given).
-    root_pages: list[int] = field(default_factory=list)
-    descendants: bool = True
-    locales: list[str] = field(default_factory=list)
-    force: bool = False
-    destination: str = Destination.PUBLISH
-    #: Only images and documents in these collections (ids); empty: all.
-    collections: list[int] = field(default_factory=list)
-    #: Only these snippet models (labels such as ``"blog.author"``); empty: all synced ones.
-    snippet_models: list[str] = field(default_factory=list)
-
-
 def start_seed(scope: SeedScope, *, user=None, audit: dict | None = None) -> str:
     """
     Queue one background task that queues the scope's jobs (a seed of a whole site is too
@@ -126,12 +109,12 @@ def run_seed(scope: SeedScope, *, seed_id: str = "") -> SeedResult:
     Queue the scope's jobs now (the seed task, and ``manage.py enterspeed_seed``); with
     ``seed_id``, processing counts what became of them against it (``SeedTally``).
     """
-    ids = [*scope.root_pages, *([scope.root_page] if scope.root_page is not None else [])]
+    ids = scope.page_ids
     roots = list(get_base_page_model().objects.filter(pk__in=ids))
     if missing := sorted(set(ids) - {root.pk for root in roots}):
         raise LookupError(f"Page {', '.join(map(str, missing))} no longer exists.")
     return seed(
-        kinds=scope.kinds,
+        kinds=scope.kinds or default_kinds(scope),
         root_pages=roots,
         collections=scope.collections or None,
         snippet_models=scope.snippet_models or None,

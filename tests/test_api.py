@@ -523,7 +523,7 @@ def test_seed_rejects_bad_scopes_field_by_field(admin_token):
     assert not EnterspeedJob.objects.exists()
     response = post(api("seeds"), admin_token, {"root_page": 987654})
     assert assert_error(response, 400, "invalid")["fields"] == {
-        "root_page": ["There is no page 987654."]
+        "root_page": ["No page with id 987654."]
     }
 
 

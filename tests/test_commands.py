@@ -58,7 +58,9 @@ def test_seed_by_locale(site_tree, danish):
 
 
 def test_seed_no_descendants_needs_a_root(db):
-    with pytest.raises(CommandError, match="--no-descendants needs --root"):
+    with pytest.raises(
+        CommandError, match="--no-descendants: Leaving out descendants needs a root"
+    ):
         run("enterspeed_seed", "--no-descendants")
 
 

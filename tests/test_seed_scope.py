@@ -5,6 +5,7 @@ import json
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 from django.urls import reverse
@@ -14,9 +15,10 @@ from wagtail.images.tests.utils import get_test_image_file
 from wagtail.models import Collection
 
 from enterspeed_sync.api.tokens import create_token
+from enterspeed_sync.capture.seed_scope import SeedScope, SeedScopeError, validate_seed_scope
 from enterspeed_sync.capture.seeding import seed
 from enterspeed_sync.models import EnterspeedJob
-from enterspeed_sync.operations import SeedScope, run_seed
+from enterspeed_sync.operations import run_seed
 from tests.testapp.models import BlogIndexPage, Category, FooterText
 
 pytestmark = pytest.mark.django_db
@@ -183,3 +185,167 @@ def test_the_seed_command_takes_several_roots_collections_and_snippet_models(sco
         call_command("enterspeed_seed", "--snippet-model", "x.y", stdout=StringIO())
     with pytest.raises(CommandError, match="No collection"):
         call_command("enterspeed_seed", "--collection", "999999", stdout=StringIO())
+
+
+# One rule for every entry point -----------------------------------------------------------
+
+
+def test_validate_seed_scope_names_each_bad_field(scope_site):
+    with pytest.raises(SeedScopeError) as caught:
+        validate_seed_scope(
+            SeedScope(
+                root_pages=[scope_site["root"].pk, 999999],
+                collections=[999999],
+                snippet_models=["x.y"],
+                locales=["xx"],
+                destination="preview",
+            )
+        )
+    assert set(caught.value.errors) == {
+        "root_pages",
+        "collections",
+        "snippet_models",
+        "locales",
+        "destination",
+    }
+    with pytest.raises(SeedScopeError, match="is the root of the page tree") as caught:
+        validate_seed_scope(SeedScope(root_page=scope_site["root"].pk))
+    assert list(caught.value.errors) == ["root_page"]
+    with pytest.raises(SeedScopeError, match="Leaving out descendants needs a root page"):
+        validate_seed_scope(SeedScope(descendants=False))
+
+
+def test_a_scope_without_kinds_seeds_the_kinds_it_narrows(scope_site):
+    def kinds(**scope):
+        return validate_seed_scope(SeedScope(**scope)).kinds
+
+    assert kinds() == ["pages", "images", "documents", "snippets"]
+    assert kinds(locales=["en"]) == ["pages", "images", "documents", "snippets"]
+    assert kinds(root_page=scope_site["blog"].pk) == ["pages"]
+    assert kinds(root_pages=[scope_site["blog"].pk]) == ["pages"]
+    assert kinds(collections=[scope_site["press"].pk]) == ["images", "documents"]
+    assert kinds(snippet_models=["testapp.Category"]) == ["snippets"]
+    assert kinds(root_pages=[scope_site["blog"].pk], snippet_models=["testapp.category"]) == [
+        "pages",
+        "snippets",
+    ]
+    assert kinds(kinds=["images"], root_page=scope_site["blog"].pk) == ["images"]
+
+
+def seed_through_form(client, scope):
+    data = {"kinds": scope.get("kinds", ["pages"])}
+    if "root" in scope:
+        data["root_page"] = scope["root"]
+    if scope.get("descendants", True):
+        data["descendants"] = "on"
+    for name in ["collections", "snippet_models", "locales"]:
+        if name in scope:
+            data[name] = scope[name]
+    response = client.post(reverse("enterspeed_sync:seed"), data)
+    assert response.status_code in (302, 400), response.status_code
+    return response.status_code == 302
+
+
+def seed_through_api(token, scope):
+    body = {key: value for key, value in scope.items() if key != "root"}
+    if "root" in scope:
+        body["root_pages"] = [scope["root"]]
+    response = Client().post(
+        reverse("enterspeed_sync_api:seeds"),
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code in (202, 400), response.content
+    return response.status_code == 202
+
+
+def seed_through_command(scope):
+    options = {"kinds": "--kind", "collections": "--collection", "locales": "--locale"}
+    options["snippet_models"] = "--snippet-model"
+    args = ["--root", str(scope["root"])] if "root" in scope else []
+    if not scope.get("descendants", True):
+        args.append("--no-descendants")
+    for name, option in options.items():
+        for value in scope.get(name, []):
+            args += [option, str(value)]
+    try:
+        call_command("enterspeed_seed", *args, stdout=StringIO())
+    except CommandError:
+        return False
+    return True
+
+
+SCOPES = {
+    # name: (scope, accepted); "root" stands for the page the fixture names.
+    "the whole site": ({}, True),
+    "a section": ({"root": "blog"}, True),
+    "a section's page alone": ({"root": "blog", "descendants": False}, True),
+    "a home page": ({"root": "home"}, True),
+    "the page tree's root": ({"root": "root"}, False),
+    "a page that does not exist": ({"root": 999999}, False),
+    "a collection": ({"kinds": ["images"], "collections": ["press"]}, True),
+    "a collection that does not exist": ({"collections": [999999]}, False),
+    "a synced snippet model": ({"snippet_models": ["testapp.category"]}, True),
+    "a model that is not a synced snippet": ({"snippet_models": ["testapp.blogpage"]}, False),
+    "the site's locale": ({"locales": ["en"]}, True),
+    "a locale the site lacks": ({"locales": ["xx"]}, False),
+}
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+@pytest.mark.parametrize("name", SCOPES)
+def test_the_form_the_api_and_the_command_refuse_and_accept_the_same_scopes(
+    name, client, django_user_model, scope_site
+):
+    scope, accepted = SCOPES[name]
+    scope = {
+        key: scope_site[value].pk if key == "root" and isinstance(value, str) else value
+        for key, value in scope.items()
+    }
+    if "collections" in scope:
+        scope["collections"] = [
+            scope_site[pk].pk if isinstance(pk, str) else pk for pk in scope["collections"]
+        ]
+    user = django_user_model.objects.create_superuser("admin", "a@example.com", "pw")
+    client.force_login(user)
+    token = create_token(user, name="tests")[1]
+    verdicts = {
+        "form": seed_through_form(client, scope),
+        "api": seed_through_api(token, scope),
+        "command": seed_through_command(scope),
+    }
+    assert verdicts == dict.fromkeys(verdicts, accepted)
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_leaving_out_descendants_without_a_root_page_is_refused(scope_site):
+    # The API and the command refuse it; the form's box only means something with a page
+    # chosen, so unticked without one it seeds as if ticked (tests/test_views.py).
+    user = get_user_model().objects.create_superuser("admin", "a@example.com", "pw")
+    assert not seed_through_api(create_token(user, name="tests")[1], {"descendants": False})
+    with pytest.raises(CommandError, match="--no-descendants: Leaving out descendants"):
+        call_command("enterspeed_seed", "--no-descendants", stdout=StringIO())
+
+
+@override_settings(ENTERSPEED_SYNC=NO_KICK)
+def test_the_api_and_the_command_seed_the_same_kinds_by_default(
+    django_user_model, scope_site, django_capture_on_commit_callbacks
+):
+    user = django_user_model.objects.create_superuser("admin", "a@example.com", "pw")
+    token = create_token(user, name="tests")[1]
+    blog, press = scope_site["blog"], scope_site["press"]
+    for scope, expected in [
+        ({"root": blog.pk}, {f"page-{p.pk}" for p in [blog, *scope_site["posts"]]}),
+        (
+            {"collections": [press.pk]},
+            {f"image-{scope_site['images'][1].pk}", f"document-{scope_site['documents'][1].pk}"},
+        ),
+    ]:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert seed_through_api(token, scope)
+        via_api = queued()
+        EnterspeedJob.objects.all().delete()
+        assert seed_through_command(scope)
+        assert queued() == via_api == expected
+        EnterspeedJob.objects.all().delete()

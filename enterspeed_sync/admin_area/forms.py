@@ -8,11 +8,11 @@ from django.utils.translation import gettext_lazy as _
 from wagtail.admin.widgets import AdminPageChooser
 from wagtail.models import Collection, Locale, Page, Site
 
+from enterspeed_sync.capture.seed_scope import SeedScope, SeedScopeError, validate_seed_scope
 from enterspeed_sync.capture.seeding import SEED_KINDS, TRANSLATION_GROUPS_KIND
 from enterspeed_sync.conf import get_destinations
-from enterspeed_sync.mapping import get_base_page_model, get_synced_snippet_models
+from enterspeed_sync.mapping import get_synced_snippet_models
 from enterspeed_sync.models import Destination
-from enterspeed_sync.operations import SeedScope
 
 KIND_LABELS = {
     "pages": _("Pages"),
@@ -173,32 +173,40 @@ class SeedForm(forms.Form):
             # Nothing to choose: seed the published source; no label, no help, no control.
             del self.fields["destination"]
 
-    def clean_root_page(self):
-        page_id = self.cleaned_data.get("root_page")
-        if page_id is None:
-            return None
-        if not get_base_page_model().objects.filter(pk=page_id).exists():
-            raise forms.ValidationError(_("Choose a page that exists."))
-        return page_id
+    #: The form field that sets each field of a seed's scope, for its errors.
+    SCOPE_FIELDS = {"root_pages": "sections"}
 
     def clean(self):
         cleaned = super().clean()
         cleaned["destination"] = cleaned.get("destination") or Destination.PUBLISH
+        if self.errors:
+            return cleaned
+        try:
+            self.scope = validate_seed_scope(
+                SeedScope(
+                    kinds=list(cleaned["kinds"]),
+                    root_page=cleaned["root_page"],
+                    root_pages=list(cleaned.get("sections") or []),
+                    collections=list(cleaned.get("collections") or []),
+                    snippet_models=list(cleaned.get("snippet_models") or []),
+                    # The box only means something with a page chosen; unticked without
+                    # one, it is not a request to seed nothing.
+                    descendants=bool(cleaned["descendants"])
+                    or not (cleaned["root_page"] or cleaned.get("sections")),
+                    locales=list(cleaned["locales"]),
+                    force=bool(cleaned["force"]),
+                    destination=cleaned["destination"],
+                )
+            )
+        except SeedScopeError as exc:
+            for name, messages in exc.errors.items():
+                field = self.SCOPE_FIELDS.get(name, name)
+                for message in messages:
+                    self.add_error(field if field in self.fields else None, message)
         return cleaned
 
     def get_scope(self) -> SeedScope:
-        data = self.cleaned_data
-        return SeedScope(
-            kinds=list(data["kinds"]),
-            root_page=data["root_page"],
-            root_pages=list(data.get("sections") or []),
-            collections=list(data.get("collections") or []),
-            snippet_models=list(data.get("snippet_models") or []),
-            descendants=bool(data["descendants"]),
-            locales=list(data["locales"]),
-            force=bool(data["force"]),
-            destination=data["destination"],
-        )
+        return self.scope
 
     def describe(self) -> str:
         data = self.cleaned_data

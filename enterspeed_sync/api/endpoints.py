@@ -24,12 +24,14 @@ from enterspeed_sync.api.auth import requires
 from enterspeed_sync.api.errors import (
     APIError,
     NotFound,
+    ValidationFailed,
     read_json_body,
     refuse_malformed_json,
     register_exception_handlers,
     validate,
 )
 from enterspeed_sync.api.health import get_health_report
+from enterspeed_sync.capture.seed_scope import SeedScopeError
 from enterspeed_sync.conf import get_destinations
 from enterspeed_sync.models import EnterspeedJob, JobState
 from enterspeed_sync.status.metrics import CONTENT_TYPE as METRICS_TYPE
@@ -449,13 +451,14 @@ def start_seed(request):
         unknown="Unknown field '{}'.",
         message="The seed request is not valid; see 'fields'.",
     )
-    scope = body.scope()
-    task_name = operations.start_seed(
-        operations.SeedScope(**scope), user=request.auth.user, audit=audit(request)
-    )
+    try:
+        scope = body.to_scope()
+    except SeedScopeError as exc:
+        raise ValidationFailed(exc.errors, "The seed request is not valid; see 'fields'.") from None
+    task_name = operations.start_seed(scope, user=request.auth.user, audit=audit(request))
     seed_id = task_name.rsplit(".", 1)[1]
     url = reverse("enterspeed_sync_api:seed", args=[seed_id])
-    return Status(202, {"id": seed_id, "url": url, "scope": scope})
+    return Status(202, {"id": seed_id, "url": url, "scope": asdict(scope)})
 
 
 @api.get(

@@ -24,11 +24,9 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import PydanticCustomError
-from wagtail.models import Collection, Locale
 
+from enterspeed_sync.capture.seed_scope import FIELD_CHECKS, SeedScope, validate_seed_scope
 from enterspeed_sync.capture.seeding import SEED_KINDS
-from enterspeed_sync.conf import get_destinations
-from enterspeed_sync.mapping import get_base_page_model, get_synced_snippet_models
 from enterspeed_sync.models import Destination, EntityType, JobPriority, JobState, JobType
 
 #: The largest id a 64-bit integer column holds; larger numbers name nothing.
@@ -164,7 +162,11 @@ class SeedRequest(Schema):
     model_config = ConfigDict(extra="forbid")
 
     kinds: list[SeedKind] | None = Field(
-        None, min_length=1, description="What to seed; default: every kind."
+        None,
+        min_length=1,
+        description="What to seed; default: the kinds the scope narrows (pages with root "
+        "pages, images and documents with collections, snippets with snippet models), or "
+        "every kind.",
     )
     root_page: StrictInt | None = Field(
         None,
@@ -199,76 +201,33 @@ class SeedRequest(Schema):
         description="The Enterspeed source: published content, or drafts (needs PREVIEW_API_KEY).",
     )
 
-    @field_validator("root_page")
+    @field_validator(*FIELD_CHECKS)
     @classmethod
-    def page_exists(cls, value):
-        if (
-            value is not None
-            and not get_base_page_model().objects.filter(pk=value, depth__gt=1).exists()
-        ):
-            raise invalid(f"There is no page {value}.")
+    def check_field(cls, value, info):
+        # The rules are capture.seed_scope's; run here per field, so a body's type errors
+        # and its unknown pages, locales... are reported together.
+        if value is not None:
+            try:
+                FIELD_CHECKS[info.field_name](value)
+            except ValueError as exc:
+                raise invalid(str(exc)) from None
         return value
 
-    @field_validator("root_pages")
-    @classmethod
-    def pages_exist(cls, value):
-        if value:
-            pages = get_base_page_model().objects.filter(pk__in=value, depth__gt=1)
-            if missing := sorted(set(value) - set(pages.values_list("pk", flat=True))):
-                raise invalid(f"There are no pages {missing}.")
-        return value
-
-    @field_validator("collections")
-    @classmethod
-    def collections_exist(cls, value):
-        if value:
-            known = set(Collection.objects.filter(pk__in=value).values_list("pk", flat=True))
-            if missing := sorted(set(value) - known):
-                raise invalid(f"There are no collections {missing}.")
-        return value
-
-    @field_validator("snippet_models")
-    @classmethod
-    def snippet_models_sync(cls, value):
-        if value:
-            synced = {model._meta.label_lower for model in get_synced_snippet_models()}
-            if unknown := sorted({label.lower() for label in value} - synced):
-                raise invalid(f"Unknown snippet models {unknown}; synced: {sorted(synced)}.")
-        return value
-
-    @field_validator("locales")
-    @classmethod
-    def locales_exist(cls, value):
-        if value:
-            known = set(Locale.objects.values_list("language_code", flat=True))
-            if unknown := sorted(set(value) - known):
-                raise invalid(f"Unknown locales {unknown}; the site has {sorted(known)}.")
-        return value
-
-    @field_validator("destination")
-    @classmethod
-    def destination_configured(cls, value):
-        if value not in get_destinations():
-            hint = (
-                " Set ENTERSPEED_SYNC['PREVIEW_API_KEY']." if value == Destination.PREVIEW else ""
+    def to_scope(self) -> SeedScope:
+        """The seed's scope, checked (SeedScopeError) and its kinds filled in."""
+        return validate_seed_scope(
+            SeedScope(
+                kinds=list(self.kinds or []),
+                root_page=self.root_page,
+                root_pages=sorted(set(self.root_pages or [])),
+                descendants=self.descendants,
+                locales=sorted(set(self.locales or [])),
+                collections=sorted(set(self.collections or [])),
+                snippet_models=list(self.snippet_models or []),
+                force=self.force,
+                destination=str(self.destination),
             )
-            raise invalid(f"The {value} source is not configured.{hint}")
-        return value
-
-    def scope(self) -> dict:
-        """The scope as the API reports it: every kind named, locales sorted."""
-        kinds = set(self.kinds or SEED_KINDS)
-        return {
-            "kinds": [kind for kind in SEED_KINDS if kind in kinds],
-            "root_page": self.root_page,
-            "root_pages": sorted(set(self.root_pages or [])),
-            "descendants": self.descendants,
-            "locales": sorted(set(self.locales or [])),
-            "collections": sorted(set(self.collections or [])),
-            "snippet_models": sorted({label.lower() for label in self.snippet_models or []}),
-            "force": self.force,
-            "destination": str(self.destination),
-        }
+        )
 
 
 class SeedScopeOut(Schema):

@@ -1,12 +1,21 @@
 from django.core.management.base import BaseCommand, CommandError
-from wagtail.models import Collection, Locale
 
+from enterspeed_sync.capture.seed_scope import SeedScope, SeedScopeError, validate_seed_scope
 from enterspeed_sync.capture.seeding import SEED_KINDS
-from enterspeed_sync.conf import get_destinations
 from enterspeed_sync.management.output import plural
-from enterspeed_sync.mapping import get_base_page_model, get_synced_snippet_models
 from enterspeed_sync.models import Destination
-from enterspeed_sync.operations import SeedScope, run_seed
+from enterspeed_sync.operations import run_seed
+
+#: The option that sets each field of a seed's scope, to name it in errors.
+OPTIONS = {
+    "kinds": "--kind",
+    "root_pages": "--root",
+    "collections": "--collection",
+    "snippet_models": "--snippet-model",
+    "descendants": "--no-descendants",
+    "locales": "--locale",
+    "destination": "--destination",
+}
 
 
 class Command(BaseCommand):
@@ -21,7 +30,9 @@ class Command(BaseCommand):
             action="append",
             dest="kinds",
             choices=SEED_KINDS,
-            help="Only this kind of entity (repeatable; default: all kinds, or pages with --root).",
+            help="Only this kind of entity (repeatable). Default: the kinds the other options "
+            "narrow (pages with --root, images and documents with --collection, snippets with "
+            "--snippet-model), or every kind.",
         )
         parser.add_argument(
             "--root",
@@ -85,51 +96,31 @@ class Command(BaseCommand):
         snippet_models=None,
         **options,
     ):
-        roots = root or []
-        if destination not in get_destinations():
-            raise CommandError(
-                f"The {destination!r} destination is not configured: set "
-                "ENTERSPEED_SYNC['PREVIEW_API_KEY'] to seed the preview source."
+        try:
+            scope = validate_seed_scope(
+                SeedScope(
+                    kinds=kinds or [],
+                    root_pages=root or [],
+                    collections=collections or [],
+                    snippet_models=snippet_models or [],
+                    descendants=descendants,
+                    locales=locales or [],
+                    force=force,
+                    destination=destination,
+                )
             )
-        if not roots and not descendants:
-            raise CommandError("--no-descendants needs --root: it seeds only the root page.")
-        if locales:
-            known = set(Locale.objects.values_list("language_code", flat=True))
-            if unknown := [code for code in locales if code not in known]:
-                raise CommandError(
-                    f"No locale {', '.join(map(repr, unknown))}; the site's locales are "
-                    f"{', '.join(sorted(known))}."
+        except SeedScopeError as exc:
+            raise CommandError(
+                " ".join(
+                    f"{OPTIONS[name]}: {message}"
+                    for name, messages in exc.errors.items()
+                    for message in messages
                 )
-        found = set(get_base_page_model().objects.filter(pk__in=roots).values_list("pk", flat=True))
-        if missing := [pk for pk in roots if pk not in found]:
-            raise CommandError(f"No page with id {', '.join(map(str, missing))}.")
-        if collections:
-            known = set(Collection.objects.values_list("pk", flat=True))
-            if missing := [pk for pk in collections if pk not in known]:
-                raise CommandError(f"No collection with id {', '.join(map(str, missing))}.")
-        if snippet_models:
-            synced = {model._meta.label_lower for model in get_synced_snippet_models()}
-            if unknown := [label for label in snippet_models if label.lower() not in synced]:
-                raise CommandError(
-                    f"Not a synced snippet model: {', '.join(unknown)}; "
-                    f"synced: {', '.join(sorted(synced))}."
-                )
-        if not kinds:
-            kinds = ["pages"] if roots else SEED_KINDS
-        scope = SeedScope(
-            kinds=list(kinds),
-            root_pages=roots,
-            collections=collections or [],
-            snippet_models=[label.lower() for label in snippet_models or []],
-            descendants=descendants,
-            locales=locales or [],
-            force=force,
-            destination=destination,
-        )
+            ) from None
         result = run_seed(scope)
         for kind, count in result.counts.items():
             self.stdout.write(f"{kind}: {plural(count, 'job')} queued")
-        label = Destination(destination).label.lower()
+        label = Destination(scope.destination).label.lower()
         self.stdout.write(
             self.style.SUCCESS(f"Seeded {plural(result.total, 'job')} for the {label}.")
         )
