@@ -19,7 +19,12 @@ from enterspeed_sync.capture.fanout import queue_page_job
 from enterspeed_sync.capture.outbox import pause_sync
 from enterspeed_sync.checks import check_property_entries
 from enterspeed_sync.exceptions import MappingError
-from enterspeed_sync.mapping import get_mapper, get_object_for_origin_id, to_json_value
+from enterspeed_sync.mapping import (
+    get_mapper,
+    get_model_for_origin_id,
+    get_object_for_origin_id,
+    to_json_value,
+)
 from enterspeed_sync.models import EnterspeedJob, JobType
 from enterspeed_sync.processing.runner import process_pending_jobs
 from tests.testapp.models import ApiFieldsPage, ArticleNote, ArticlePage, Author, Category, Promo
@@ -168,9 +173,20 @@ def test_sets_are_sent_in_a_stable_order():
 
 
 def test_origin_ids_keep_hyphens_in_primary_keys():
-    model, pk = get_object_for_origin_id("testapp.category-2dbe9aa7-1f4a-428a")
+    model, pk = get_model_for_origin_id("testapp.category-2dbe9aa7-1f4a-428a")
     assert model is Category
     assert pk == "2dbe9aa7-1f4a-428a"
+
+
+def test_an_origin_id_names_its_object_or_nothing(site_tree):
+    blog = site_tree["blog"]
+    assert get_object_for_origin_id(f"page-{blog.pk}").pk == blog.pk
+    category = Category.objects.create(name="Sailing", slug="sailing")
+    assert get_object_for_origin_id(f"testapp.category-{category.pk}") == category
+    gone = ["page-999999", "page-abc", f"page-{2**70}", "nothing.here-1", "page", "page-"]
+    for origin_id in gone:
+        with pytest.raises(LookupError):
+            get_object_for_origin_id(origin_id)
 
 
 # The system check ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from enterspeed_sync.mapping import (
     get_base_page_model,
     get_entity_type,
     get_locale_code,
+    get_model_for_origin_id,
     get_object_for_origin_id,
     get_synced_snippet_models,
 )
@@ -44,8 +45,11 @@ def inspect_origin_id(origin_id: str) -> Inspection:
     Plan a publish job for ``origin_id`` with the configured handlers. Raises LookupError
     for an id that names no synced model; mapping errors propagate, as they would fail the job.
     """
-    model, pk = get_object_for_origin_id(origin_id)
-    obj = model._default_manager.filter(pk=pk).first()
+    model, pk = get_model_for_origin_id(origin_id)
+    try:
+        obj = get_object_for_origin_id(origin_id)
+    except LookupError:  # gone: its handler plans the delete
+        obj = None
     entity_type = get_entity_type(model) or EntityType.CUSTOM
     job = EnterspeedJob(
         entity_type=entity_type,

@@ -32,6 +32,7 @@ from enterspeed_sync.handlers import find_handler, get_handlers, sendable_operat
 from enterspeed_sync.mapping.identity import (
     get_base_page_model,
     get_entity_type,
+    get_model_for_origin_id,
     get_object_for_origin_id,
     origin_id_for,
     page_origin_id,
@@ -222,7 +223,7 @@ def _references_of(origin_ids: list[str]) -> dict[str, set[str]]:
     by_model: dict[type, dict[str, str]] = {}
     for origin_id in origin_ids:
         try:
-            model, pk = get_object_for_origin_id(origin_id)
+            model, pk = get_model_for_origin_id(origin_id)
         except LookupError:
             continue
         by_model.setdefault(model, {})[str(pk)] = origin_id
@@ -264,13 +265,10 @@ def _page_variants(page_ids: set[str]) -> dict[str, list[int]]:
 def _published_since(origin_id: str, sent_at) -> bool:
     """Whether the object was published after ``sent_at`` (for models that record it)."""
     try:
-        model, pk = get_object_for_origin_id(origin_id)
+        obj = get_object_for_origin_id(origin_id)
     except LookupError:
         return False
-    if not hasattr(model, "last_published_at"):
-        return False
-    published = model._default_manager.filter(pk=pk).values_list("last_published_at", flat=True)
-    when = published.first()
+    when = getattr(obj, "last_published_at", None)
     return when is not None and when > sent_at
 
 

@@ -21,7 +21,6 @@ class SnippetPublishHandler(BasePublishHandler):
 
     def get_object(self, job: EnterspeedJob):
         try:
-            model, pk = get_object_for_origin_id(job.origin_id)
+            return get_object_for_origin_id(job.origin_id)
         except LookupError:
             return None
-        return model._default_manager.filter(pk=pk).first()

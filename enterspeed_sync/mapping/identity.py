@@ -21,6 +21,7 @@ from typing import Any
 
 import swapper
 from django.apps import apps
+from django.core.exceptions import ValidationError
 from django.core.signals import setting_changed
 from django.db import models
 from django.dispatch import receiver
@@ -135,7 +136,7 @@ def get_locale_code(obj: models.Model) -> str:
     return ""
 
 
-def get_object_for_origin_id(origin_id: str) -> tuple[type[models.Model], Any]:
+def get_model_for_origin_id(origin_id: str) -> tuple[type[models.Model], Any]:
     """
     ``"page-3"`` → (base page model, "3"); ``"blog.author-7"`` → (Author, "7").
     Raises LookupError when the id names no model that syncs.
@@ -155,3 +156,19 @@ def get_object_for_origin_id(origin_id: str) -> tuple[type[models.Model], Any]:
         if model._meta.label_lower == prefix.lower():
             return model, pk
     raise LookupError(f"{origin_id!r} names no page, image, document or synced snippet model.")
+
+
+def get_object_for_origin_id(origin_id: str) -> models.Model:
+    """
+    The page, image, document or snippet ``origin_id`` names. Raises LookupError when the
+    id names no model that syncs, or no object of it (gone, or a key it cannot hold).
+    """
+    model, pk = get_model_for_origin_id(origin_id)
+    try:
+        key = model._meta.pk.to_python(pk)
+    except ValidationError:
+        raise LookupError(f"{origin_id!r} is not a key of {model._meta.label}.") from None
+    obj = model._default_manager.filter(pk=key).first()
+    if obj is None:
+        raise LookupError(f"There is no {model._meta.verbose_name} {origin_id!r}.")
+    return obj

@@ -27,7 +27,7 @@ from enterspeed_sync.admin_area.views.base import (
     EnterspeedPermissionMixin,
 )
 from enterspeed_sync.diagnostics.inspection import inspect_origin_id
-from enterspeed_sync.mapping import get_object_for_origin_id
+from enterspeed_sync.mapping import get_model_for_origin_id, get_object_for_origin_id
 from enterspeed_sync.models import Destination, EnterspeedJob, EntityType, JobPriority, JobState
 
 ALL_STATES = "all"
@@ -36,10 +36,9 @@ ALL_STATES = "all"
 def get_edited_object(job: EnterspeedJob):
     """The page, image, document or snippet of a job, or None when it no longer exists."""
     try:
-        model, pk = get_object_for_origin_id(job.origin_id)
+        return get_object_for_origin_id(job.origin_id)
     except LookupError:
         return None
-    return model._default_manager.filter(pk=pk).first()
 
 
 def get_edit_url(job: EnterspeedJob, user) -> str | None:
@@ -55,7 +54,7 @@ def attach_edited_objects(jobs: list[EnterspeedJob]) -> None:
     for job in jobs:
         job._edited_object = None
         try:
-            model, pk = get_object_for_origin_id(job.origin_id)
+            model, pk = get_model_for_origin_id(job.origin_id)
         except LookupError:
             continue
         wanted.setdefault(model, {}).setdefault(str(pk), []).append(job)
