@@ -126,8 +126,19 @@ else:
         **DEMO_RETRIES,
     }
 
+# django-q2's clusters report that they are alive through a cache every process shares, so
+# the dashboard and the health endpoint see the demo's cluster (docs/installation.md).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "django_q": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "django_q_cache",
+    },
+}
+
 Q_CLUSTER = {
     "name": "enterspeed_sandbox",
+    "cache": "django_q",
     "orm": "default",
     "workers": 2,
     "timeout": 120,

@@ -48,6 +48,9 @@ def test_sandbox_demo_syncs_every_page(tmp_path):
         "(2 articleIndexPage, 12 articlePage, 2 contactPage, 2 homePage, 3 image, 2 siteMessage)"
         in output
     )
+    # The status model sees the demo's cluster (django-q2's statistics in a shared cache).
+    assert "State: ok (health endpoint: HTTP 200)" in output
+    assert "Clusters: 1 running, 2 workers in all." in output
     # The user learns where the stand-in's page is and that it can make Enterspeed fail.
     assert f"Ingest stand-in listening on http://127.0.0.1:{port}/ (what Enterspeed " in output
     assert "the recent requests, and fault switches)" in output

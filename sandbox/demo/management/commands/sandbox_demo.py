@@ -52,6 +52,7 @@ class Command(BaseCommand):
     def handle(self, *args, port=8000, no_serve=False, **options):
         self.step("Migrating the database")
         call_command("migrate", interactive=False, verbosity=0)
+        call_command("createcachetable", verbosity=0)  # django-q2's cluster statistics
         self.step("Creating demo content")
         call_command("sandbox_content", port=port, stdout=self.stdout)
         # The cluster maps the pages: its settings take the port from the environment.
@@ -84,6 +85,8 @@ class Command(BaseCommand):
             self.step("Seeding: queueing every live page")
             call_command("enterspeed_seed", stdout=self.stdout)
             ok = self.wait_for_queue(standin)
+            # What the dashboard and the health endpoint say now, clusters included.
+            call_command("enterspeed_process", "--status", stdout=self.stdout)
             if no_serve:
                 if not ok:
                     raise CommandError("The first sync did not complete; see the messages above.")
