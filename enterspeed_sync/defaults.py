@@ -23,6 +23,9 @@ DEFAULT_JOB_HANDLERS: tuple[str, ...] = (
     "enterspeed_sync.handlers.base.DeleteHandler",
 )
 
+#: ``BASE_URL`` when unset: Enterspeed's Ingest API (the client's default, too).
+DEFAULT_BASE_URL = "https://api.enterspeed.com"
+
 #: ``GUARDS`` when unset: checks that can veto sending an object.
 DEFAULT_GUARDS: tuple[str, ...] = ("enterspeed_sync.guards.RoutablePageGuard",)
 

@@ -194,8 +194,8 @@ def test_a_failed_bulk_request_counts_once_towards_the_breaker(db, standin, sync
 
 
 def test_jobs_whose_lease_was_lost_are_not_sent(site_tree, standin, sync):
-    from enterspeed_sync.conf import get_client
     from enterspeed_sync.delivery import gate as sending
+    from enterspeed_sync.delivery.clients import get_client
     from enterspeed_sync.handlers import get_handlers
     from enterspeed_sync.processing.batch import process_batch
 

@@ -3,8 +3,9 @@ import sys
 
 from django.test import override_settings
 
-from enterspeed_sync.conf import DEFAULTS, SETTING_RULES, SETTINGS, Settings, conf, get_client
+from enterspeed_sync.conf import DEFAULTS, SETTING_RULES, SETTINGS, Settings, conf
 from enterspeed_sync.conf.reference import DOCS_PATH, END, START, markdown_table, with_table
+from enterspeed_sync.delivery.clients import get_client
 from enterspeed_sync.handlers import DEFAULT_JOB_HANDLERS, get_handlers
 from enterspeed_sync.handlers.base import DeleteHandler
 from enterspeed_sync.handlers.media import DocumentPublishHandler, ImagePublishHandler

@@ -9,8 +9,8 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from enterspeed_sync.conf import get_client
 from enterspeed_sync.delivery import gate
+from enterspeed_sync.delivery.clients import get_client
 from enterspeed_sync.handlers import get_handlers
 from enterspeed_sync.mapping import origin_id_for
 from enterspeed_sync.models import EnterspeedJob, JobState, JobType

@@ -11,6 +11,50 @@ def test_no_module_imports_itself_through_others():
     assert find_cycles(edges) == []
 
 
+#: Packages that must not import others, even through a third module or inside a function:
+#: settings are read by everything, so they import none of what reads them.
+FORBIDDEN_IMPORTS = {
+    "enterspeed_sync.conf": ["enterspeed_sync.delivery"],
+}
+
+
+def reachable(edges, start: set[str]) -> set[str]:
+    seen, todo = set(), list(start)
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo.extend(edges.get(module, ()))
+    return seen
+
+
+def in_package(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def test_layers_import_only_downwards():
+    edges, local = read_graph()
+    for package, forbidden in FORBIDDEN_IMPORTS.items():
+        own = {module for module in edges if in_package(module, package)}
+        wrong = sorted(
+            module
+            for module in reachable(edges, own)
+            if any(in_package(module, other) for other in forbidden)
+        )
+        assert wrong == [], f"{package} imports {wrong}"
+        inside = [
+            f"{item.module}:{item.line} {item.statement}"
+            for item in local
+            if item.module in own and any(other in item.statement for other in forbidden)
+        ]
+        assert inside == [], f"{package} imports inside a function: {inside}"
+
+
+def test_the_layer_rule_finds_an_import_through_another_module():
+    edges = {"a.conf": {"a.util"}, "a.util": {"a.delivery.client"}, "a.delivery.client": set()}
+    assert "a.delivery.client" in reachable(edges, {"a.conf"})
+
+
 def test_the_cycle_finder_finds_a_cycle():
     edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert find_cycles(edges) == [["a", "b", "c"]]

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django_q.conf import Conf
 
 from enterspeed_sync.capture.seeding import seed
-from enterspeed_sync.conf import get_client
+from enterspeed_sync.delivery.clients import get_client
 from enterspeed_sync.models import DeliveryTotal, EnterspeedJob, JobPriority, JobState
 from enterspeed_sync.processing.runner import process_pending_jobs
 from enterspeed_sync.processing.totals import BatchTally, failure_reason, record_totals

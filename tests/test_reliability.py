@@ -294,7 +294,7 @@ def test_a_429_mid_batch_puts_back_only_the_jobs_not_yet_sent(db, standin, sync,
 
 
 def test_another_workers_pause_mid_batch_puts_back_only_the_jobs_not_yet_sent(db, standin, sync):
-    from enterspeed_sync.conf import get_client
+    from enterspeed_sync.delivery.clients import get_client
 
     with sync():
         source = sending.current_source()
@@ -389,7 +389,7 @@ def test_an_expired_lease_is_claimed_again_and_the_old_worker_is_fenced(db, stan
 
 
 def test_a_worker_frozen_past_its_lease_does_not_send(site_tree, standin, sync):
-    from enterspeed_sync.conf import get_client
+    from enterspeed_sync.delivery.clients import get_client
     from enterspeed_sync.handlers import get_handlers
     from enterspeed_sync.processing.batch import process_batch
     from enterspeed_sync.processing.transitions import Outcome

@@ -35,7 +35,6 @@ from django.core.exceptions import ImproperlyConfigured
 
 from enterspeed_sync.conf.rules import NOT_A_DICT, SETTING_NAME, WRONG_VALUE, Rule
 from enterspeed_sync.conf.table import SETTINGS, Setting
-from enterspeed_sync.delivery.client import EnterspeedClient
 
 __all__ = [
     "DEFAULTS",
@@ -155,14 +154,3 @@ def get_destinations() -> list[str]:
 def get_api_key(destination: str = PUBLISH) -> str:
     """The API key of a destination's Enterspeed source ("" when it is not configured)."""
     return conf.PREVIEW_API_KEY if destination == PREVIEW else conf.API_KEY
-
-
-def get_client(*, before_request=None, destination: str = PUBLISH) -> EnterspeedClient:
-    """The ingest client for a destination's source. Handlers receive it; never build one.
-    ``before_request`` is called before every request (the job runner's rate limiter)."""
-    return EnterspeedClient(
-        api_key=get_api_key(destination),
-        base_url=conf.BASE_URL,
-        timeout=conf.TIMEOUT,
-        before_request=before_request,
-    )

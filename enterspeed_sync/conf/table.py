@@ -32,8 +32,7 @@ from enterspeed_sync.conf.rules import (
     text_list,
     timeout,
 )
-from enterspeed_sync.defaults import DEFAULT_GUARDS, DEFAULT_JOB_HANDLERS
-from enterspeed_sync.delivery.client import DEFAULT_BASE_URL
+from enterspeed_sync.defaults import DEFAULT_BASE_URL, DEFAULT_GUARDS, DEFAULT_JOB_HANDLERS
 
 
 @dataclass(frozen=True)

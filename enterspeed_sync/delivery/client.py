@@ -26,6 +26,7 @@ from urllib.parse import quote, urljoin
 import requests
 
 from enterspeed_sync import __version__
+from enterspeed_sync.defaults import DEFAULT_BASE_URL
 from enterspeed_sync.delivery.answers import (
     DELETE_RESULT_LISTS,
     SAVE_RESULT_LISTS,
@@ -48,7 +49,6 @@ from enterspeed_sync.delivery.errors import (
     parse_retry_after,
 )
 
-DEFAULT_BASE_URL = "https://api.enterspeed.com"
 INGEST_PATH = "/ingest/v2"
 #: The most entities one bulk save or bulk delete may carry.
 BULK_LIMIT = 50

@@ -26,9 +26,10 @@ from django.db import connection, connections
 from django.db.models import Min
 from django.utils import timezone
 
-from enterspeed_sync.conf import conf, get_api_key, get_client, get_destinations
+from enterspeed_sync.conf import conf, get_api_key, get_destinations
 from enterspeed_sync.delivery import gate as sending
 from enterspeed_sync.delivery.client import EnterspeedClient
+from enterspeed_sync.delivery.clients import get_client
 from enterspeed_sync.delivery.retries import DATABASE_FAULTS
 from enterspeed_sync.handlers import get_handlers
 from enterspeed_sync.models import Destination, EnterspeedJob

@@ -20,7 +20,7 @@ from enterspeed_sync import operations, permissions, status
 from enterspeed_sync.admin_area import charts, display
 from enterspeed_sync.admin_area.forms import KIND_LABELS, SeedForm
 from enterspeed_sync.admin_area.views.base import BREADCRUMBS, EnterspeedPermissionMixin
-from enterspeed_sync.conf import get_client
+from enterspeed_sync.delivery.clients import get_client
 from enterspeed_sync.models import EnterspeedJob
 from enterspeed_sync.status import overview
 
