@@ -1,7 +1,7 @@
 """
 django-q2 entry points. Each processing task handles whole batches of jobs, never one job
 per task, and keeps no retry state of its own: that lives in the job rows. The operator's
-tasks (a seed, a large "retry all failed") are queued by ``enterspeed_sync.operations``.
+tasks (a seed, a large "retry all failed") are queued by ``enterspeed_sync.actions``.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import logging
 from django.db import transaction
 from django_q.conf import Conf
 
+from enterspeed_sync.actions import SeedScope, run_seed
 from enterspeed_sync.capture.enqueue import enqueue_for_idle_workers, enqueue_processing
 from enterspeed_sync.conf import conf
-from enterspeed_sync.operations import SeedScope, run_seed
 from enterspeed_sync.processing import claims, counters, runner, transitions
 from enterspeed_sync.processing.schedules import process_at
 

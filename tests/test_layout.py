@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.import_graph import PACKAGE_DIR, find_cycles, read_graph
 
 
@@ -77,3 +79,12 @@ def test_docs_architecture_lists_every_package_and_module():
     }
     assert present - listed == set(), "add these to docs/architecture.md"
     assert listed - present == set(), "docs/architecture.md lists what is not there"
+
+
+def test_the_old_operations_path_warns_and_names_the_new_one():
+    from enterspeed_sync import actions, operations
+
+    with pytest.warns(DeprecationWarning, match="enterspeed_sync.actions.retry_jobs"):
+        assert operations.retry_jobs is actions.retry_jobs
+    with pytest.raises(AttributeError):
+        operations.no_such_action  # noqa: B018

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.test import Client, override_settings
 
-from enterspeed_sync import operations
+from enterspeed_sync import actions
 from enterspeed_sync.api.tokens import create_token
 from enterspeed_sync.capture.outbox import (
     STATISTICS_AFTER,
@@ -227,7 +227,7 @@ def test_a_retry_someone_clicks_is_a_persons_change(django_user_model):
     (job,) = claim_jobs(1)
     mark_failed(job, "Enterspeed rejected the request (HTTP 422): bad")
     user = make_user(django_user_model, "manager", "manage_enterspeedjob")
-    assert operations.retry_jobs([EnterspeedJob.objects.get()], user=user) == 1
+    assert actions.retry_jobs([EnterspeedJob.objects.get()], user=user) == 1
     job = EnterspeedJob.objects.get()
     assert (job.state, job.priority) == (JobState.PENDING, PERSON)
 

@@ -14,11 +14,11 @@ from wagtail.images import get_image_model
 from wagtail.images.tests.utils import get_test_image_file
 from wagtail.models import Collection
 
+from enterspeed_sync.actions import run_seed
 from enterspeed_sync.api.tokens import create_token
 from enterspeed_sync.capture.seed_scope import SeedScope, SeedScopeError, validate_seed_scope
 from enterspeed_sync.capture.seeding import seed
 from enterspeed_sync.models import EnterspeedJob
-from enterspeed_sync.operations import run_seed
 from tests.testapp.models import BlogIndexPage, Category, FooterText
 
 pytestmark = pytest.mark.django_db

@@ -1,7 +1,7 @@
 """
 The operations API on django-ninja: jobs, seeds, health and metrics. The OpenAPI document
 (``v1/openapi.json``) is generated from these functions and ``api/schemas.py``; the write
-operations call ``enterspeed_sync.operations``, as the admin views do.
+operations call ``enterspeed_sync.actions``, as the admin views do.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ninja import NinjaAPI, Status
 from ninja.responses import NinjaJSONEncoder
 from wagtail.models import Locale, ModelLogEntry
 
-from enterspeed_sync import __version__, operations, permissions
+from enterspeed_sync import __version__, actions, permissions
 from enterspeed_sync.api import schemas
 from enterspeed_sync.api.auth import requires
 from enterspeed_sync.api.errors import (
@@ -293,7 +293,7 @@ def get_one_job(request, id: schemas.JobId):
 )
 def delete_job(request, id: schemas.JobId):
     refuse_malformed_json(request)  # no body fields; but refuse malformed JSON
-    deleted = operations.delete_jobs([get_job(id)], user=request.auth.user, audit=audit(request))
+    deleted = actions.delete_jobs([get_job(id)], user=request.auth.user, audit=audit(request))
     return {"deleted": deleted}
 
 
@@ -323,7 +323,7 @@ def retry_job(request, id: schemas.JobId):
         raise APIError(
             409, "not_failed", f"Job {id} is {job.state}, not failed: only failed jobs retry."
         )
-    retried = operations.retry_jobs([job], user=request.auth.user, audit=audit(request)) == 1
+    retried = actions.retry_jobs([job], user=request.auth.user, audit=audit(request)) == 1
     # A newer job of the same entity, pending or in flight, supersedes a failed one (which
     # is then dropped): that job is what will be sent.
     jobs = EnterspeedJob.objects.for_entity(*job.entity_key)
@@ -353,13 +353,13 @@ def send_job_now(request, id: schemas.JobId):
     """
     refuse_malformed_json(request)  # no body fields; but refuse malformed JSON
     job = get_job(id)
-    if not operations.is_waiting(job):
+    if not actions.is_waiting(job):
         raise APIError(
             409,
             "not_waiting",
             f"Job {id} is {job.state} and not waiting for a later attempt: nothing to move.",
         )
-    operations.send_jobs_now([job], user=request.auth.user, audit=audit(request))
+    actions.send_jobs_now([job], user=request.auth.user, audit=audit(request))
     return {"moved": 1, "job": schemas.serialize_job(get_job(id))}
 
 
@@ -376,7 +376,7 @@ def send_job_now(request, id: schemas.JobId):
 def send_waiting_jobs_now(request):
     """Every pending job waiting for its next attempt, moved to now in one statement."""
     read_json_body(request)  # no body fields; but refuse a malformed one
-    moved = operations.send_all_waiting_now(user=request.auth.user, audit=audit(request))
+    moved = actions.send_all_waiting_now(user=request.auth.user, audit=audit(request))
     return {"moved": moved}
 
 
@@ -395,7 +395,7 @@ def delete_failed_jobs(request):
     """Every failed job the filters match (all without filters), in one statement."""
     refuse_malformed_json(request)  # no body fields; but refuse malformed JSON
     failed, filters = failed_jobs(request)
-    deleted = operations.delete_all_failed(
+    deleted = actions.delete_all_failed(
         failed, user=request.auth.user, audit=audit(request), filters=filters
     )
     return {"deleted": deleted}
@@ -418,12 +418,12 @@ def delete_failed_jobs(request):
 )
 def retry_failed_jobs(request):
     """
-    Up to ``operations.INLINE_RETRY_LIMIT`` jobs are retried in the request (200); more
+    Up to ``actions.INLINE_RETRY_LIMIT`` jobs are retried in the request (200); more
     by background tasks (202).
     """
     failed, filters = failed_jobs(request)
     read_json_body(request)  # no body fields; but refuse a malformed one
-    retried = operations.retry_all_failed(
+    retried = actions.retry_all_failed(
         failed, user=request.auth.user, audit=audit(request), filters=filters
     )
     return Status(202 if retried.background else 200, asdict(retried))
@@ -455,7 +455,7 @@ def start_seed(request):
         scope = body.to_scope()
     except SeedScopeError as exc:
         raise ValidationFailed(exc.errors, "The seed request is not valid; see 'fields'.") from None
-    task_name = operations.start_seed(scope, user=request.auth.user, audit=audit(request))
+    task_name = actions.start_seed(scope, user=request.auth.user, audit=audit(request))
     seed_id = task_name.rsplit(".", 1)[1]
     url = reverse("enterspeed_sync_api:seed", args=[seed_id])
     return Status(202, {"id": seed_id, "url": url, "scope": asdict(scope)})
@@ -477,7 +477,7 @@ def get_seed(request, seed_id: schemas.SeedId):
     ).first()
     if started is None:
         raise NotFound(f"No seed {seed_id} was started through the API.")
-    finished, success, result = operations.get_task_result(task_name)
+    finished, success, result = actions.get_task_result(task_name)
     if not finished:
         state = "queued"
     else:

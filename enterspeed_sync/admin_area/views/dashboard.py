@@ -16,7 +16,7 @@ from django.views.generic import TemplateView
 from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
-from enterspeed_sync import operations, permissions, status
+from enterspeed_sync import actions, permissions, status
 from enterspeed_sync.admin_area import charts, display
 from enterspeed_sync.admin_area.forms import KIND_LABELS, SeedForm
 from enterspeed_sync.admin_area.views.base import BREADCRUMBS, EnterspeedPermissionMixin
@@ -34,7 +34,7 @@ def seeds_in_session(request) -> list[dict]:
     """The recent seeds of this session, with their outcome once their task finished."""
     seeds = []
     for entry in request.session.get(SESSION_KEY, []):
-        finished, success, result = operations.get_task_result(entry["task"])
+        finished, success, result = actions.get_task_result(entry["task"])
         queued_at = parse_datetime(entry.get("queued_at") or "")
         # No result long after queuing: the cluster is down, or results are not kept.
         lost = not finished and queued_at is not None and timezone.now() - queued_at > RESULT_WAIT
@@ -149,7 +149,7 @@ class SeedView(EnterspeedPermissionMixin, View):
             response = dashboard.get(request, seed_form=form)
             response.status_code = 400
             return response
-        task_name = operations.start_seed(form.get_scope(), user=request.user)
+        task_name = actions.start_seed(form.get_scope(), user=request.user)
         scope = form.describe()
         seeds = request.session.get(SESSION_KEY, [])
         seeds.insert(
@@ -195,6 +195,6 @@ class ClearPendingView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Tem
         return context
 
     def post(self, request):
-        deleted = operations.clear_pending(user=request.user)
+        deleted = actions.clear_pending(user=request.user)
         messages.success(request, _t("%(count)d pending jobs deleted.") % {"count": deleted})
         return redirect("enterspeed_sync:dashboard")

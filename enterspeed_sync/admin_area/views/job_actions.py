@@ -13,7 +13,7 @@ from django.views.generic import TemplateView
 from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
-from enterspeed_sync import operations, permissions
+from enterspeed_sync import actions, permissions
 from enterspeed_sync.admin_area.forms import BulkJobsForm
 from enterspeed_sync.admin_area.views.base import (
     BREADCRUMBS,
@@ -31,7 +31,7 @@ class JobActionView(EnterspeedPermissionMixin, View):
     def post(self, request, pk, action):
         job = get_object_or_404(EnterspeedJob, pk=pk)
         if action == "retry":
-            if operations.retry_jobs([job], user=request.user):
+            if actions.retry_jobs([job], user=request.user):
                 messages.success(request, _t("%(job)s is queued again.") % {"job": job.origin_id})
             else:
                 messages.warning(
@@ -41,7 +41,7 @@ class JobActionView(EnterspeedPermissionMixin, View):
                 )
             return redirect(next_url(request, reverse("enterspeed_sync:jobs")))
         if action == "send_now":
-            if operations.send_jobs_now([job], user=request.user):
+            if actions.send_jobs_now([job], user=request.user):
                 messages.success(request, _t("%(job)s will be sent now.") % {"job": job.origin_id})
             else:
                 messages.warning(
@@ -50,7 +50,7 @@ class JobActionView(EnterspeedPermissionMixin, View):
                     % {"job": job.origin_id},
                 )
             return redirect(next_url(request, reverse("enterspeed_sync:job", args=[job.pk])))
-        if operations.delete_jobs([job], user=request.user):
+        if actions.delete_jobs([job], user=request.user):
             messages.success(request, _t("%(job)s deleted.") % {"job": job.origin_id})
         else:
             messages.warning(
@@ -76,11 +76,11 @@ class BulkJobActionView(EnterspeedPermissionMixin, View):
         ids, action = form.cleaned_data["id"], form.cleaned_data["action"]
         jobs = list(EnterspeedJob.objects.filter(pk__in=ids))
         if action == "retry":
-            count = operations.retry_jobs(jobs, user=request.user)
+            count = actions.retry_jobs(jobs, user=request.user)
             messages.success(request, _t("%(count)d jobs queued again.") % {"count": count})
             return redirect(back)
         if action == "send_now":
-            count = operations.send_jobs_now(jobs, user=request.user)
+            count = actions.send_jobs_now(jobs, user=request.user)
             messages.success(
                 request,
                 _t("%(count)d waiting jobs will be sent now (of %(selected)d selected).")
@@ -89,7 +89,7 @@ class BulkJobActionView(EnterspeedPermissionMixin, View):
             return redirect(back)
         if not form.cleaned_data["confirmed"]:
             return self.confirm_delete(request, jobs, back)
-        deleted = operations.delete_jobs(jobs, user=request.user)
+        deleted = actions.delete_jobs(jobs, user=request.user)
         message = _t("%(count)d jobs deleted.") % {"count": deleted}
         kept = EnterspeedJob.objects.filter(pk__in=ids, state=JobState.PROCESSING).count()
         if kept:
@@ -161,7 +161,7 @@ def confirm_page(request, *, title, message, cancel_url, status=200, **extra):
 class AllFailedJobsView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, TemplateView):
     """
     Retry or delete every failed job. GET asks for confirmation. Delete is one DELETE
-    statement; retrying more than ``operations.INLINE_RETRY_LIMIT`` jobs runs in background tasks.
+    statement; retrying more than ``actions.INLINE_RETRY_LIMIT`` jobs runs in background tasks.
     """
 
     permission_test = staticmethod(permissions.can_manage)
@@ -201,10 +201,10 @@ class AllFailedJobsView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Te
 
     def post(self, request, action):
         if action == "delete":
-            deleted = operations.delete_all_failed(user=request.user)
+            deleted = actions.delete_all_failed(user=request.user)
             messages.success(request, _t("%(count)d failed jobs deleted.") % {"count": deleted})
             return redirect("enterspeed_sync:jobs")
-        retried = operations.retry_all_failed(user=request.user)
+        retried = actions.retry_all_failed(user=request.user)
         if retried.background:
             messages.success(
                 request,
@@ -238,7 +238,7 @@ class SendAllWaitingNowView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        count = operations.waiting_jobs().count()
+        count = actions.waiting_jobs().count()
         context.update(
             message=_t(
                 "Send all %(count)s waiting jobs now? Jobs waiting for a retry after a "
@@ -252,6 +252,6 @@ class SendAllWaitingNowView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin
         return context
 
     def post(self, request):
-        moved = operations.send_all_waiting_now(user=request.user)
+        moved = actions.send_all_waiting_now(user=request.user)
         messages.success(request, _t("%(count)d waiting jobs will be sent now.") % {"count": moved})
         return redirect("enterspeed_sync:jobs")

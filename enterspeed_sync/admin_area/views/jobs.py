@@ -20,7 +20,7 @@ from wagtail.admin.views.generic import IndexView
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.widgets import HeaderButton
 
-from enterspeed_sync import operations, permissions
+from enterspeed_sync import actions, permissions
 from enterspeed_sync.admin_area.display import object_title, parse_error
 from enterspeed_sync.admin_area.views.base import (
     BREADCRUMBS,
@@ -342,6 +342,6 @@ class JobInspectView(EnterspeedPermissionMixin, WagtailAdminTemplateMixin, Templ
             ),
             can_manage=permissions.can_manage(self.request.user),
             # A pending job waiting for its next attempt: "Send now" moves it to now.
-            waiting=operations.is_waiting(self.job),
+            waiting=actions.is_waiting(self.job),
         )
         return context

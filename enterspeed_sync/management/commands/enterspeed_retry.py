@@ -1,14 +1,14 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from enterspeed_sync.management.output import plural
-from enterspeed_sync.models import EnterspeedJob, JobState
-from enterspeed_sync.operations import (
+from enterspeed_sync.actions import (
     retry_all_failed,
     retry_jobs,
     send_all_waiting_now,
     send_jobs_now,
     waiting_jobs,
 )
+from enterspeed_sync.management.output import plural
+from enterspeed_sync.models import EnterspeedJob, JobState
 
 #: The audit log's note of where an operation came from.
 AUDIT = {"via": "command"}

@@ -1,10 +1,10 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from enterspeed_sync.actions import run_seed
 from enterspeed_sync.capture.seed_scope import SeedScope, SeedScopeError, validate_seed_scope
 from enterspeed_sync.capture.seeding import SEED_KINDS
 from enterspeed_sync.management.output import plural
 from enterspeed_sync.models import Destination
-from enterspeed_sync.operations import run_seed
 
 #: The option that sets each field of a seed's scope, to name it in errors.
 OPTIONS = {
