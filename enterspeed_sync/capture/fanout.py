@@ -211,11 +211,6 @@ def queue_object_job(
     return spec is not None
 
 
-def queue_object_publishes(queryset: models.QuerySet) -> int:
-    """Publish jobs for every object of a queryset of images, documents or snippets."""
-    return queue_jobs(object_publish_specs(queryset))
-
-
 def object_publish_specs(
     queryset: models.QuerySet, *, destination: str = Destination.PUBLISH
 ) -> Iterator[JobSpec]:

@@ -304,8 +304,3 @@ def record_hook_failure(hook: Hook, error: str, status: int | None) -> None:
         last_error=clip_error(error, MAX_STATUS_ERROR_LENGTH),
     )
     logger.error("Post-sync hook %s failed: %s", hook.label, error)
-
-
-def get_failing_hooks() -> list[PostSyncHookStatus]:
-    """Hooks whose last call failed, for the admin dashboard."""
-    return list(PostSyncHookStatus.objects.filter(consecutive_failures__gt=0))

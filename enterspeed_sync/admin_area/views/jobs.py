@@ -41,13 +41,6 @@ def get_edited_object(job: EnterspeedJob):
         return None
 
 
-def get_edit_url(job: EnterspeedJob, user) -> str | None:
-    obj = get_edited_object(job)
-    if obj is None:
-        return None
-    return AdminURLFinder(user).get_edit_url(obj)
-
-
 def attach_edited_objects(jobs: list[EnterspeedJob]) -> None:
     """Look up the objects of a page of jobs with one query per model (for the edit links)."""
     wanted: dict[type, dict[str, list[EnterspeedJob]]] = {}
