@@ -378,3 +378,71 @@ def test_a_custom_image_rendition_field_renders_every_page_its_own_way(content_s
     assert len(news) == 4
     assert rendered == [7001] * 4
     assert {e["properties"]["hero_thumbnail"]["width"] for e in news} == {300}
+
+
+# Links across locales: the translations of a batch's link targets, read together --------
+
+
+def add_danish_news_linking_english_pages(count: int, start: int) -> None:
+    """
+    Danish news pages, each linking (rich text, a page chooser block, a related link) to an
+    English page of its own; every fourth target's Danish translation is a draft.
+    """
+    english = Page.objects.get(pk=8001)
+    danish_home = Page.objects.get(pk=8101)
+    danish = danish_home.locale
+    for n in range(start, start + count):
+        target = english.add_child(instance=StreamPage(title=f"Target {n}", slug=f"target-{n}"))
+        target.save_revision().publish()
+        translation = target.copy_for_translation(danish)
+        if n % 4:
+            translation.save_revision().publish()
+        page = danish_home.add_child(
+            instance=NewsPage(
+                title=f"Nyhed {n}",
+                slug=f"nyhed-{n}",
+                body=[
+                    {
+                        "type": "paragraph",
+                        "value": f'<p><a linktype="page" id="{target.pk}">mål</a></p>',
+                    },
+                    {"type": "page", "value": target.pk},
+                ],
+            )
+        )
+        page.related_links = [NewsPageRelatedLink(title=f"Link {n}", link_page_id=target.pk)]
+        page.save_revision().publish()
+
+
+def test_links_across_locales_cost_the_same_queries_for_3_or_12_pages(content_site):
+    add_danish_news_linking_english_pages(3, start=1)
+    map_every_page()
+    small, _ = map_every_page()
+    add_danish_news_linking_english_pages(9, start=4)
+    map_every_page()
+    large, entities = map_every_page()
+
+    page_queries = [q for q in large if 'FROM "wagtailcore_page"' in q]
+    assert len(large) == len(small), "queries grew with the number of link targets"
+    assert len(page_queries) == len([q for q in small if 'FROM "wagtailcore_page"' in q])
+    # Each link goes to the live Danish translation, or to the English page when the
+    # translation is a draft, as Wagtail's .localized does.
+    news = [e for e in entities.values() if "/nyhed-" in e["url"]]
+    assert len(news) == 12
+    for entity in news:
+        n = int(entity["url"].rstrip("/").rsplit("-", 1)[1])
+        link = entity["properties"]["related_links"][0]["link_page"]
+        chosen = entity["properties"]["body"][1]["value"]
+        expected = f"/target-{n}/" if n % 4 == 0 else f"/da/target-{n}/"
+        assert link["url"].endswith(expected), link
+        assert chosen["id"] == link["id"]
+        assert expected.removesuffix("/") in entity["properties"]["body"][0]["value"]
+
+
+def test_links_across_locales_map_in_a_batch_as_each_page_alone(content_site):
+    add_danish_news_linking_english_pages(5, start=1)
+    _, in_batch = map_every_page()
+    alone = map_each_page_alone()
+    assert in_batch.keys() == alone.keys()
+    for origin_id, entity in alone.items():
+        assert in_batch[origin_id] == entity, origin_id

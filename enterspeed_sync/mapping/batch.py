@@ -34,7 +34,7 @@ from wagtail.images.formats import Format, get_image_format
 from wagtail.images.models import AbstractImage, AbstractRendition, Filter
 from wagtail.images.rich_text import ImageEmbedHandler
 from wagtail.images.shortcuts import get_rendition_or_not_found
-from wagtail.models import AbstractPage, Locale, Site
+from wagtail.models import AbstractPage, DraftStateMixin, Locale, Site, TranslatableMixin
 from wagtail.rich_text import expand_db_html as expand
 from wagtail.rich_text import get_rewriter
 from wagtail.rich_text.pages import PageLinkHandler
@@ -82,11 +82,17 @@ class MappingBatch:
         #: (model, pk) → the object a StreamField chooser block chose (``mapping.streams``).
         self.chosen: dict[tuple[type[models.Model], Any], models.Model | None] = {}
         self.active_locale_ids: dict[str, int | None] = {}
-        #: (class, pk, language) → the object's ``localized`` translation, or None for itself.
-        self.localized: dict[tuple[type, Any, str | None], Any] = {}
+        #: (class, pk, locale id) → the object's ``localized`` translation, or None for itself.
+        self.localized: dict[tuple[type, Any, int | None], Any] = {}
+        #: What the batch's objects link to or chose (pages, snippets): their translations
+        #: in a locale are read together the first time one of them is localized into it.
+        self.link_objects: list[models.Model] = []
+        self.localized_locale_ids: set[int] = set()
         #: (image pk, filter spec) → its rendition and the attributes of its <img> tag, for
         #: rich text image embeds.
         self.renditions: dict[tuple[Any, str], tuple[Any, dict | None]] = {}
+        #: (page class, pk) → the page's ``specific_deferred``, for references to it.
+        self.specific_pages: dict[tuple[type, Any], AbstractPage] = {}
         #: (page class, pk, language) → the page's full URL, for references to it.
         self.full_urls: dict[tuple[type, Any, str | None], str | None] = {}
         self.url_cache = UrlCache()
@@ -227,15 +233,51 @@ def localized(obj: Any) -> Any:
             active = None
         codes = {locale.language_code: pk for pk, locale in get_locales().items()}
         batch.active_locale_ids[language] = codes.get(active)
-    if batch.active_locale_ids[language] == obj.locale_id:
+    locale_id = batch.active_locale_ids[language]
+    if locale_id == obj.locale_id:
         return obj
-    # In another language (a link across locales): Wagtail's two queries, once per object
-    # and language in the batch.
-    key = (type(obj), obj.pk, language)
+    # In another language (a link across locales): the translations of everything the
+    # batch links to, one query per model and locale; an object the batch did not see
+    # gets Wagtail's two queries, once per object and locale in the batch.
+    key = (type(obj), obj.pk, locale_id)
+    if key not in batch.localized and locale_id not in batch.localized_locale_ids:
+        if locale_id is not None:
+            _load_translations(batch, locale_id)
     if key not in batch.localized:
         found = obj.localized
         batch.localized[key] = None if found is obj else found
     return batch.localized[key] or obj
+
+
+def _load_translations(batch: MappingBatch, locale_id: int) -> None:
+    """
+    What ``.localized`` gives for each of the batch's ``link_objects`` in the locale: its
+    live translation there (a draft one, like none, leaves the object itself), read as
+    Wagtail reads it (the object's own model and manager), one query per model. A model
+    with its own ``localized`` is left to it.
+    """
+    batch.localized_locale_ids.add(locale_id)
+    by_model: dict[type, dict[Any, list]] = {}
+    for obj in batch.link_objects:
+        cls = type(obj)
+        if (
+            obj.locale_id != locale_id
+            and (cls, obj.pk, locale_id) not in batch.localized
+            and cls.localized is TranslatableMixin.localized
+            and cls.localized_draft is TranslatableMixin.localized_draft
+        ):
+            by_model.setdefault(cls, {}).setdefault(obj.translation_key, []).append(obj)
+    for model, by_key in by_model.items():
+        found = model.objects.filter(translation_key__in=by_key, locale_id=locale_id)
+        if issubclass(model, AbstractPage):
+            found = found.defer_streamfields()  # as the batch's link targets are read
+        translations = {item.translation_key: item for item in found}
+        for translation_key, objects in by_key.items():
+            item = translations.get(translation_key)
+            if item is not None and isinstance(item, DraftStateMixin) and not item.live:
+                item = None
+            for obj in objects:
+                batch.localized[(model, obj.pk, locale_id)] = item
 
 
 def default_root_url() -> str | None:
@@ -424,6 +466,21 @@ def _flat_attributes(attributes: dict[str, Any]) -> str:
     return "".join(f' {name}="{value}"' for name, value in pairs) + "".join(
         f" {name}" for name in flags
     )
+
+
+def specific_of(page: AbstractPage) -> AbstractPage:
+    """
+    ``page.specific_deferred``, made once per page in a batch: a page chooser block's
+    value or a translation is a base page, and each specific instance costs a page's
+    creation (modelcluster looks through the model's relations).
+    """
+    batch = current_batch()
+    if batch is None:
+        return page.specific_deferred
+    key = (type(page), page.pk)
+    if key not in batch.specific_pages:
+        batch.specific_pages[key] = page.specific_deferred
+    return batch.specific_pages[key]
 
 
 def full_url_of(page: AbstractPage) -> str | None:

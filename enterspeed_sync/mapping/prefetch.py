@@ -130,6 +130,13 @@ def prefetch_relations(objects: Iterable[models.Model]) -> None:
         to_pages = [f for f in foreign_keys if f.related_model is page_model]
         others = [f.name for f in foreign_keys if f.related_model is not page_model]
         models.prefetch_related_objects(group, *others)
+        for obj in group:
+            batch.link_objects.extend(
+                target
+                for f in foreign_keys
+                if f.related_model is not page_model
+                and isinstance(target := f.get_cached_value(obj, None), TranslatableMixin)
+            )
         rich_fields = [f for f in local_fields if isinstance(f, RichTextField | StreamField)]
         for obj in group:
             for field in to_pages:
@@ -156,6 +163,13 @@ def prefetch_relations(objects: Iterable[models.Model]) -> None:
     objects = [obj for group in by_model.values() for obj in group]
     prefetch_renditions(objects)
     streams.load_chosen(streams.collect_chosen(objects), batch.chosen)
+    # What ``batch.localized`` may be asked for in another language: translations of the
+    # link targets are read together, per locale (pages linked across locales).
+    batch.link_objects.extend(
+        obj
+        for obj in (*batch.link_targets.values(), *batch.chosen.values())
+        if isinstance(obj, TranslatableMixin)
+    )
     streams.resolve_streams(objects, batch.chosen)
 
 

@@ -29,7 +29,7 @@ def page_reference(page: AbstractPage) -> dict[str, Any]:
     # object's language), as Wagtail's own rich text links do. The URL is the specific
     # page's (a page model may override get_url_parts), as on the page's own entity; a
     # base page becomes its specific class without a query (specific fields deferred).
-    page = batch.localized(page).specific_deferred
+    page = batch.specific_of(batch.localized(page))
     return {"id": page_origin_id(page.pk), "title": page.title, "url": batch.full_url_of(page)}
 
 

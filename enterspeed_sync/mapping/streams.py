@@ -136,8 +136,8 @@ def _resolve(block: blocks.Block, raw: Any, chosen: Chosen) -> Any:
         key = _chooser_key(block, raw)
         if key not in chosen:
             return block.to_python(raw)
-        # Each use gets its own instance, as in Wagtail (an ImageBlock sets its alt text on it).
-        return copy(chosen[key]) if chosen[key] is not None else None
+        # The batch's instance: mapping reads it (an ImageBlock, which writes on it, copies it).
+        return chosen[key]
     if kind == _IMAGE:
         if raw is None or isinstance(raw, int):
             image = _resolve(block.child_blocks["image"], raw, chosen)
@@ -145,6 +145,9 @@ def _resolve(block: blocks.Block, raw: Any, chosen: Chosen) -> Any:
             struct = {"image": image, "decorative": False, "alt_text": alt_text}
         else:
             struct = _struct_items(block, raw, chosen)
+        # Each use gets its own instance, as in Wagtail: the block sets its alt text on it.
+        if struct.get("image") is not None:
+            struct["image"] = copy(struct["image"])
         return block._struct_value_to_image(struct)
     if kind == _STRUCT:
         return block._to_struct_value(_struct_items(block, raw, chosen))
