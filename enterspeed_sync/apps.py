@@ -1,4 +1,5 @@
 from django.apps import AppConfig, apps
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
@@ -10,6 +11,13 @@ class EnterspeedSyncConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        if not apps.is_installed("django_q"):
+            # Not a check that could be silenced: nothing is sent without django-q2, and
+            # the modules below use its models.
+            raise ImproperlyConfigured(
+                "enterspeed_sync needs django-q2: add 'django_q' to INSTALLED_APPS and "
+                "configure Q_CLUSTER (see docs/installation.md)."
+            )
         # Imported here, not at the top: apps.py loads before the app registry is ready,
         # and these modules import models.
         from enterspeed_sync import checks  # noqa: F401  (registers the system checks)
@@ -20,19 +28,16 @@ class EnterspeedSyncConfig(AppConfig):
         register_redirect_signal_handlers()
         register_signal_handlers()
         post_migrate.connect(create_schedules, sender=self)
-        if apps.is_installed("django_q"):
-            # Optional here: django_q missing from INSTALLED_APPS is check E005, not a crash.
-            from django_q.signals import post_spawn
+        # Imported here for the same reason: django_q.signals loads django-q2's settings.
+        from django_q.signals import post_spawn
 
-            from enterspeed_sync.processing.schedules import on_worker_spawn
+        from enterspeed_sync.processing.schedules import on_worker_spawn
 
-            post_spawn.connect(on_worker_spawn, dispatch_uid="enterspeed_sync.on_worker_spawn")
+        post_spawn.connect(on_worker_spawn, dispatch_uid="enterspeed_sync.on_worker_spawn")
 
 
 def create_schedules(*, using: str = "default", **kwargs) -> None:
-    if not apps.is_installed("django_q"):
-        return
-    # django_q's models exist only when it is installed.
+    # Imported here: apps.py loads before the app registry is ready (schedules uses models).
     from enterspeed_sync.processing.schedules import ensure_schedules
 
     ensure_schedules(using=using)

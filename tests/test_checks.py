@@ -1,3 +1,7 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.core.checks import run_checks
 from django.core.management import call_command
@@ -96,18 +100,32 @@ def test_missing_key_is_fine_when_disabled():
         assert "enterspeed_sync.W032" not in check_ids()
 
 
-def test_django_q_must_be_installed(monkeypatch):
-    from django.apps import apps
-
-    from enterspeed_sync import checks
-
-    # Re-populating the app registry without django_q is not possible mid-run (Wagtail's
-    # API routers register once), so only the registry's answer is changed.
-    real_is_installed = apps.is_installed
-    monkeypatch.setattr(
-        apps, "is_installed", lambda name: name != "django_q" and real_is_installed(name)
+def test_django_q_must_be_installed(tmp_path):
+    # django-q2 is required, not a check that could be silenced: without django_q every
+    # command stops at startup, naming the fix. Re-populating the app registry mid-run is
+    # not possible, so a fresh process starts with settings that leave it out.
+    (tmp_path / "no_django_q_settings.py").write_text(
+        "from tests.settings import *  # noqa: F403\n"
+        "INSTALLED_APPS = [app for app in INSTALLED_APPS if app != 'django_q']  # noqa: F405\n"
     )
-    assert [e.id for e in checks.check_django_q_installed()] == ["enterspeed_sync.E005"]
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "check"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": f"{tmp_path}:{Path(__file__).resolve().parent.parent}",
+            "DJANGO_SETTINGS_MODULE": "no_django_q_settings",
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert (
+        "ImproperlyConfigured: enterspeed_sync needs django-q2: add 'django_q' to "
+        "INSTALLED_APPS" in result.stderr
+    )
+    assert "enterspeed_sync.E005" not in result.stderr + result.stdout
 
 
 def test_sqlite_without_immediate_mode_warns(settings):

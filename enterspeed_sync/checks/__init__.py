@@ -8,7 +8,6 @@ URLconf and whether anything is being sent.
 from enterspeed_sync.checks.deployment import (
     check_api_urls_before_wagtail_admin,
     check_cluster_statistics_shared,
-    check_django_q_installed,
     check_q_cluster,
     check_sqlite_transaction_mode,
     check_sqlite_wal,
@@ -36,7 +35,6 @@ __all__ = [
     "check_api_urls_before_wagtail_admin",
     "check_base_url",
     "check_cluster_statistics_shared",
-    "check_django_q_installed",
     "check_job_handlers",
     "check_mapping_classes",
     "check_mapping_settings",

@@ -5,9 +5,8 @@ operations API is mounted, and (a database check) whether anything is being sent
 
 from __future__ import annotations
 
-from django.apps import apps
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections, router
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
@@ -42,20 +41,6 @@ def check_api_urls_before_wagtail_admin(app_configs=None, **kwargs):
             id="enterspeed_sync.W022",
         )
     ]
-
-
-@register(Tags.compatibility)
-def check_django_q_installed(app_configs=None, **kwargs):
-    if not apps.is_installed("django_q"):
-        return [
-            Error(
-                "enterspeed_sync processes jobs with django-q2, but 'django_q' is not in "
-                "INSTALLED_APPS.",
-                hint="Add 'django_q' to INSTALLED_APPS and configure Q_CLUSTER.",
-                id="enterspeed_sync.E005",
-            )
-        ]
-    return []
 
 
 @register(Tags.compatibility)
@@ -98,7 +83,7 @@ def check_task_results_saved(app_configs=None, **kwargs):
 def check_q_cluster(app_configs=None, **kwargs):
     """The django-q2 settings that put jobs at risk (docs/reliability.md#recommended-settings)."""
     q_cluster = getattr(settings, "Q_CLUSTER", None)
-    if not isinstance(q_cluster, dict) or not apps.is_installed("django_q"):
+    if not isinstance(q_cluster, dict):
         return []
     warnings = []
     timeout, retry = q_cluster.get("timeout"), q_cluster.get("retry", 60)
@@ -176,7 +161,7 @@ def check_q_cluster(app_configs=None, **kwargs):
 @register(Tags.compatibility)
 def check_cluster_statistics_shared(app_configs=None, **kwargs):
     """The admin, the health endpoint and `--status` see clusters through django-q2's cache."""
-    if not apps.is_installed("django_q") or statistics_are_shared():
+    if statistics_are_shared():
         return []
     alias, backend = cluster_statistics_cache()
     backend = backend or "not configured"

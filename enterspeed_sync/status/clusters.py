@@ -16,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.apps import apps
 from django.conf import settings
 from django.utils import timezone
+from django_q.conf import Conf
+from django_q.status import Stat
 
 #: Cache backends whose entries only the process that wrote them can read.
 PER_PROCESS_CACHES = frozenset(
@@ -54,7 +55,7 @@ class Clusters:
 
     #: False: django-q2 keeps its statistics in a per-process cache, so none can be seen.
     visible: bool
-    #: False: tasks run inline (``Q_CLUSTER["sync"]``) or django_q is not installed.
+    #: False: tasks run inline (``Q_CLUSTER["sync"]``).
     needed: bool
     live: list[Cluster] = field(default_factory=list)
 
@@ -74,9 +75,6 @@ class Clusters:
 
 def cluster_statistics_cache() -> tuple[str, str]:
     """(alias, backend) of the cache django-q2 keeps its cluster statistics in."""
-    # Function-level import: django_q is an optional app here (check E005 says so).
-    from django_q.conf import Conf
-
     alias = Conf.CACHE
     backend = settings.CACHES.get(alias, {}).get("BACKEND", "")
     return alias, backend
@@ -90,12 +88,6 @@ def statistics_are_shared() -> bool:
 
 def get_clusters(now: datetime | None = None) -> Clusters:
     """The clusters whose sentinel saved its statistic in the last few seconds."""
-    if not apps.is_installed("django_q"):
-        return Clusters(visible=False, needed=False)
-    # Function-level import: django_q is an optional app here (check E005 says so).
-    from django_q.conf import Conf
-    from django_q.status import Stat
-
     if Conf.SYNC:
         return Clusters(visible=statistics_are_shared(), needed=False)
     if not statistics_are_shared():
