@@ -305,41 +305,45 @@ def _referrer_specs(
     Publish specs for the live pages and synced snippets that reference any of ``targets``
     (objects of ``model``): Wagtail's reference index, plus many-to-many fields, which the
     index leaves out. ``exclude``: pages left out; ``locales``: only referrers in these
-    locales (objects without a locale are left out then).
+    locales (objects without a locale are left out then). Referring pages are read with
+    subqueries, so a target linked from tens of thousands of pages costs no list of ids.
     """
     page_model = get_base_page_model()
-    synced = {snippet._meta.concrete_model for snippet in get_synced_snippet_models()}
+    page_type = ReferenceIndex._get_base_content_type(page_model)
     # The index stores the target's id as text, under the target's base model.
     target_ids = targets.order_by().annotate(pk_text=Cast("pk", models.CharField()))
-    rows = (
-        ReferenceIndex.objects.filter(
-            to_content_type=ReferenceIndex._get_base_content_type(model),
-            to_object_id__in=target_ids.values("pk_text"),
-        )
+    references = ReferenceIndex.objects.filter(
+        to_content_type=ReferenceIndex._get_base_content_type(model),
+        to_object_id__in=target_ids.values("pk_text"),
+    )
+    referring = models.Q(
+        pk__in=references.filter(base_content_type=page_type)
+        .annotate(referrer_pk=Cast("object_id", models.BigIntegerField()))
+        .values("referrer_pk")
+    )
+    snippet_rows = (
+        references.exclude(base_content_type=page_type)
         .values_list("content_type_id", "object_id")
         .distinct()
     )
-    referrers = [(ContentType.objects.get_for_id(ct).model_class(), pk) for ct, pk in rows]
+    snippets = [(ContentType.objects.get_for_id(ct).model_class(), pk) for ct, pk in snippet_rows]
     for referrer_model, field in _many_to_many_fields_to(model):
         ids = referrer_model._default_manager.filter(**{f"{field.name}__in": targets})
-        referrers += [(referrer_model, str(pk)) for pk in ids.values_list("pk", flat=True)]
-    page_ids: set[str] = set()
-    by_model: dict[type[models.Model], set[str]] = {}
-    for referrer_model, object_id in referrers:
-        if referrer_model is None:
-            continue
         if issubclass(referrer_model, page_model):
-            page_ids.add(object_id)
-        elif referrer_model._meta.concrete_model in synced:
+            referring |= models.Q(pk__in=ids.values("pk"))
+        else:
+            snippets += [(referrer_model, str(pk)) for pk in ids.values_list("pk", flat=True)]
+    referring_pages = page_model.objects.live().filter(referring)
+    if exclude is not None:
+        referring_pages = referring_pages.exclude(pk__in=exclude.order_by().values("pk"))
+    if locales is not None:
+        referring_pages = referring_pages.filter(locale_id__in=locales)
+    specs: list[JobSpec] = list(page_publish_specs(referring_pages))
+    synced = {snippet._meta.concrete_model for snippet in get_synced_snippet_models()}
+    by_model: dict[type[models.Model], set[str]] = {}
+    for referrer_model, object_id in snippets:
+        if referrer_model is not None and referrer_model._meta.concrete_model in synced:
             by_model.setdefault(referrer_model, set()).add(object_id)
-    specs: list[JobSpec] = []
-    if page_ids:
-        referring_pages = page_model.objects.live().filter(pk__in=page_ids)
-        if exclude is not None:
-            referring_pages = referring_pages.exclude(pk__in=exclude.order_by().values("pk"))
-        if locales is not None:
-            referring_pages = referring_pages.filter(locale_id__in=locales)
-        specs += page_publish_specs(referring_pages)
     for referrer_model, ids in by_model.items():
         objects = referrer_model._default_manager.filter(pk__in=ids)
         if locales is not None:
