@@ -1,6 +1,10 @@
 """The package's shape: no import cycles, and every import kept inside a function says why."""
 
+import ast
 import re
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
@@ -88,3 +92,30 @@ def test_the_old_operations_path_warns_and_names_the_new_one():
         assert operations.retry_jobs is actions.retry_jobs
     with pytest.raises(AttributeError):
         operations.no_such_action  # noqa: B018
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_package_the_code_imports_is_declared():
+    pyproject = tomllib.loads((PACKAGE_DIR.parent / "pyproject.toml").read_text())
+    declared = {
+        canonical(re.match(r"[A-Za-z0-9._-]+", requirement).group())
+        for requirement in pyproject["project"]["dependencies"]
+    }
+    imported = set()
+    for path in PACKAGE_DIR.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"enterspeed_sync"}
+    distributions = packages_distributions()
+    undeclared = {
+        name: distributions.get(name, [name])
+        for name in sorted(third_party)
+        if not declared & {canonical(dist) for dist in distributions.get(name, [name])}
+    }
+    assert undeclared == {}, "add these to dependencies in pyproject.toml"
