@@ -75,6 +75,50 @@ def test_a_batch_slower_than_its_lease_keeps_it(standin, sync):
     assert standin.sends() == {"page-0": 1}
 
 
+def claimed_until(seconds_from_now: float) -> None:
+    """The queued jobs in processing, leased until then (a worker holding them)."""
+    EnterspeedJob.objects.update(
+        state="processing",
+        locked_by="elsewhere:1",
+        claimed_at=timezone.now(),
+        leased_until=timezone.now() + timedelta(seconds=seconds_from_now),
+    )
+
+
+# It closes its connections after each look, as in its own thread.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_lease_that_ran_out_queues_processing(monkeypatch, sync):
+    # Every worker of every cluster looks: a killed cluster's batch is queued again by any
+    # other, without its scheduler, a commit or the minute schedule.
+    from enterspeed_sync.processing import schedules
+
+    queued = []
+    monkeypatch.setattr(schedules, "enqueue_processing", lambda: queued.append(1))
+    with sync(LEASE_SECONDS=30):
+        queue_jobs(delete_specs(2))
+        claimed_until(-1)
+        assert schedules.look_at_leases() == 10.0
+    assert queued == [1]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_lease_watch_sleeps_until_the_soonest_lease_runs_out(monkeypatch, sync):
+    from enterspeed_sync.processing import schedules
+
+    queued = []
+    monkeypatch.setattr(schedules, "enqueue_processing", lambda: queued.append(1))
+    with sync(LEASE_SECONDS=30):
+        assert schedules.look_at_leases() == 10.0  # nothing claimed: the longest sleep
+        queue_jobs(delete_specs(1))
+        claimed_until(4)
+        assert 3.5 < schedules.look_at_leases() <= 4 + schedules.WAKE_UP_MARGIN
+        claimed_until(25)
+        assert schedules.look_at_leases() == 10.0  # a batch claimed meanwhile is seen
+    with sync(LEASE_SECONDS=3):
+        assert schedules.look_at_leases() == 1.0
+    assert queued == []
+
+
 # A refused key ----------------------------------------------------------------------------
 
 

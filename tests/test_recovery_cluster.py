@@ -1,7 +1,8 @@
 """
 Recovery in seconds with real clusters. The minute schedule is removed and nothing is
 committed after the trouble starts, so only the cluster's own wake-ups can move the queue:
-a SIGKILLed worker's batch comes back when its lease runs out, the circuit breaker probes
+a SIGKILLed worker's batch comes back when its lease runs out (a whole SIGKILLed cluster's
+through another cluster), the circuit breaker probes
 when its cool-down ends, a cluster restarted with a fixed key starts at once, and a key
 fixed on Enterspeed's side resumes at the next task.
 
@@ -16,6 +17,7 @@ import signal
 import time
 
 import pytest
+from django.db import connection
 from django_q.conf import Conf
 from django_q.models import Schedule
 
@@ -103,6 +105,36 @@ def test_a_killed_workers_batch_is_claimed_again_when_its_lease_runs_out(standin
     report("SIGKILL of the worker holding a batch -> every job sent", recovered_in, settings)
     assert recovered_in < lease + 5, recovered_in
     assert set(standin.sends()) == {f"page-{i}" for i in range(40)}
+
+
+def test_a_killed_clusters_batch_is_sent_by_another_cluster(standin, tmp_path):
+    # The whole cluster holding the batch is SIGKILLed (a machine lost), scheduler or not:
+    # the other cluster's workers watch the leases and take the batch back.
+    if connection.vendor != "postgresql":
+        pytest.skip("several machines need PostgreSQL; SQLite is one machine, one cluster")
+    settings = {"BULK_INGEST": False, **timings(LEASE_SECONDS=8.0)}
+    lease = settings["LEASE_SECONDS"]
+    standin.latency = 0.3  # one entity per request: the batch is in flight for seconds
+    with (
+        running_qcluster(standin.url, tmp_path / "a.log", sync_overrides=settings) as a,
+        running_qcluster(standin.url, tmp_path / "b.log", sync_overrides=settings) as b,
+    ):
+        queue_jobs(delete_specs(40))
+        enqueue_processing()
+        assert wait_until(lambda: batch_holder(a) or batch_holder(b), timeout=30), log_tail(a)
+        killed, other = (a, b) if batch_holder(a) else (b, a)
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        standin.latency = 0.0
+        drained = wait_until(lambda: not EnterspeedJob.objects.exists(), timeout=lease + 40)
+        assert drained, log_tail(other)
+        recovered_in = time.monotonic() - killed_at
+    report("SIGKILL of the cluster holding a batch -> every job sent", recovered_in, settings)
+    assert recovered_in < lease + min(lease / 3, 10) + 5, recovered_in
+    sends = standin.sends()
+    assert set(sends) == {f"page-{i}" for i in range(40)}
+    # Only what was in flight when the cluster died can have been sent twice.
+    assert sum(count - 1 for count in sends.values()) <= 2, sends
 
 
 def test_the_breaker_probes_when_its_cool_down_ends(standin, tmp_path):

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import connections, transaction
-from django.db.models import Max
+from django.db.models import Min
 from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import Schedule
@@ -31,6 +31,8 @@ SCHEDULES = {
 }
 #: A wake-up comes this long after the moment it waits for, so that moment has passed.
 WAKE_UP_MARGIN = 0.2
+#: The longest a worker's lease watch sleeps between two looks at the job table (seconds).
+LEASE_WATCH_MAX_INTERVAL = 10.0
 
 
 def ensure_schedules(using: str = "default") -> list[str]:
@@ -61,9 +63,7 @@ def process_at(when: datetime) -> threading.Thread:
     process sleeps until then, so no worker is held up meanwhile; should the process
     die first, the minute schedule is still there.
     """
-    thread = threading.Thread(
-        target=_wake_up, args=(when, None), name="enterspeed-wake-up", daemon=True
-    )
+    thread = threading.Thread(target=_wake_up, args=(when,), name="enterspeed-wake-up", daemon=True)
     thread.start()
     return thread
 
@@ -72,8 +72,10 @@ def on_worker_spawn(**kwargs) -> threading.Thread | None:
     """
     django-q2's ``post_spawn``: a worker started, with its cluster or in place of one that
     died (SIGKILL, OOM). Queue a task now if jobs are due (a cluster restarted with a fixed
-    key starts at once), and another once the leases of jobs still *processing* could have
-    run out: a dead worker's batch is then claimed again within ``LEASE_SECONDS``.
+    key starts at once), then watch the leases of jobs still *processing* for as long as
+    the worker lives (``watch_leases``): a dead worker's batch, or a whole dead cluster's,
+    is claimed again soon after ``LEASE_SECONDS`` by any cluster still running, the
+    scheduler's or not.
 
     The database is read from a thread of its own: the worker was forked, and must not
     use the connections it inherited from the cluster's main process.
@@ -92,28 +94,64 @@ def on_worker_spawn(**kwargs) -> threading.Thread | None:
 
 def _after_spawn() -> None:
     try:
-        now = timezone.now()
-        leased_until = EnterspeedJob.objects.processing().aggregate(until=Max("leased_until"))
         if EnterspeedJob.objects.due().exists():
             enqueue_processing()
-        if leased_until["until"] is not None:
-            latest = now + timedelta(seconds=conf.LEASE_SECONDS)
-            _wake_up(min(leased_until["until"], latest), EnterspeedJob.objects.processing())
     except Exception:
         logger.exception("Could not check the Enterspeed queue after a worker started")
     finally:
         connections.close_all()
+    watch_leases()
 
 
-def _wake_up(when: datetime, only_if=None) -> None:
-    """Sleep until ``when``, then queue a processing task (if ``only_if`` has rows)."""
+def watch_leases(looks: int | None = None) -> None:
+    """
+    Look at the leases of jobs in *processing* until the process ends (or ``looks`` times):
+    when one has run out, queue a processing task, whose run puts the jobs back and sends
+    them. Every worker of every cluster watches, so recovery does not depend on the one
+    cluster that runs django-q2's scheduler, nor on a commit or a minute schedule.
+    """
+    while looks is None or looks > 0:
+        time.sleep(look_at_leases())
+        if looks is not None:
+            looks -= 1
+
+
+def look_at_leases() -> float:
+    """
+    One look (one aggregate query): queue a task if a lease has run out. Returns the
+    seconds until the next look: when the soonest lease runs out, and at most
+    ``lease_watch_interval()``, so a batch claimed since this look is seen in time.
+    """
+    interval = lease_watch_interval()
+    try:
+        now = timezone.now()
+        soonest = EnterspeedJob.objects.processing().aggregate(until=Min("leased_until"))["until"]
+        if soonest is None:
+            return interval
+        if soonest <= now:
+            enqueue_processing()
+            return interval
+        return min(interval, (soonest - now).total_seconds() + WAKE_UP_MARGIN)
+    except Exception:
+        logger.exception("Could not look at the Enterspeed job leases; looking again later")
+        return interval
+    finally:
+        connections.close_all()  # hold no connection while asleep
+
+
+def lease_watch_interval() -> float:
+    """A third of ``LEASE_SECONDS``, at most 10 s: a dead batch waits its lease and this."""
+    return max(WAKE_UP_MARGIN, min(conf.LEASE_SECONDS / 3, LEASE_WATCH_MAX_INTERVAL))
+
+
+def _wake_up(when: datetime) -> None:
+    """Sleep until ``when``, then queue a processing task."""
     try:
         delay = (when - timezone.now()).total_seconds() + WAKE_UP_MARGIN
         if delay > 0:
             connections.close_all()  # hold no connection while asleep
             time.sleep(delay)
-        if only_if is None or only_if.exists():
-            enqueue_processing()
+        enqueue_processing()
     except Exception:
         logger.exception("Could not queue Enterspeed processing; the schedule will")
     finally:
