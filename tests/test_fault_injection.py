@@ -209,11 +209,12 @@ def apply(operation, index, sections):
         target = sections[index % SECTIONS]
         if page.get_parent().pk == target.pk:
             target = sections[(index + 1) % SECTIONS]
-        page.move(target, pos="last-child")
+        # Read fresh, as the admin's move view does: the tree's numchild changes under us.
+        page.move(Page.objects.get(pk=target.pk), pos="last-child")
     elif operation == "delete":
         page.delete()
     elif operation == "create":
-        section = sections[index % SECTIONS]
+        section = Page.objects.get(pk=sections[index % SECTIONS].pk)
         # As in the admin: created as a draft, then published (which sends the signal).
         page = section.add_child(
             instance=BlogPage(title=f"New {index}", slug=f"new-{time.time_ns()}", live=False)
