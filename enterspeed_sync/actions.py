@@ -11,17 +11,19 @@ prefix); ``user`` is whoever acted, or None for a command.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import asdict, dataclass
 
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from django_q.models import Task
-from django_q.tasks import async_task
 from wagtail.log_actions import log
 
+from enterspeed_sync.capture.enqueue import queue_task
 from enterspeed_sync.capture.seed_scope import SeedScope, default_kinds
 from enterspeed_sync.capture.seeding import SeedResult, seed
+from enterspeed_sync.exceptions import ClusterUnreachable
 from enterspeed_sync.mapping import get_base_page_model
 from enterspeed_sync.models import EnterspeedJob, JobState
 from enterspeed_sync.processing.transitions import (
@@ -70,11 +72,17 @@ def new_task_name(kind: str) -> str:
     return f"enterspeed_sync.{kind}.{uuid.uuid4().hex}"
 
 
-def queue_on_commit(func: str, task_name: str, **kwargs) -> None:
-    """Queue ``func`` as a django-q2 task once the current transaction commits."""
+def queue_on_commit(func: str, task_name: str, then=None, **kwargs) -> None:
+    """
+    Queue ``func`` as a django-q2 task once the current transaction commits (at once
+    outside one), then call ``then(queued)``: False when the broker could not take it
+    (Redis down), which is logged and never raised.
+    """
 
     def enqueue() -> None:
-        async_task(func, task_name=task_name, group=TASK_GROUP, ack_failure=True, **kwargs)
+        queued = queue_task(func, task_name=task_name, group=TASK_GROUP, **kwargs)
+        if then is not None:
+            then(queued)
 
     transaction.on_commit(enqueue)
 
@@ -93,14 +101,26 @@ def get_task_result(task_name: str):
 def start_seed(scope: SeedScope, *, user=None, audit: dict | None = None) -> str:
     """
     Queue one background task that queues the scope's jobs (a seed of a whole site is too
-    much for a request); returns the task's name, for ``get_task_result``.
+    much for a request); returns the task's name, for ``get_task_result``. Raises
+    ``ClusterUnreachable`` when django-q2's broker cannot take the task (Redis down): the
+    audit log then says the seed was not started.
     """
     task_name = new_task_name("seed")
-    with transaction.atomic():
-        log_queue_action(
-            "enterspeed_sync.seed", user, **asdict(scope), task=task_name, **(audit or {})
+    data = {**asdict(scope), "task": task_name, **(audit or {})}
+    not_started = []
+
+    def log_outcome(queued: bool) -> None:
+        action = "enterspeed_sync.seed" if queued else "enterspeed_sync.seed_not_started"
+        log_queue_action(action, user, **data)
+        if not queued:
+            not_started.append(task_name)
+
+    queue_on_commit(SEED_TASK, task_name, then=log_outcome, seed_id=task_name, **asdict(scope))
+    if not_started:
+        # Known at once when no transaction is open around this call (a view's request).
+        raise ClusterUnreachable(
+            "The seed was not started: the cluster's broker could not be reached."
         )
-        queue_on_commit(SEED_TASK, task_name, seed_id=task_name, **asdict(scope))
     return task_name
 
 
@@ -159,24 +179,38 @@ def retry_all_failed(
     """
     Queue every failed job again (of the ``failed`` queryset, if given). The jobs are those
     failed now, not any that fail later: up to ``inline_limit`` are retried at once, more
-    by background tasks of ``RETRY_TASK_CHUNK`` ids each (``inline_limit=None``: all at once).
+    by background tasks of ``RETRY_TASK_CHUNK`` ids each (``inline_limit=None``: all at once),
+    or here too when django-q2's broker cannot take those tasks (Redis down).
     """
     failed = EnterspeedJob.objects.failed() if failed is None else failed
     ids = list(failed.values_list("pk", flat=True))
     background = inline_limit is not None and len(ids) > inline_limit
     data = {"count": len(ids), **({"filters": filters} if filters is not None else {})}
+    done_here: list[int] = []
     with transaction.atomic():
         log_queue_action("enterspeed_sync.retry_failed", user, **data, **(audit or {}))
         if background:
             for start in range(0, len(ids), RETRY_TASK_CHUNK):
+                chunk = ids[start : start + RETRY_TASK_CHUNK]
                 queue_on_commit(
-                    RETRY_TASK, new_task_name("retry"), ids=ids[start : start + RETRY_TASK_CHUNK]
+                    RETRY_TASK,
+                    new_task_name("retry"),
+                    then=functools.partial(_retry_here_unless_queued, chunk, done_here),
+                    ids=chunk,
                 )
-    if background:
+    if background and not done_here:
         return BulkRetry(matched=len(ids), queued=None, background=True)
+    if background:
+        return BulkRetry(matched=len(ids), queued=sum(done_here), background=False)
     return BulkRetry(
         matched=len(ids), queued=retry_failed_jobs(ids) if ids else 0, background=False
     )
+
+
+def _retry_here_unless_queued(ids: list[int], done_here: list[int], queued: bool) -> None:
+    """The cluster cannot be reached: the chunk's jobs are queued again here instead."""
+    if not queued:
+        done_here.append(retry_failed_jobs(ids))
 
 
 # Send now -------------------------------------------------------------------------------

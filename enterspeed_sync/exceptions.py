@@ -10,6 +10,10 @@ class EnterspeedSyncError(Exception):
     """Base class for errors raised by enterspeed_sync itself (not by the HTTP client)."""
 
 
+class ClusterUnreachable(EnterspeedSyncError):
+    """django-q2's broker (Redis, say) did not take a task: nothing was started."""
+
+
 class MappingError(EnterspeedSyncError):
     """An object cannot be turned into an entity, e.g. a field no converter knows."""
 

@@ -67,6 +67,11 @@ def register_permissions():
 def register_log_actions(actions):
     actions.register_action("enterspeed_sync.seed", _("Enterspeed: seed"), _("Seeded Enterspeed"))
     actions.register_action(
+        "enterspeed_sync.seed_not_started",
+        _("Enterspeed: seed not started"),
+        _("Did not seed Enterspeed: the cluster could not be reached"),
+    )
+    actions.register_action(
         "enterspeed_sync.clear_pending",
         _("Enterspeed: clear pending queue"),
         _("Cleared the pending Enterspeed queue"),

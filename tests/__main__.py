@@ -18,6 +18,10 @@ Environment:
   that restarts the throwaway server, for the tests of a database restart mid-run.
 - ``ENTERSPEED_TEST_SQLITE_DIR``: scratch folder (SQLite files, media); by default a new
   temporary folder per run, removed afterwards.
+- ``ENTERSPEED_TEST_REDIS_URL``: the Redis the Redis broker tests use. Without it a
+  ``redis-server`` (Debian's package, installed when missing and running as root) is
+  started on a free loopback port in a temporary folder for both runs, and stopped
+  afterwards; when it cannot be provided those tests are skipped, and the run says so.
 - ``ENTERSPEED_TEST_CHROMIUM``: the Chromium the browser tests drive
   (tests/test_admin_browser.py). Without it Debian's ``/usr/bin/chromium`` is used, and
   installed with ``apt-get install chromium`` when missing and running as root; when it
@@ -509,6 +513,92 @@ def kill_postmaster(pid_file: Path) -> None:
         say(f"WARNING: could not stop the PostgreSQL server: {error}")
 
 
+# --- Redis for the django-q2 Redis broker tests ------------------------------------------
+
+REDIS_URL_ENV = "ENTERSPEED_TEST_REDIS_URL"
+
+
+def find_redis_server() -> str | None:
+    return shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if is_executable(Path("/usr/bin/redis-server")) else None
+    )
+
+
+@contextmanager
+def throwaway_redis() -> Iterator[None]:
+    """
+    A ``redis-server`` (Debian's package, installed when missing and we may) on a free
+    loopback port in a temporary folder, for both runs; its URL is exported as
+    ENTERSPEED_TEST_REDIS_URL. Never fails the run: without it the Redis tests are skipped,
+    and the run says so loudly.
+    """
+    if os.environ.get(REDIS_URL_ENV):
+        yield  # one given by the caller
+        return
+    binary = find_redis_server()
+    if binary is None and can_install():
+        say("redis-server not found; installing Debian's 'redis-server' package ...")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        try:
+            with services_not_started():
+                run_checked(["apt-get", "update", "-qq"], env=env)
+                run_checked(
+                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server"],
+                    env=env,
+                )
+        except SetupError as error:
+            say(f"WARNING: {error}")
+        binary = find_redis_server()
+    if binary is None:
+        say(
+            "\n" + "!" * 78 + "\nredis-server is not available: the Redis broker tests are "
+            "SKIPPED. Install Debian's\n'redis-server' package (or run as root so that it "
+            "is installed).\n" + "!" * 78
+        )
+        yield
+        return
+    folder = Path(tempfile.mkdtemp(prefix="enterspeed-sync-redis-"))
+    port = free_port()
+    command = [binary, "--port", str(port), "--bind", PG_HOST, "--dir", str(folder)]
+    command += ["--save", "", "--appendonly", "no", "--logfile", str(folder / "redis.log")]
+    server = subprocess.Popen(
+        command, cwd=folder, stdout=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not redis_answers(port):
+            if server.poll() is not None or time.monotonic() > deadline:
+                log = folder / "redis.log"
+                text = tail(log.read_text(errors="replace")) if log.exists() else ""
+                say(f"WARNING: redis-server did not start; the Redis tests are skipped.\n{text}")
+                yield
+                return
+            time.sleep(0.05)
+        os.environ[REDIS_URL_ENV] = f"redis://{PG_HOST}:{port}/0"
+        say(f"Redis started on {PG_HOST}:{port}")
+        yield
+    finally:
+        os.environ.pop(REDIS_URL_ENV, None)
+        with signals_ignored():
+            if server.poll() is None:
+                server.terminate()
+                try:
+                    server.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait()
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection((PG_HOST, port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 # --- main --------------------------------------------------------------------------------
 
 
@@ -528,13 +618,14 @@ def main(argv: list[str]) -> int:
     runs = [("SQLite", sqlite_run)] if run_sqlite else []
     runs += [("PostgreSQL", postgres_run)] if run_postgres else []
     outcomes: list[Outcome] = []
-    for name, run in runs:
-        try:
-            outcomes.append(run(pytest_args))
-        except KeyboardInterrupt:
-            outcomes.append(Outcome(name, note="interrupted"))
-            summary(outcomes, interrupted=True)
-            return 130
+    with throwaway_redis():
+        for name, run in runs:
+            try:
+                outcomes.append(run(pytest_args))
+            except KeyboardInterrupt:
+                outcomes.append(Outcome(name, note="interrupted"))
+                summary(outcomes, interrupted=True)
+                return 130
     if not run_postgres:
         outcomes.append(Outcome("PostgreSQL", note="--sqlite-only", skipped=True))
     if not run_sqlite:

@@ -13,6 +13,10 @@ Q_CLUSTER = {
     "sync": False,
     "workers": int(os.environ.get("ENTERSPEED_TEST_Q_WORKERS", "2")),
 }
+# django-q2's Redis broker instead of the ORM one (tests/test_redis_broker.py).
+if os.environ.get("ENTERSPEED_TEST_Q_REDIS"):
+    Q_CLUSTER.pop("orm")
+    Q_CLUSTER["redis"] = os.environ["ENTERSPEED_TEST_Q_REDIS"]
 # Reliability timings shrunk from minutes to (fractions of) seconds, so the cluster tests
 # see retries, pauses, the breaker and lease expiry happen within their time limits.
 ENTERSPEED_SYNC = {

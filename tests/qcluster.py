@@ -13,10 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def running_qcluster(standin_url, log_path, *, workers=2, sync_overrides=None):
+def running_qcluster(standin_url, log_path, *, workers=2, sync_overrides=None, redis_url=""):
     """
-    A `qcluster` subprocess on the test database, sending to ``standin_url``. On exit it
-    is stopped the way production should stop it: SIGTERM to the main process only.
+    A `qcluster` subprocess on the test database, sending to ``standin_url`` (on django-q2's
+    Redis broker at ``redis_url`` if given, else the ORM broker). On exit it is stopped the
+    way production should stop it: SIGTERM to the main process only.
     """
     env = {
         **os.environ,
@@ -24,6 +25,7 @@ def running_qcluster(standin_url, log_path, *, workers=2, sync_overrides=None):
         "ENTERSPEED_TEST_STANDIN_URL": standin_url,
         "ENTERSPEED_TEST_Q_WORKERS": str(workers),
         "ENTERSPEED_TEST_SYNC_OVERRIDES": json.dumps(sync_overrides or {}),
+        "ENTERSPEED_TEST_Q_REDIS": redis_url,
         "PYTHONPATH": str(ROOT),
     }
     log = Path(log_path).open("ab")

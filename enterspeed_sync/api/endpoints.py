@@ -33,6 +33,7 @@ from enterspeed_sync.api.errors import (
 from enterspeed_sync.api.health import get_health_report
 from enterspeed_sync.capture.seed_scope import SeedScopeError
 from enterspeed_sync.conf import get_destinations
+from enterspeed_sync.exceptions import ClusterUnreachable
 from enterspeed_sync.models import EnterspeedJob, JobState
 from enterspeed_sync.status.metrics import CONTENT_TYPE as METRICS_TYPE
 from enterspeed_sync.status.metrics import render_metrics
@@ -439,7 +440,11 @@ def retry_failed_jobs(request):
     operation_id="startSeed",
     summary="Start a seed",
     response=responses(
-        _202=schemas.SeedStarted, _400=schemas.Error, _413=schemas.Error, _415=schemas.Error
+        _202=schemas.SeedStarted,
+        _400=schemas.Error,
+        _413=schemas.Error,
+        _415=schemas.Error,
+        _503=schemas.Error,
     ),
     openapi_extra=request_body(schemas.SeedRequest),
 )
@@ -455,7 +460,10 @@ def start_seed(request):
         scope = body.to_scope()
     except SeedScopeError as exc:
         raise ValidationFailed(exc.errors, "The seed request is not valid; see 'fields'.") from None
-    task_name = actions.start_seed(scope, user=request.auth.user, audit=audit(request))
+    try:
+        task_name = actions.start_seed(scope, user=request.auth.user, audit=audit(request))
+    except ClusterUnreachable as exc:
+        raise APIError(503, "cluster_unreachable", str(exc)) from None
     seed_id = task_name.rsplit(".", 1)[1]
     url = reverse("enterspeed_sync_api:seed", args=[seed_id])
     return Status(202, {"id": seed_id, "url": url, "scope": asdict(scope)})

@@ -1,12 +1,18 @@
 """
 Asking the django-q2 cluster to process the queue, once the transaction that wrote jobs
 commits. The job rows are the source of truth: a lost or failed request only delays them
-until the minute schedule (``processing.schedules``) picks them up.
+until the minute schedule (``processing.schedules``) picks them up. A broker that cannot
+be reached (Redis down) costs the caller at most ``REDIS_CONNECT_TIMEOUT`` once, then
+nothing for ``BROKER_RETRY_SECONDS`` (``queue_task``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
+import threading
+import time
 
 from django.db import transaction
 from django_q import tasks as django_q_tasks
@@ -83,18 +89,119 @@ def busy_workers() -> int:
 
 def enqueue_processing() -> None:
     """Queue one django-q2 task that drains the job queue. Never raises."""
+    # The job rows are committed: if the broker cannot take the task, the minute
+    # schedule (or a later task) picks them up.
+    queue_task(
+        "enterspeed_sync.tasks.process_pending_jobs",
+        task_name="enterspeed_sync.process_pending_jobs",
+        group="enterspeed_sync",
+    )
+
+
+#: After a broker failed to take a task, this process does not ask it again for this long
+#: (seconds): every editor's publish would otherwise wait for it.
+BROKER_RETRY_SECONDS = 10.0
+#: The longest queueing a task waits for Redis to accept a connection, or to answer
+#: (seconds), without retrying: redis-py's default retries take about 4.5 s to fail.
+REDIS_CONNECT_TIMEOUT = 1.0
+REDIS_SOCKET_TIMEOUT = 2.0
+
+_broker_down_lock = threading.Lock()
+#: (broker settings, monotonic time until which it is not asked) after a failure.
+_broker_down_until: tuple[tuple, float] = ((), 0.0)
+
+
+def queue_task(func: str, **options) -> bool:
+    """
+    ``async_task(func, **options)`` with ``ack_failure`` (retry state lives in our rows;
+    django-q2 must never re-run a failure), through a broker that fails fast. Returns
+    False, logged and never raised, when the broker cannot take the task: then, and for
+    ``BROKER_RETRY_SECONDS`` after, nothing is queued by this process.
+    """
+    if broker_is_down():
+        logger.warning("Not queueing %s: the django-q2 broker did not answer just now", func)
+        return False
     try:
-        django_q_tasks.async_task(
-            "enterspeed_sync.tasks.process_pending_jobs",
-            task_name="enterspeed_sync.process_pending_jobs",
-            group="enterspeed_sync",
-            # Retry state lives in our job rows; django-q2 must never re-run a failure.
-            ack_failure=True,
-            broker=_connection_keeping_broker(),
-        )
+        django_q_tasks.async_task(func, ack_failure=True, broker=fast_broker(), **options)
     except Exception:
-        # The job rows are committed; the minute schedule will pick them up.
-        logger.exception("Could not queue Enterspeed processing; the schedule will retry")
+        note_broker_down()
+        logger.exception("Could not queue %s: the django-q2 broker did not take it", func)
+        return False
+    return True
+
+
+def broker_is_down() -> bool:
+    """Whether django-q2's broker failed this process in the last ``BROKER_RETRY_SECONDS``."""
+    settings, until = _broker_down_until
+    return settings == _broker_settings() and time.monotonic() < until
+
+
+def note_broker_down() -> None:
+    """
+    The broker did not answer: not asked again for a while. Not for the ORM broker (it is
+    the database, whose faults are retried where they happen) nor in sync mode.
+    """
+    global _broker_down_until
+    uses_orm = Conf.ORM and not (Conf.BROKER_CLASS or Conf.IRON_MQ or isinstance(Conf.SQS, dict))
+    if Conf.SYNC or uses_orm:
+        return
+    with _broker_down_lock:
+        _broker_down_until = (_broker_settings(), time.monotonic() + BROKER_RETRY_SECONDS)
+
+
+def _broker_settings() -> tuple:
+    return (Conf.ORM, str(Conf.REDIS), Conf.BROKER_CLASS, Conf.DJANGO_REDIS, Conf.CLUSTER_NAME)
+
+
+def fast_broker():
+    """
+    The broker django-q2 would use, made to fail fast where it would not (Redis); None
+    where django-q2 picks it as it is.
+    """
+    return _connection_keeping_broker() or _fast_failing_redis_broker()
+
+
+def _fast_failing_redis_broker():
+    """django-q2's Redis broker, failing fast, where django-q2 would use it; else None."""
+    if Conf.BROKER_CLASS or Conf.IRON_MQ or isinstance(Conf.SQS, dict) or Conf.ORM:
+        return None
+    if Conf.MONGO or Conf.DJANGO_REDIS:
+        return None
+    return _fast_failing_redis_class()()
+
+
+@functools.cache
+def _fast_failing_redis_class():
+    # Imported here: django-q2's Redis broker needs the redis package, which only sites
+    # that use Redis install.
+    from django_q.brokers.redis_broker import Redis
+
+    class FastFailingRedis(Redis):
+        """django-q2's Redis broker with a bounded connect and answer time, no retries."""
+
+        @staticmethod
+        def get_connection(list_key=None):
+            return _fast_failing_redis_connection()
+
+    return FastFailingRedis
+
+
+def _fast_failing_redis_connection():
+    """A client as django-q2 makes it from ``Q_CLUSTER["redis"]``, with shorter timeouts."""
+    # The redis package as django-q2's Redis broker imports it (only sites on Redis have it).
+    from django_q.brokers.redis_broker import redis
+
+    given = {} if isinstance(Conf.REDIS, str) else dict(Conf.REDIS or {})
+    connect = given.get("socket_connect_timeout") or math.inf
+    answer = given.get("socket_timeout") or math.inf
+    options = {
+        "socket_connect_timeout": min(connect, REDIS_CONNECT_TIMEOUT),
+        "socket_timeout": min(answer, REDIS_SOCKET_TIMEOUT),
+        "retry": redis.retry.Retry(redis.backoff.NoBackoff(), 0),
+    }
+    if isinstance(Conf.REDIS, str):
+        return redis.from_url(Conf.REDIS, **options)
+    return redis.StrictRedis(**{**given, **options})
 
 
 class ConnectionKeepingORM(ORM):

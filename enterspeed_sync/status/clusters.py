@@ -13,6 +13,7 @@ share it (a database or Redis cache).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,6 +21,8 @@ from django.conf import settings
 from django.utils import timezone
 from django_q.conf import Conf
 from django_q.status import Stat
+
+logger = logging.getLogger(__name__)
 
 #: Cache backends whose entries only the process that wrote them can read.
 PER_PROCESS_CACHES = frozenset(
@@ -92,6 +95,19 @@ def get_clusters(now: datetime | None = None) -> Clusters:
         return Clusters(visible=statistics_are_shared(), needed=False)
     if not statistics_are_shared():
         return Clusters(visible=False, needed=True)
+    # django-q2's Redis broker keeps the statistics in Redis: when it is down, no cluster
+    # can be seen (and none can be asked for work), which is not "no cluster running".
+    # Imported here: capture.enqueue imports this module.
+    from enterspeed_sync.capture.enqueue import broker_is_down, fast_broker, note_broker_down
+
+    if broker_is_down():
+        return Clusters(visible=False, needed=True)
+    try:
+        stats = Stat.get_all(broker=fast_broker())
+    except Exception:  # noqa: BLE001 (a broker that cannot be read must not stop a page)
+        note_broker_down()
+        logger.warning("Could not read the django-q2 clusters' statistics from its broker")
+        return Clusters(visible=False, needed=True)
     now = now or timezone.now()
     stopped = {str(Conf.STOPPING), str(Conf.STOPPED)}
     live = [
@@ -104,7 +120,7 @@ def get_clusters(now: datetime | None = None) -> Clusters:
             started_at=stat.tob,
             last_beat=stat.timestamp,
         )
-        for stat in Stat.get_all()
+        for stat in stats
         if str(stat.status) not in stopped and now - stat.timestamp < BEAT_FRESHNESS
     ]
     live.sort(key=lambda cluster: (cluster.host, cluster.pid))

@@ -21,6 +21,7 @@ from enterspeed_sync.admin_area import charts, display
 from enterspeed_sync.admin_area.forms import KIND_LABELS, SeedForm
 from enterspeed_sync.admin_area.views.base import BREADCRUMBS, EnterspeedPermissionMixin
 from enterspeed_sync.delivery.clients import get_client
+from enterspeed_sync.exceptions import ClusterUnreachable
 from enterspeed_sync.models import EnterspeedJob
 from enterspeed_sync.status import overview
 
@@ -149,8 +150,20 @@ class SeedView(EnterspeedPermissionMixin, View):
             response = dashboard.get(request, seed_form=form)
             response.status_code = 400
             return response
-        task_name = actions.start_seed(form.get_scope(), user=request.user)
         scope = form.describe()
+        try:
+            task_name = actions.start_seed(form.get_scope(), user=request.user)
+        except ClusterUnreachable:
+            messages.error(
+                request,
+                _t(
+                    "The seed (%(scope)s) was not started: the cluster cannot be reached "
+                    "(django-q2's broker did not answer). Try again when it is back; jobs "
+                    "already queued are kept and sent then."
+                )
+                % {"scope": scope},
+            )
+            return redirect("enterspeed_sync:dashboard")
         seeds = request.session.get(SESSION_KEY, [])
         seeds.insert(
             0, {"task": task_name, "scope": scope, "queued_at": timezone.now().isoformat()}
