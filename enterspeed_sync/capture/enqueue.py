@@ -125,7 +125,11 @@ def queue_task(func: str, **options) -> bool:
         django_q_tasks.async_task(func, ack_failure=True, broker=fast_broker(), **options)
     except Exception:
         note_broker_down()
-        logger.exception("Could not queue %s: the django-q2 broker did not take it", func)
+        logger.exception(
+            "Could not queue Enterspeed processing (%s): the django-q2 broker did not take "
+            "it; the jobs wait in the database for the cluster's schedule",
+            func,
+        )
         return False
     return True
 
